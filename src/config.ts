@@ -1,0 +1,269 @@
+// Owns the settings: their types, defaults and units, and loading them once from .config, environment and flags.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { parseEnv } from 'node:util';
+import { ConfigError } from './errors.ts';
+
+/** Where the backing Redis is and how to log in to it. */
+export interface BackendTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** Database number selected on the backend connection; default 0. */
+  readonly db: number;
+  readonly tls: boolean;
+}
+
+export interface Config {
+  /** Backing Redis, from REDIS_URL when set, else REDIS_HOST and REDIS_PORT. */
+  readonly backend: BackendTarget;
+  /** Address both listeners bind. Default 127.0.0.1. */
+  readonly listen: string;
+  /** HTTP port; 0 picks a free one. Default 5000. */
+  readonly httpPort: number;
+  /** Redis-protocol port; 0 picks a free one. Default 6380. */
+  readonly respPort: number;
+  /** Milliseconds an entry may be served after it was fetched. Default 60 000 (CACHE_EXPIRY=60). */
+  readonly cacheExpiryMs: number;
+  /** Keys kept; the least recently read is evicted first. Default 10 000. */
+  readonly cacheCapacity: number;
+  /** Connections served at once, per front end (RESP and HTTP each). Default 10 000. */
+  readonly maxClients: number;
+  /** Backend requests in flight at once. Default 256. */
+  readonly maxParallel: number;
+  /** Bytes one unfinished RESP request may hold before it is refused. Default 64 MiB. */
+  readonly queryBufferLimit: number;
+  /** Milliseconds a backend read may take before it fails. Default 2 000 (REDIS_TIMEOUT=2). */
+  readonly backendTimeoutMs: number;
+}
+
+type Parsed = { ok: true; value: unknown } | { ok: false; allowed: string };
+
+interface Setting {
+  readonly key: string;
+  readonly default: string | undefined;
+  readonly unit: string;
+  readonly help: string;
+  readonly parse: (raw: string) => Parsed;
+}
+
+const ok = (value: unknown): Parsed => ({ ok: true, value });
+const bad = (allowed: string): Parsed => ({ ok: false, allowed });
+
+function integerIn(min: number, max: number, allowed: string) {
+  return (raw: string): Parsed => {
+    if (!/^\d+$/.test(raw)) return bad(allowed);
+    const n = Number(raw);
+    return n >= min && n <= max ? ok(n) : bad(allowed);
+  };
+}
+
+function positiveSeconds(raw: string): Parsed {
+  const allowed = 'a positive number of seconds (decimals allowed)';
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(raw)) return bad(allowed);
+  const n = Number(raw);
+  return n > 0 && Number.isFinite(n) ? ok(Math.round(n * 1000 * 1000) / 1000) : bad(allowed);
+}
+
+function byteSize(raw: string): Parsed {
+  const allowed = 'a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb)';
+  const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw);
+  if (!m) return bad(allowed);
+  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+  const n = Number(m[1]) * scale;
+  return n > 0 && Number.isSafeInteger(n) ? ok(n) : bad(allowed);
+}
+
+function hostName(raw: string): Parsed {
+  const allowed = 'a host name or IP address';
+  if (isIP(raw)) return ok(raw);
+  return /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(raw) ? ok(raw) : bad(allowed);
+}
+
+function redisUrl(raw: string): Parsed {
+  const allowed = 'redis://[user:password@]host[:port][/db] or rediss://… for TLS';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad(allowed);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) return bad(allowed);
+  const dbPath = url.pathname.replace(/^\//, '');
+  if (dbPath !== '' && !/^\d+$/.test(dbPath)) return bad(allowed);
+  if (url.search || url.hash) return bad(allowed);
+  const target: BackendTarget = {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : 6379,
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    db: dbPath ? Number(dbPath) : 0,
+    tls: url.protocol === 'rediss:',
+  };
+  return ok(target);
+}
+
+const port = integerIn(1, 65535, 'an integer from 1 to 65535');
+const listenPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port)');
+const positiveInteger = integerIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
+
+/** Every setting, in the order `--help` and `.config` list them. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'REDIS_HOST', default: '127.0.0.1', unit: 'host', help: 'backing Redis host', parse: hostName },
+  { key: 'REDIS_PORT', default: '6379', unit: 'port', help: 'backing Redis port', parse: port },
+  { key: 'REDIS_URL', default: undefined, unit: 'url', help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS', parse: redisUrl },
+  { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
+  { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
+  { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
+  { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched', parse: positiveSeconds },
+  { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: 'keys kept; the least recently read is evicted first', parse: integerIn(1, 1e9, 'a positive integer up to 1000000000') },
+  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
+  { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
+  { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
+  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take before it fails with an error', parse: positiveSeconds },
+];
+
+const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
+
+/** `CACHE_EXPIRY` → `--cache-expiry`. */
+export const flagName = (key: string): string => key.toLowerCase().replaceAll('_', '-');
+
+export interface LoadOptions {
+  argv?: readonly string[];
+  env?: Readonly<Record<string, string | undefined>>;
+  cwd?: string;
+}
+
+export type LoadResult = { kind: 'config'; config: Config; sources: readonly string[] } | { kind: 'help'; text: string };
+
+/**
+ * Loads settings with this precedence: flags > environment > config file > defaults.
+ * Throws ConfigError with one line naming the key, the value and what is allowed.
+ */
+export function loadConfig(options: LoadOptions = {}): LoadResult {
+  const argv = options.argv ?? [];
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? process.cwd();
+
+  const flags = parseFlags(argv);
+  if (flags.help) return { kind: 'help', text: helpText() };
+
+  const raw = new Map<string, { value: string; source: string }>();
+  const sources: string[] = [];
+
+  const file = flags.configPath ? resolve(cwd, flags.configPath) : resolve(cwd, '.config');
+  if (existsSync(file)) {
+    for (const [key, value] of Object.entries(readConfigFile(file))) {
+      if (!SETTING_BY_KEY.has(key)) {
+        throw new ConfigError(`${file}: unknown setting ${key}; known settings are ${SETTINGS.map((s) => s.key).join(', ')}`);
+      }
+      if (value !== '') raw.set(key, { value, source: file });
+    }
+    sources.push(file);
+  } else if (flags.configPath) {
+    throw new ConfigError(`--config ${flags.configPath}: no such file`);
+  }
+
+  for (const setting of SETTINGS) {
+    const value = env[setting.key];
+    if (value !== undefined && value !== '') raw.set(setting.key, { value, source: 'environment' });
+  }
+  for (const [key, value] of flags.values) raw.set(key, { value, source: `--${flagName(key)}` });
+
+  const parsed = new Map<string, unknown>();
+  for (const setting of SETTINGS) {
+    const given = raw.get(setting.key);
+    const text = given?.value ?? setting.default;
+    if (text === undefined) continue;
+    const result = setting.parse(text.trim());
+    if (!result.ok) {
+      const from = given ? ` (from ${given.source})` : '';
+      throw new ConfigError(`${setting.key} must be ${result.allowed}, got ${JSON.stringify(text)}${from}`);
+    }
+    parsed.set(setting.key, result.value);
+  }
+
+  const get = <T>(key: string) => parsed.get(key) as T;
+  const backend: BackendTarget = get<BackendTarget | undefined>('REDIS_URL') ?? {
+    host: get<string>('REDIS_HOST'),
+    port: get<number>('REDIS_PORT'),
+    username: undefined,
+    password: undefined,
+    db: 0,
+    tls: false,
+  };
+  const config: Config = Object.freeze({
+    backend: Object.freeze(backend),
+    listen: get<string>('PROXY_LISTEN'),
+    httpPort: get<number>('PROXY_PORT'),
+    respPort: get<number>('RESP_PORT'),
+    cacheExpiryMs: get<number>('CACHE_EXPIRY'),
+    cacheCapacity: get<number>('CACHE_CAPACITY'),
+    maxClients: get<number>('MAX_CLIENTS'),
+    maxParallel: get<number>('MAX_PARALLEL'),
+    queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
+    backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
+  });
+  return { kind: 'config', config, sources };
+}
+
+function readConfigFile(file: string): Record<string, string> {
+  try {
+    return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot be read (${(err as Error).message})`);
+  }
+}
+
+interface Flags {
+  help: boolean;
+  configPath: string | undefined;
+  values: Map<string, string>;
+}
+
+/** Accepts `--flag value` and `--flag=value`; anything else is an error naming the flag. */
+function parseFlags(argv: readonly string[]): Flags {
+  const flags: Flags = { help: false, configPath: undefined, values: new Map() };
+  const byFlag = new Map(SETTINGS.map((s) => [`--${flagName(s.key)}`, s.key]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      flags.help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (name !== '--config' && !byFlag.has(name)) {
+      throw new ConfigError(`unknown option ${JSON.stringify(arg)}; run with --help to list the options`);
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) value = argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${name} needs a value; run with --help to list the options`);
+    if (name === '--config') flags.configPath = value;
+    else flags.values.set(byFlag.get(name)!, value);
+  }
+  return flags;
+}
+
+export function helpText(): string {
+  const rows = SETTINGS.map((s) => {
+    const flag = `--${flagName(s.key)} <${s.unit}>`;
+    const def = s.default === undefined ? '' : ` (default ${s.default})`;
+    return `  ${flag.padEnd(34)}${s.key}: ${s.help}${def}`;
+  });
+  return [
+    'Usage: npm start -- [options]      (or: node src/main.ts [options])',
+    '',
+    'A caching proxy in front of one Redis. Settings come from .config in the working',
+    'directory, then environment variables of the same name, then these flags; each',
+    'overrides the one before.',
+    '',
+    '  --config <path>                   read settings from this file instead of ./.config',
+    ...rows,
+    '  --help                            show this text',
+    '',
+  ].join('\n');
+}

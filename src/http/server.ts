@@ -1,0 +1,142 @@
+// Owns the HTTP front end: /query reads through the shared cache; /, /health and /metrics for operators.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Backend } from '../backend/redis-backend.ts';
+import { cacheKey, type ReadThrough } from '../cache/read-through.ts';
+import type { CachedValue } from '../cache/store.ts';
+import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Stats } from '../stats.ts';
+import { renderMetrics } from './metrics.ts';
+import { queryParamBytes } from './query-string.ts';
+
+export interface HttpFrontEnd {
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(host: string, port: number): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export interface HttpFrontEndOptions {
+  readThrough: ReadThrough;
+  backend: Backend;
+  stats: Stats;
+  maxClients: number;
+  log: Logger;
+}
+
+const USAGE = `redis-cache-proxy
+
+GET /query?key=K   the value Redis holds for K, served from the cache when fresh
+                   200 value bytes | 404 key absent | 400 no key | 503 backend unreachable
+GET /health        200 when the backend is reachable, else 503
+GET /metrics       counters in Prometheus text format
+
+Keys are percent-encoded bytes: /query?key=user%3A42 reads "user:42".
+`;
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/** The one place a failed read becomes an HTTP status. */
+function statusFor(err: unknown): number {
+  if (err instanceof BackendUnavailableError) return 503;
+  // The key exists but Redis refused the GET (e.g. WRONGTYPE: it holds a list).
+  if (err instanceof BackendReplyError) return 409;
+  return 500;
+}
+
+export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, log }: HttpFrontEndOptions): HttpFrontEnd {
+  const sockets = new Set<Socket>();
+
+  function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
+    res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...extra });
+    res.end(body);
+  }
+
+  function answerRead(res: http.ServerResponse, value: CachedValue) {
+    if (value === null) send(res, 404, TEXT, 'key not found\n');
+    else send(res, 200, 'application/octet-stream', value);
+  }
+
+  function query(req: http.IncomingMessage, res: http.ServerResponse, search: string) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, TEXT, 'only GET and HEAD are allowed on /query\n', { Allow: 'GET, HEAD' });
+      return;
+    }
+    const key = queryParamBytes(search, 'key');
+    if (key === undefined) {
+      send(res, 400, TEXT, 'missing the key parameter: GET /query?key=K\n');
+      return;
+    }
+    const result = readThrough.read(cacheKey(key));
+    if (!(result instanceof Promise)) {
+      answerRead(res, result);
+      return;
+    }
+    result.then(
+      (value) => answerRead(res, value),
+      (err: unknown) => {
+        const status = statusFor(err);
+        if (status === 500) log.error(`HTTP /query failed: ${(err as Error)?.stack ?? String(err)}`);
+        send(res, status, TEXT, `${(err as Error)?.message ?? String(err)}\n`);
+      },
+    );
+  }
+
+  function route(req: http.IncomingMessage, res: http.ServerResponse) {
+    stats.httpRequests++;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const search = q === -1 ? '' : url.slice(q + 1);
+    if (path === '/query') return query(req, res, search);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return send(res, 405, TEXT, `only GET and HEAD are allowed on ${path}\n`, { Allow: 'GET, HEAD' });
+    }
+    if (path === '/') return send(res, 200, TEXT, USAGE);
+    if (path === '/health') {
+      const up = backend.isReady();
+      return send(res, up ? 200 : 503, 'application/json', `${JSON.stringify({ status: up ? 'ok' : 'backend unavailable', backend: backend.address })}\n`);
+    }
+    if (path === '/metrics') {
+      return send(res, 200, 'text/plain; version=0.0.4', renderMetrics(stats, readThrough));
+    }
+    send(res, 404, TEXT, `no such path ${path}; GET / lists the endpoints\n`);
+  }
+
+  const server = http.createServer(route);
+  // Node closes connections past this at accept, before any byte is read; 'drop' counts them.
+  server.maxConnections = maxClients;
+  server.on('drop', () => {
+    stats.rejectedConnections++;
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    stats.httpClients++;
+    socket.once('close', () => {
+      sockets.delete(socket);
+      stats.httpClients--;
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy(err);
+  });
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
