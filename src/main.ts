@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   }
   const target = config.backend;
   log.info(
-    `listening http=${formatAddress(proxy.http)} ` +
+    `listening http=${formatAddress(proxy.http)} resp=${formatAddress(proxy.resp)} ` +
       `backend=${target.tls ? 'rediss' : 'redis'}://${target.host}:${target.port}/${target.db} ` +
       `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity}`,
   );

@@ -1,0 +1,93 @@
+// Owns CLIENT and its subcommands: naming, library info, id, and the client list.
+import { CommandError } from '../errors.ts';
+import { OK, SimpleString, VerbatimString } from '../resp/reply.ts';
+import { command, isValidName, syntaxError, word } from './spec.ts';
+import type { ClientState, CommandSpec } from './types.ts';
+
+/** One line of CLIENT LIST / CLIENT INFO, in Redis's field order (the fields a proxy can know). */
+export function clientLine(client: ClientState, now: number = Date.now()): string {
+  const age = Math.floor((now - client.createdAt) / 1000);
+  const idle = Math.floor((now - client.lastActiveAt) / 1000);
+  return (
+    `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} name=${client.name} ` +
+    `age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=${client.lastCommand} ` +
+    `user=default redir=-1 resp=${client.protocol} lib-name=${client.libName} lib-ver=${client.libVersion}\n`
+  );
+}
+
+const HELP = [
+  'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'GETNAME',
+  '    Return the name of the current connection.',
+  'ID',
+  '    Return the ID of the current connection.',
+  'INFO',
+  '    Return information about the current client connection.',
+  'LIST',
+  '    Return information about client connections.',
+  'SETINFO <option> <value>',
+  '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
+  'SETNAME <name>',
+  '    Assign the name <name> to the current connection.',
+  'HELP',
+  '    Print this help.',
+];
+
+const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler'], extra: Partial<CommandSpec> = {}) =>
+  command({
+    name: `client|${name}`,
+    arity,
+    kind: 'connection',
+    flags: ['noscript', 'loading', 'stale'],
+    aclCategories: ['@slow', '@connection'],
+    group: 'connection',
+    since: '2.6.9',
+    summary,
+    handler,
+    ...extra,
+  });
+
+export const clientCommand: CommandSpec = command({
+  name: 'client',
+  arity: -2,
+  kind: 'connection',
+  group: 'connection',
+  since: '2.4.0',
+  summary: 'A container for client connection commands.',
+  subcommands: [
+    sub('setname', 3, 'Sets the connection name.', ({ client }, args) => {
+      if (!isValidName(args[2]!)) return new CommandError('ERR Client names cannot contain spaces, newlines or special characters.');
+      client.name = args[2]!.toString('latin1');
+      return OK;
+    }),
+    sub('getname', 2, 'Returns the name of the connection.', ({ client }) => client.name || null),
+    sub('id', 2, 'Returns the unique client ID of the connection.', ({ client }) => client.id, { since: '5.0.0' }),
+    sub('info', 2, 'Returns information about the connection.', ({ client }) => new VerbatimString(clientLine(client)), { since: '6.2.0' }),
+    sub('list', -2, 'Lists open connections.', ({ proxy }, args) => {
+      if (args.length > 2) return syntaxError();
+      const now = Date.now();
+      let text = '';
+      for (const c of proxy.clients()) text += clientLine(c, now);
+      return new VerbatimString(text);
+    }),
+    sub(
+      'setinfo',
+      4,
+      'Sets information specific to the client or connection.',
+      ({ client }, args) => {
+        const attribute = word(args[2]!);
+        if (attribute !== 'lib-name' && attribute !== 'lib-ver') {
+          return new CommandError(`ERR Unrecognized option '${args[2]!.toString('latin1')}'`);
+        }
+        if (!isValidName(args[3]!) && args[3]!.length > 0) {
+          return new CommandError(`ERR ${attribute} cannot contain spaces, newlines or special characters.`);
+        }
+        if (attribute === 'lib-name') client.libName = args[3]!.toString('latin1');
+        else client.libVersion = args[3]!.toString('latin1');
+        return OK;
+      },
+      { since: '7.2.0' },
+    ),
+    sub('help', 2, 'Returns helpful text about the different subcommands.', () => HELP.map((line) => new SimpleString(line)), { since: '5.0.0' }),
+  ],
+});

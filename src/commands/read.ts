@@ -1,0 +1,45 @@
+// Owns the cached reads: GET and MGET, each key through the shared read-through.
+import { cacheKey } from '../cache/read-through.ts';
+import type { CachedValue } from '../cache/store.ts';
+import { command } from './spec.ts';
+import type { CommandSpec } from './types.ts';
+
+export const readCommands: CommandSpec[] = [
+  command({
+    name: 'get',
+    arity: 2,
+    kind: 'read',
+    flags: ['readonly', 'fast'],
+    aclCategories: ['@read', '@string', '@fast'],
+    keys: [1, 1, 1],
+    group: 'string',
+    summary: 'Returns the string value of a key, from the cache while it is fresh.',
+    complexity: 'O(1)',
+    arguments: [{ name: 'key', type: 'key' }],
+    handler: ({ proxy }, args) => proxy.readThrough.read(cacheKey(args[1]!)),
+  }),
+  command({
+    name: 'mget',
+    arity: -2,
+    kind: 'read',
+    flags: ['readonly', 'fast'],
+    aclCategories: ['@read', '@string', '@fast'],
+    keys: [1, -1, 1],
+    group: 'string',
+    since: '1.0.0',
+    summary: 'Returns the string values of one or more keys; the misses are fetched together.',
+    complexity: 'O(N) where N is the number of keys to retrieve.',
+    arguments: [{ name: 'key', type: 'key', multiple: true }],
+    handler: ({ proxy }, args) => {
+      const values: (CachedValue | Promise<CachedValue>)[] = new Array(args.length - 1);
+      let waiting = false;
+      for (let i = 1; i < args.length; i++) {
+        const value = proxy.readThrough.read(cacheKey(args[i]!));
+        if (value instanceof Promise) waiting = true;
+        values[i - 1] = value;
+      }
+      // Misses started in this loop leave for Redis in one write (ioredis auto-pipelining).
+      return waiting ? Promise.all(values) : (values as CachedValue[]);
+    },
+  }),
+];

@@ -1,0 +1,76 @@
+// Owns the shapes shared by the command table, its handlers and the connection that calls them.
+import type { Backend } from '../backend/redis-backend.ts';
+import type { ReadThrough } from '../cache/read-through.ts';
+import type { Config } from '../config.ts';
+import type { ProtocolVersion, Reply } from '../resp/reply.ts';
+import type { Stats } from '../stats.ts';
+
+/** What a command may read or change about the connection that sent it. */
+export interface ClientState {
+  readonly id: number;
+  protocol: ProtocolVersion;
+  /** CLIENT SETNAME / HELLO SETNAME; '' when none. */
+  name: string;
+  libName: string;
+  libVersion: string;
+  /** `ip:port` of the client, and of the proxy's side of the connection. */
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  lastActiveAt: number;
+  /** Full name of the last command, e.g. `client|info`. */
+  lastCommand: string;
+  /** Set by QUIT: the connection closes once this command's reply is written. */
+  closeAfterReply: boolean;
+}
+
+/** The proxy-wide parts a command may use. */
+export interface ProxyContext {
+  readonly readThrough: ReadThrough;
+  readonly backend: Backend;
+  readonly stats: Stats;
+  readonly config: Config;
+  /** Ports actually bound (differ from the config when it asked for 0). */
+  readonly ports: { resp: number; http: number };
+  clients(): Iterable<ClientState>;
+}
+
+export interface CommandContext {
+  readonly client: ClientState;
+  readonly proxy: ProxyContext;
+}
+
+/** Handlers get the whole request (args[0] is the command name) and return a reply or a promise of one. */
+export type Handler = (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
+
+/** One argument, as COMMAND DOCS describes it. */
+export interface ArgumentDoc {
+  readonly name: string;
+  readonly type: 'key' | 'string' | 'integer' | 'pure-token';
+  readonly token?: string;
+  readonly optional?: boolean;
+  readonly multiple?: boolean;
+}
+
+export interface CommandSpec {
+  /** Lower case; subcommands are `container|sub`, as Redis names them. */
+  readonly name: string;
+  /** Redis's convention: N means exactly N words (name included), -N at least N. */
+  readonly arity: number;
+  /** read: served from the cache; connection: changes or reports the connection; server: reports the proxy. */
+  readonly kind: 'read' | 'connection' | 'server';
+  /** COMMAND INFO flags, e.g. readonly, fast, loading, stale. */
+  readonly flags: readonly string[];
+  readonly aclCategories: readonly string[];
+  /** First key, last key (-1: the last argument) and step; 0, 0, 0 when there are no keys. */
+  readonly keys: readonly [first: number, last: number, step: number];
+  readonly summary: string;
+  readonly since: string;
+  readonly group: string;
+  readonly complexity?: string;
+  readonly arguments?: readonly ArgumentDoc[];
+  /** Containers (CLIENT, COMMAND, CONFIG) have subcommands instead of a handler. */
+  readonly handler?: Handler;
+  readonly subcommands?: readonly CommandSpec[];
+}

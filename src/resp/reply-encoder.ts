@@ -1,0 +1,129 @@
+// Owns turning replies into RESP2/RESP3 bytes, counted in bytes, packed so a batch leaves in one write.
+import { BackendReplyError, CommandError, ProxyError } from '../errors.ts';
+import { SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
+
+// Replies are packed into a shared slab and handed to the socket as views of it. A connection encodes
+// and takes its batch in one synchronous step, so batches of different connections never interleave;
+// the slab only moves forward, so bytes already handed out are never overwritten.
+const SLAB_BYTES = 64 * 1024;
+// Values this big are handed to the socket as they are rather than copied into the slab.
+const COPY_LIMIT = 16 * 1024;
+
+const CR = 13;
+const LF = 10;
+
+let slab = Buffer.allocUnsafe(SLAB_BYTES);
+let used = 0;
+let batchStart = 0;
+let parts: Buffer[] = [];
+
+function sealRegion(): void {
+  if (used > batchStart) parts.push(slab.subarray(batchStart, used));
+  batchStart = used;
+}
+
+function reserve(bytes: number): void {
+  if (used + bytes <= slab.length) return;
+  sealRegion();
+  slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, bytes));
+  used = 0;
+  batchStart = 0;
+}
+
+/** Type byte, decimal number, CRLF: the header of most RESP types. */
+function writeHeader(type: number, n: number): void {
+  reserve(24);
+  slab[used++] = type;
+  used += slab.write(String(n), used, 'latin1');
+  slab[used++] = CR;
+  slab[used++] = LF;
+}
+
+/** A line of ASCII text (status, error): `type text CRLF`. */
+function writeLine(type: number, text: string): void {
+  const bytes = Buffer.byteLength(text);
+  reserve(bytes + 3);
+  slab[used++] = type;
+  used += slab.write(text, used);
+  slab[used++] = CR;
+  slab[used++] = LF;
+}
+
+function writeBulk(value: Buffer): void {
+  writeHeader(0x24 /* $ */, value.length);
+  if (value.length >= COPY_LIMIT) {
+    sealRegion();
+    parts.push(value);
+  } else {
+    reserve(value.length);
+    used += value.copy(slab, used);
+  }
+  reserve(2);
+  slab[used++] = CR;
+  slab[used++] = LF;
+}
+
+function writeBulkText(text: string, prefix = 0x24 /* $ */, format = ''): void {
+  const bytes = Buffer.byteLength(text) + format.length;
+  writeHeader(prefix, bytes);
+  reserve(bytes + 2);
+  if (format) used += slab.write(format, used, 'latin1');
+  used += slab.write(text, used);
+  slab[used++] = CR;
+  slab[used++] = LF;
+}
+
+/**
+ * The one place an error becomes an error reply line. Command errors already start with Redis's
+ * prefix (ERR, NOPROTO, …) and backend error replies (WRONGTYPE, …) are relayed as Redis sent them;
+ * everything else is an ERR. CR and LF would end the line early, so they become spaces, as in Redis.
+ */
+export function errorLine(err: Error): string {
+  let text: string;
+  if (err instanceof CommandError || err instanceof BackendReplyError) text = err.message;
+  else if (err instanceof ProxyError) text = `ERR ${err.message}`;
+  else text = `ERR internal error: ${err.message}`;
+  return text.replace(/[\r\n]+/g, ' ');
+}
+
+/** Appends `reply` to the current batch. */
+export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
+  if (reply instanceof Buffer) writeBulk(reply);
+  else if (reply === null) {
+    reserve(5);
+    if (protocol === 3) used += slab.write('_\r\n', used, 'latin1');
+    else used += slab.write('$-1\r\n', used, 'latin1');
+  } else if (typeof reply === 'string') writeBulkText(reply);
+  else if (typeof reply === 'number') writeHeader(0x3a /* : */, reply);
+  else if (reply instanceof SimpleString) writeLine(0x2b /* + */, reply.text);
+  else if (reply instanceof Error) writeLine(0x2d /* - */, errorLine(reply));
+  else if (reply instanceof VerbatimString) {
+    if (protocol === 3) writeBulkText(reply.text, 0x3d /* = */, 'txt:');
+    else writeBulkText(reply.text);
+  } else if (reply instanceof Map) {
+    writeHeader(protocol === 3 ? 0x25 /* % */ : 0x2a /* * */, protocol === 3 ? reply.size : reply.size * 2);
+    for (const [key, value] of reply) {
+      writeBulkText(key);
+      writeReply(value, protocol);
+    }
+  } else {
+    const items = reply as readonly Reply[];
+    writeHeader(0x2a /* * */, items.length);
+    for (const item of items) writeReply(item, protocol);
+  }
+}
+
+/** Everything written since the last call, as buffers to write in order (usually one). */
+export function takeBatch(): Buffer[] {
+  sealRegion();
+  const batch = parts;
+  parts = [];
+  return batch;
+}
+
+/** Encodes one reply on its own; for tests and the rare path that needs plain bytes. */
+export function encodeReply(reply: Reply, protocol: ProtocolVersion): Buffer {
+  writeReply(reply, protocol);
+  const batch = takeBatch();
+  return batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+}

@@ -1,0 +1,202 @@
+// Owns turning a client's byte stream into requests: RESP multibulk frames and inline commands, with Redis's limits.
+import { ProtocolError } from '../errors.ts';
+import { splitInlineArgs } from './inline.ts';
+
+/** Redis's PROTO_INLINE_MAX_SIZE: longest inline request, or header line, before it is refused. */
+const MAX_LINE = 64 * 1024;
+/** Most arguments in one request (Redis 6's limit); each one costs a Buffer view, so this bounds memory. */
+const MAX_MULTIBULK = 1024 * 1024;
+/** Redis's default proto-max-bulk-len. */
+const MAX_BULK = 512 * 1024 * 1024;
+
+const CR = 13;
+const LF = 10;
+const STAR = 0x2a;
+const DOLLAR = 0x24;
+
+/**
+ * Push bytes in, pull requests out. Never touches a socket. A request is its arguments as Buffers
+ * (views into the received bytes). Mirrors Redis's processMultibulkBuffer/processInlineBuffer:
+ * the same limits, and the same "Protocol error: …" wording.
+ *
+ * Why not redis-parser: it parses replies, not requests. It has no inline commands, throws a
+ * RangeError on `*99999999999`, waits forever to buffer `$99999999999`, accepts non-bulk items,
+ * and keeps parsing past a frame, so it cannot hand an inline command that follows back to us.
+ * The tests check this decoder against redis-parser on every well-formed frame.
+ */
+export class RequestDecoder {
+  readonly #maxRequestBytes: number;
+  // Unconsumed input: #buf from #pos on, then #more (chunks not yet joined, to avoid
+  // re-copying while a large bulk string arrives piece by piece).
+  #buf: Buffer = Buffer.alloc(0);
+  #pos = 0;
+  #more: Buffer[] = [];
+  #moreBytes = 0;
+  // The multibulk frame in progress: arguments still to read (0: none), those read so far,
+  // the length of the bulk string whose header was read (-1: none), bytes consumed by the frame.
+  #argsLeft = 0;
+  #args: Buffer[] = [];
+  #bulkLength = -1;
+  #frameBytes = 0;
+
+  /** @param maxRequestBytes QUERY_BUFFER_LIMIT: a request bigger than this is a protocol error. */
+  constructor(maxRequestBytes: number) {
+    this.#maxRequestBytes = maxRequestBytes;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#pos >= this.#buf.length && this.#moreBytes === 0) {
+      this.#buf = chunk;
+      this.#pos = 0;
+    } else {
+      this.#more.push(chunk);
+      this.#moreBytes += chunk.length;
+    }
+  }
+
+  /** Bytes received and not yet turned into a request. */
+  get buffered(): number {
+    return this.#buf.length - this.#pos + this.#moreBytes;
+  }
+
+  /**
+   * The next complete request, or null when more bytes are needed.
+   * Throws ProtocolError for bytes that are not a request; the stream cannot be resynchronised after that.
+   */
+  next(): Buffer[] | null {
+    for (;;) {
+      if (this.#argsLeft === 0) {
+        if (this.#pos >= this.#buf.length && !this.#join()) return null;
+        if (this.#buf[this.#pos] === STAR) {
+          if (!this.#multibulkHeader()) return this.#needMore();
+          continue;
+        }
+        const request = this.#inline();
+        if (request === null) return this.#needMore();
+        if (request.length === 0) continue;
+        return request;
+      }
+      const done = this.#bulk();
+      if (done === null) return this.#needMore();
+      if (done) {
+        const args = this.#args;
+        this.#args = [];
+        this.#frameBytes = 0;
+        return args;
+      }
+    }
+  }
+
+  #needMore(): null {
+    if (this.#frameBytes + this.buffered > this.#maxRequestBytes) this.#tooBig();
+    return null;
+  }
+
+  #tooBig(): never {
+    throw new ProtocolError(`Protocol error: request bigger than QUERY_BUFFER_LIMIT (${this.#maxRequestBytes} bytes)`);
+  }
+
+  /** Moves pending chunks into #buf; false when there is nothing to move. */
+  #join(): boolean {
+    if (this.#moreBytes === 0) return false;
+    const rest = this.#buf.subarray(this.#pos);
+    this.#buf = rest.length === 0 && this.#more.length === 1 ? this.#more[0]! : Buffer.concat([rest, ...this.#more]);
+    this.#pos = 0;
+    this.#more = [];
+    this.#moreBytes = 0;
+    return true;
+  }
+
+  /** Ensures `bytes` unconsumed bytes sit contiguously in #buf; false when fewer have arrived. */
+  #have(bytes: number): boolean {
+    if (this.#buf.length - this.#pos >= bytes) return true;
+    if (this.buffered < bytes) return false;
+    return this.#join();
+  }
+
+  /** Index of the CR of the next CRLF-ended line, or -1 when the line is incomplete. */
+  #lineEnd(tooLong: string): number {
+    for (;;) {
+      const cr = this.#buf.indexOf(CR, this.#pos);
+      if (cr !== -1 && cr + 1 < this.#buf.length) return cr;
+      if (this.buffered > MAX_LINE) throw new ProtocolError(`Protocol error: ${tooLong}`);
+      if (!this.#join()) return -1;
+    }
+  }
+
+  /** `*<count>\r\n`: starts a frame (or skips an empty one); false when the line is incomplete. */
+  #multibulkHeader(): boolean {
+    const cr = this.#lineEnd('too big mbulk count string');
+    if (cr === -1) return false;
+    const count = parseInteger(this.#buf, this.#pos + 1, cr);
+    if (count === null || count > MAX_MULTIBULK) throw new ProtocolError('Protocol error: invalid multibulk length');
+    if (count > 0) {
+      this.#argsLeft = count;
+      this.#frameBytes = cr + 2 - this.#pos;
+    }
+    this.#pos = cr + 2;
+    return true;
+  }
+
+  /** One `$<len>\r\n<bytes>\r\n` of the frame; true when it was the last. */
+  #bulk(): boolean | null {
+    if (this.#bulkLength === -1) {
+      if (this.#pos >= this.#buf.length && !this.#join()) return null;
+      const type = this.#buf[this.#pos]!;
+      if (type !== DOLLAR) {
+        throw new ProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(type)}'`);
+      }
+      const cr = this.#lineEnd('too big bulk count string');
+      if (cr === -1) return null;
+      const length = parseInteger(this.#buf, this.#pos + 1, cr);
+      if (length === null || length < 0 || length > MAX_BULK) throw new ProtocolError('Protocol error: invalid bulk length');
+      this.#frameBytes += cr + 2 - this.#pos;
+      if (this.#frameBytes + length > this.#maxRequestBytes) this.#tooBig();
+      this.#pos = cr + 2;
+      this.#bulkLength = length;
+    }
+    if (!this.#have(this.#bulkLength + 2)) return null;
+    this.#args.push(this.#buf.subarray(this.#pos, this.#pos + this.#bulkLength));
+    // Like Redis, the two bytes after the data are skipped, not checked.
+    this.#pos += this.#bulkLength + 2;
+    this.#frameBytes += this.#bulkLength + 2;
+    this.#bulkLength = -1;
+    return --this.#argsLeft === 0;
+  }
+
+  /** A line of space-separated words, as typed into telnet. */
+  #inline(): Buffer[] | null {
+    let lf: number;
+    for (;;) {
+      lf = this.#buf.indexOf(LF, this.#pos);
+      if (lf !== -1) break;
+      if (this.buffered > MAX_LINE) throw new ProtocolError('Protocol error: too big inline request');
+      if (!this.#join()) return null;
+    }
+    const end = lf > this.#pos && this.#buf[lf - 1] === CR ? lf - 1 : lf;
+    const line = this.#buf.subarray(this.#pos, end);
+    this.#pos = lf + 1;
+    const args = splitInlineArgs(line);
+    if (args === null) throw new ProtocolError('Protocol error: unbalanced quotes in request');
+    return args;
+  }
+}
+
+/** The decimal integer in buf[start, end), or null if it is not one (Redis's string2ll rules: no '+', no leading 0). */
+function parseInteger(buf: Buffer, start: number, end: number): number | null {
+  if (start >= end || end - start > 20) return null;
+  let i = start;
+  let negative = false;
+  if (buf[i] === 0x2d /* - */) {
+    negative = true;
+    i++;
+  }
+  if (i === end || (buf[i] === 0x30 /* 0 */ && end - i > 1) || (negative && buf[i] === 0x30)) return null;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return null;
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
+}

@@ -1,0 +1,202 @@
+// Owns one RESP client connection: decode requests, run them, write replies in request order, apply back-pressure.
+import type { Socket } from 'node:net';
+import { dispatch } from '../commands/dispatch.ts';
+import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
+import { ProxyError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { takeBatch, writeReply } from '../resp/reply-encoder.ts';
+import type { ProtocolVersion, Reply } from '../resp/reply.ts';
+import { RequestDecoder } from '../resp/request-decoder.ts';
+
+/** Stop reading a client while more than this many reply bytes wait in its socket. */
+const OUTPUT_LIMIT_BYTES = 1024 * 1024;
+/** Stop reading a client while more than this many of its replies wait on the backend or on earlier replies. */
+const PENDING_LIMIT = 16 * 1024;
+
+/** A reply that cannot be written yet: its own lookup, or one before it, is still waiting on Redis. */
+interface Slot {
+  reply: Reply | undefined;
+  settled: boolean;
+  /** Encoded in the protocol in force when its command ran, even if a later HELLO changed it. */
+  readonly protocol: ProtocolVersion;
+}
+
+export interface ConnectionOptions {
+  id: number;
+  socket: Socket;
+  proxy: ProxyContext;
+  queryBufferLimit: number;
+  log: Logger;
+}
+
+const addressOf = (ip: string | undefined, port: number | undefined) => (ip?.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+export class RespConnection implements ClientState {
+  readonly id: number;
+  protocol: ProtocolVersion = 2;
+  name = '';
+  libName = '';
+  libVersion = '';
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly createdAt = Date.now();
+  lastActiveAt = this.createdAt;
+  lastCommand = 'NULL';
+  closeAfterReply = false;
+
+  readonly #socket: Socket;
+  readonly #decoder: RequestDecoder;
+  readonly #ctx: CommandContext;
+  readonly #log: Logger;
+  // Replies waiting to be written, oldest first; a reply is written only when all before it are.
+  #queue: Slot[] = [];
+  #queueHead = 0;
+  #drainScheduled = false;
+  // After QUIT, a protocol error or the client's end of stream: read nothing more,
+  // and close once every reply owed is written.
+  #inputStopped = false;
+  #paused = false;
+
+  constructor({ id, socket, proxy, queryBufferLimit, log }: ConnectionOptions) {
+    this.id = id;
+    this.#socket = socket;
+    this.#decoder = new RequestDecoder(queryBufferLimit);
+    this.#ctx = { client: this, proxy };
+    this.#log = log;
+    this.remoteAddress = addressOf(socket.remoteAddress, socket.remotePort);
+    this.localAddress = addressOf(socket.localAddress, socket.localPort);
+
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.on('data', (chunk: Buffer) => {
+      this.#decoder.push(chunk);
+      this.#process();
+    });
+    // The client closed its sending side: answer what it already asked, then close ours.
+    socket.on('end', () => {
+      this.#inputStopped = true;
+      this.#flush();
+    });
+    socket.on('drain', () => this.#resumeIfBelowLimits());
+    socket.on('error', () => socket.destroy());
+  }
+
+  /** Stops reading and closes once the replies owed are written; used at shutdown. */
+  closeWhenIdle(): void {
+    this.#inputStopped = true;
+    this.#flush();
+  }
+
+  #process(): void {
+    this.lastActiveAt = Date.now();
+    const stats = this.#ctx.proxy.stats;
+    try {
+      while (!this.#inputStopped && !this.#paused) {
+        let args: Buffer[] | null;
+        try {
+          args = this.#decoder.next();
+        } catch (err) {
+          // The stream cannot be trusted past a malformed frame: answer the error, then close.
+          stats.protocolErrors++;
+          this.#enqueue(err as Error);
+          this.#inputStopped = true;
+          break;
+        }
+        if (args === null) break;
+        stats.commandsProcessed++;
+        this.#enqueue(this.#run(args));
+        if (this.closeAfterReply) {
+          this.#inputStopped = true;
+          break;
+        }
+        if (this.#overLimits()) {
+          this.#paused = true;
+          this.#socket.pause();
+        }
+      }
+    } finally {
+      this.#flush();
+    }
+  }
+
+  #run(args: Buffer[]): Reply | Promise<Reply> {
+    try {
+      return dispatch(this.#ctx, args);
+    } catch (err) {
+      this.#log.error(`command ${args[0]!.toString('latin1')} failed: ${(err as Error)?.stack ?? String(err)}`);
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  #enqueue(result: Reply | Promise<Reply>): void {
+    if (!(result instanceof Promise)) {
+      if (this.#queueHead === this.#queue.length) writeReply(result, this.protocol);
+      else this.#queue.push({ reply: result, settled: true, protocol: this.protocol });
+      return;
+    }
+    const slot: Slot = { reply: undefined, settled: false, protocol: this.protocol };
+    this.#queue.push(slot);
+    result.then(
+      (reply) => this.#settle(slot, reply),
+      (err: unknown) => {
+        if (!(err instanceof ProxyError)) this.#log.error(`read failed: ${(err as Error)?.stack ?? String(err)}`);
+        this.#settle(slot, err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  #settle(slot: Slot, reply: Reply): void {
+    slot.reply = reply;
+    slot.settled = true;
+    // Several lookups usually land in one backend read; write their replies together.
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      setImmediate(this.#drain);
+    }
+  }
+
+  #drain = (): void => {
+    this.#drainScheduled = false;
+    try {
+      const queue = this.#queue;
+      while (this.#queueHead < queue.length && queue[this.#queueHead]!.settled) {
+        const slot = queue[this.#queueHead++]!;
+        writeReply(slot.reply!, slot.protocol);
+      }
+      if (this.#queueHead === queue.length) {
+        this.#queue = [];
+        this.#queueHead = 0;
+      }
+    } finally {
+      this.#flush();
+    }
+    this.#resumeIfBelowLimits();
+  };
+
+  #overLimits(): boolean {
+    return this.#socket.writableLength > OUTPUT_LIMIT_BYTES || this.#queue.length - this.#queueHead > PENDING_LIMIT;
+  }
+
+  #resumeIfBelowLimits(): void {
+    if (!this.#paused || this.#overLimits()) return;
+    this.#paused = false;
+    this.#socket.resume();
+    // Requests may already sit decoded-to-be in the buffer; they will not arrive as a new 'data' event.
+    this.#process();
+  }
+
+  /** Writes everything encoded since the last flush, in one write when possible. */
+  #flush(): void {
+    // Always take the batch, even for a closed socket: the encoder's buffer is shared.
+    const batch = takeBatch();
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (batch.length === 1) socket.write(batch[0]!);
+    else if (batch.length > 1) {
+      socket.cork();
+      for (const part of batch) socket.write(part);
+      socket.uncork();
+    }
+    if (this.#inputStopped && this.#queueHead === this.#queue.length && !socket.writableEnded) socket.end();
+  }
+}

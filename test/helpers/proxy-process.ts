@@ -1,0 +1,98 @@
+// Owns starting the proxy for end-to-end tests as a child process, through the same entrypoint as `npm start`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ENTRYPOINT = resolve(import.meta.dirname, '../../src/main.ts');
+
+export interface ProxyProcess {
+  readonly httpPort: number;
+  readonly respPort: number;
+  readonly child: ChildProcess;
+  /** Everything the proxy has logged so far. */
+  output(): string;
+  /** GET http://127.0.0.1:httpPort{path}. */
+  http(path: string, init?: RequestInit): Promise<Response>;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface RunOptions {
+  /** Settings passed as environment variables (e.g. { CACHE_EXPIRY: '0.5' }). */
+  env?: Record<string, string>;
+  args?: string[];
+  /** Contents of a .config file written into the proxy's working directory. */
+  configFile?: string;
+}
+
+/** Runs the entrypoint to completion (for config errors and --help): exit code and output. */
+export async function runProxyCommand(options: RunOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { child, cleanup } = spawnProxy(options);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  cleanup();
+  return { code, stdout, stderr };
+}
+
+function spawnProxy({ env = {}, args = [], configFile }: RunOptions) {
+  const cwd = mkdtempSync(join(tmpdir(), 'rcp-proxy-'));
+  if (configFile !== undefined) writeFileSync(join(cwd, '.config'), configFile);
+  const child = spawn(process.execPath, [ENTRYPOINT, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', PROXY_PORT: '0', RESP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return { child, cleanup: () => rmSync(cwd, { recursive: true, force: true }) };
+}
+
+/** Starts the proxy on free ports and waits for its "listening" line. */
+export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess> {
+  const { child, cleanup } = spawnProxy(options);
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  exited.then(cleanup);
+
+  const ports = await new Promise<{ http: number; resp: number }>((resolvePorts, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxy did not start within 15 s; it logged:\n${log}`)), 15_000);
+    const check = () => {
+      const m = /listening http=\S+:(\d+) resp=\S+:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', check);
+        child.stderr!.off('data', check);
+        resolvePorts({ http: Number(m[1]), resp: Number(m[2]) });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`proxy exited with code ${code} before listening; it logged:\n${log}`));
+    });
+  });
+
+  return {
+    httpPort: ports.http,
+    respPort: ports.resp,
+    child,
+    output: () => log,
+    http: (path, init) => fetch(`http://127.0.0.1:${ports.http}${path}`, init),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Settings that point the proxy at a test Redis. */
+export const backendEnv = (redis: { host: string; port: number }): Record<string, string> => ({
+  REDIS_HOST: redis.host,
+  REDIS_PORT: String(redis.port),
+});

@@ -1,0 +1,167 @@
+// Owns throwaway backing Redis servers for tests: the local redis-server binary, else testcontainers' Redis.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface TestRedis {
+  readonly host: string;
+  readonly port: number;
+  /** A direct client (RESP2) for seeding data and reading INFO. */
+  readonly client: Redis;
+  /** keyspace_hits + keyspace_misses from INFO stats: every key lookup that reached Redis. */
+  reads(): Promise<number>;
+  /** Stops the server and waits until its port refuses connections. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  restart(): Promise<void>;
+  /** Stops it for good and closes the client. */
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+
+export async function startRedis(): Promise<TestRedis> {
+  if (hasBinary('redis-server')) return startLocalRedis();
+  if (await dockerAvailable()) return startContainerRedis();
+  throw new Error(
+    'the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers',
+  );
+}
+
+async function waitForPort(port: number, open: boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const isOpen = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (isOpen === open) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not ${open ? 'open' : 'close'} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function makeClient(host: string, port: number): Redis {
+  const client = new Redis({ host, port, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  client.on('error', () => {});
+  return client;
+}
+
+async function readsOf(client: Redis): Promise<number> {
+  const info = await client.info('stats');
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('keyspace_hits') + field('keyspace_misses');
+}
+
+async function startLocalRedis(): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'rcp-redis-'));
+  let port = 0;
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<never>((_, reject) =>
+      child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))),
+    );
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, true), exited]);
+  };
+  for (let attempt = 0; ; attempt++) {
+    port = await freePort();
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
+
+  const client = makeClient('127.0.0.1', port);
+  await client.connect();
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((r) => running.once('exit', r));
+    running.kill('SIGKILL');
+    await exited;
+    await waitForPort(port, false);
+  };
+  return {
+    host: '127.0.0.1',
+    port,
+    client,
+    reads: () => readsOf(client),
+    stop,
+    async restart() {
+      await launch();
+      await client.ping();
+    },
+    async close() {
+      client.disconnect();
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function dockerAvailable(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startContainerRedis(): Promise<TestRedis> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const hostPort = await freePort();
+  const image = new GenericContainer('redis:7-alpine')
+    .withExposedPorts({ container: 6379, host: hostPort })
+    .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'));
+  let container: Awaited<ReturnType<typeof image.start>> | undefined = await image.start();
+  const host = container.getHost();
+  const client = makeClient(host, hostPort);
+  await client.connect();
+  const stop = async () => {
+    await container?.stop();
+    container = undefined;
+  };
+  return {
+    host,
+    port: hostPort,
+    client,
+    reads: () => readsOf(client),
+    stop,
+    async restart() {
+      container = await image.start();
+      await client.ping();
+    },
+    async close() {
+      client.disconnect();
+      await stop();
+    },
+  };
+}
