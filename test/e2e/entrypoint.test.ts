@@ -1,0 +1,91 @@
+// The entrypoint as a user runs it: settings from .config, environment and flags; bad values; --help; signals.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, runProxyCommand, startProxy } from '../helpers/proxy-process.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+let redis: TestRedis;
+test.before(async () => {
+  redis = await startRedis();
+});
+test.after.always(async () => {
+  await redis?.close();
+});
+
+test.serial('a bad .config value exits with code 2 and one line naming the key, the value and the rule', async (t) => {
+  const { code, stderr } = await runProxyCommand({ configFile: 'CACHE_CAPACITY=ten\n' });
+  t.is(code, 2);
+  const lines = stderr.trim().split('\n');
+  t.is(lines.length, 1);
+  t.regex(lines[0]!, /^redis-cache-proxy: CACHE_CAPACITY must be a positive integer up to 1000000000, got "ten" \(from .*\.config\)$/);
+});
+
+test.serial('a bad environment value or flag, and an unknown flag, exit with code 2', async (t) => {
+  const env = await runProxyCommand({ env: { CACHE_EXPIRY: 'soon' } });
+  t.is(env.code, 2);
+  t.regex(env.stderr, /CACHE_EXPIRY must be a positive number of seconds \(decimals allowed\), got "soon" \(from environment\)/);
+  const flag = await runProxyCommand({ args: ['--max-clients', '0'] });
+  t.is(flag.code, 2);
+  t.regex(flag.stderr, /MAX_CLIENTS must be a positive integer, got "0" \(from --max-clients\)/);
+  const unknown = await runProxyCommand({ args: ['--verbose'] });
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown option "--verbose"; run with --help/);
+});
+
+test.serial('--help lists the flags with defaults and exits 0', async (t) => {
+  const { code, stdout } = await runProxyCommand({ args: ['--help'] });
+  t.is(code, 0);
+  t.regex(stdout, /--cache-expiry <seconds> +CACHE_EXPIRY: .*\(default 60\)/);
+  t.regex(stdout, /--resp-port <port> +RESP_PORT: .*\(default 6380\)/);
+});
+
+test.serial('flags override environment, which overrides .config', async (t) => {
+  const proxy = await startProxy({
+    configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\n`,
+    env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22' },
+    args: ['--max-parallel', '32'],
+  });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    const values = await client.call('CONFIG', 'GET', 'cache-*', 'max-parallel') as string[];
+    const got = Object.fromEntries(values.flatMap((v, i) => (i % 2 ? [] : [[v, values[i + 1]]])));
+    t.deepEqual(got, { 'cache-expiry': '13', 'cache-capacity': '21', 'max-parallel': '32' });
+    t.regex(proxy.output(), new RegExp(`listening http=127\\.0\\.0\\.1:\\d+ resp=127\\.0\\.0\\.1:\\d+ backend=redis://127\\.0\\.0\\.1:${redis.port}/0`));
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+  }
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test.serial(`${signal} closes the listeners and the backend connection and exits 0`, async (t) => {
+    const proxy = await startProxy({ env: backendEnv(redis) });
+    const client = new Redis({ port: proxy.respPort, retryStrategy: () => null });
+    client.on('error', () => {});
+    await client.ping();
+    const code = await proxy.stop(signal);
+    t.is(code, 0);
+    t.regex(proxy.output(), new RegExp(`${signal} received, closing`));
+    await t.throwsAsync(fetch(`http://127.0.0.1:${proxy.httpPort}/`));
+    // Redis notices the closed socket on its next turn; give it a moment.
+    let clients = '';
+    for (let i = 0; i < 50; i++) {
+      clients = (await redis.client.client('LIST')) as string;
+      if (!clients.includes('name=redis-cache-proxy')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.false(clients.includes('name=redis-cache-proxy'), 'the backend connection is closed');
+    client.disconnect();
+  });
+}
+
+test.serial('a port already in use is a clear error', async (t) => {
+  const first = await startProxy({ env: backendEnv(redis) });
+  try {
+    const { code, stderr } = await runProxyCommand({ env: { ...backendEnv(redis), RESP_PORT: String(first.respPort) } });
+    t.is(code, 1);
+    t.regex(stderr, /cannot start: .*EADDRINUSE.*change PROXY_PORT or RESP_PORT/);
+  } finally {
+    await first.stop();
+  }
+});

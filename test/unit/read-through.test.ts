@@ -1,0 +1,132 @@
+// Read-through logic against a backend whose replies the test releases one by one, so the order is exact.
+// (The same properties are proven against a real Redis in test/e2e.)
+import test from 'ava';
+import type { Backend } from '../../src/backend/redis-backend.ts';
+import { createReadThrough } from '../../src/cache/read-through.ts';
+import { createCacheStore } from '../../src/cache/store.ts';
+import { BackendUnavailableError } from '../../src/errors.ts';
+import { createStats } from '../../src/stats.ts';
+
+interface PendingGet {
+  key: string;
+  resolve(value: Buffer | null): void;
+  reject(err: Error): void;
+}
+
+function setup({ maxParallel = 256, expiryMs = 60_000, capacity = 100 } = {}) {
+  const calls: PendingGet[] = [];
+  const backend: Backend = {
+    address: 'test',
+    get: (key) => new Promise((resolve, reject) => calls.push({ key: key.toString('latin1'), resolve, reject })),
+    isReady: () => true,
+    waitReady: async () => true,
+    close: async () => {},
+  };
+  const clock = { t: 10_000, now() { return this.t; } };
+  const stats = createStats();
+  const store = createCacheStore({ capacity, expiryMs, stats, clock });
+  const cache = createReadThrough({ store, backend, stats, maxParallel });
+  return { calls, clock, stats, cache };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('a hit answers synchronously and never reaches the backend', async (t) => {
+  const { calls, cache } = setup();
+  const first = cache.read('k');
+  await tick();
+  calls[0]!.resolve(Buffer.from('v'));
+  t.deepEqual(await first, Buffer.from('v'));
+  const second = cache.read('k');
+  t.false(second instanceof Promise);
+  t.deepEqual(second, Buffer.from('v'));
+  t.is(calls.length, 1);
+});
+
+test('N concurrent reads of one missing key make one backend read and all get the value', async (t) => {
+  const { calls, stats, cache } = setup();
+  const reads = Array.from({ length: 40 }, () => cache.read('k'));
+  await tick();
+  t.is(calls.length, 1);
+  t.is(cache.inflight, 1);
+  calls[0]!.resolve(Buffer.from('v'));
+  const values = await Promise.all(reads);
+  t.true(values.every((v) => v!.equals(Buffer.from('v'))));
+  t.is(stats.coalescedReads, 39);
+  t.is(stats.backendReads, 1);
+  t.is(cache.inflight, 0, 'the in-flight map holds only keys being fetched');
+});
+
+test('reads of different keys never wait on each other', async (t) => {
+  const { calls, cache } = setup();
+  const slow = cache.read('slow');
+  const fast = cache.read('fast');
+  await tick();
+  t.deepEqual(calls.map((c) => c.key), ['slow', 'fast']);
+  calls[1]!.resolve(Buffer.from('F'));
+  t.deepEqual(await fast, Buffer.from('F'));
+  let slowDone = false;
+  void (slow as Promise<unknown>).then(() => (slowDone = true));
+  await tick();
+  t.false(slowDone);
+  calls[0]!.resolve(Buffer.from('S'));
+  t.deepEqual(await slow, Buffer.from('S'));
+});
+
+test('an absent key is cached as absent', async (t) => {
+  const { calls, cache } = setup();
+  const first = cache.read('nope');
+  await tick();
+  calls[0]!.resolve(null);
+  t.is(await first, null);
+  t.is(cache.read('nope'), null);
+  t.is(calls.length, 1);
+});
+
+test('a failed fetch fails every waiter, caches nothing, and the next read tries again', async (t) => {
+  const { calls, stats, cache } = setup();
+  const reads = [cache.read('k'), cache.read('k'), cache.read('k')];
+  await tick();
+  calls[0]!.reject(new BackendUnavailableError('backend down'));
+  for (const read of reads) await t.throwsAsync(read as Promise<unknown>, { instanceOf: BackendUnavailableError });
+  t.is(stats.backendErrors, 1);
+  t.is(cache.inflight, 0);
+  const retry = cache.read('k');
+  t.true(retry instanceof Promise);
+  await tick();
+  t.is(calls.length, 2);
+  calls[1]!.resolve(Buffer.from('back'));
+  t.deepEqual(await retry, Buffer.from('back'));
+});
+
+test('MAX_PARALLEL bounds backend reads in flight; the rest wait their turn', async (t) => {
+  const { calls, cache } = setup({ maxParallel: 2 });
+  const reads = ['a', 'b', 'c', 'd', 'e'].map((k) => cache.read(k));
+  await tick();
+  t.is(calls.length, 2);
+  calls[0]!.resolve(Buffer.from('A'));
+  await tick();
+  t.is(calls.length, 3);
+  for (let i = 1; i < 5; i++) {
+    await tick();
+    calls[i]!.resolve(Buffer.from(calls[i]!.key.toUpperCase()));
+  }
+  t.deepEqual((await Promise.all(reads)).map(String), ['A', 'B', 'C', 'D', 'E']);
+});
+
+test('a fetched entry expires CACHE_EXPIRY after its request left, however slow the reply', async (t) => {
+  const { calls, clock, cache } = setup({ expiryMs: 1000 });
+  const read = cache.read('k');
+  await tick();
+  clock.t += 600;
+  calls[0]!.resolve(Buffer.from('v1'));
+  await read;
+  clock.t += 400;
+  t.deepEqual(cache.read('k'), Buffer.from('v1'));
+  clock.t += 1;
+  const again = cache.read('k');
+  t.true(again instanceof Promise, 'expired: fetched again');
+  await tick();
+  calls[1]!.resolve(Buffer.from('v2'));
+  t.deepEqual(await again, Buffer.from('v2'));
+});

@@ -1,0 +1,172 @@
+// The request decoder: frames whole, byte by byte and split at every offset, checked against redis-parser.
+import test from 'ava';
+import RedisParser from 'redis-parser';
+import { ProtocolError } from '../../src/errors.ts';
+import { RequestDecoder } from '../../src/resp/request-decoder.ts';
+
+const LIMIT = 64 * 1024 * 1024;
+
+function multibulk(args: (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const arg of args) {
+    const bytes = typeof arg === 'string' ? Buffer.from(arg) : arg;
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Feeds `chunks` one at a time and collects every request. */
+function decodeChunks(chunks: Buffer[], limit = LIMIT): Buffer[][] {
+  const decoder = new RequestDecoder(limit);
+  const out: Buffer[][] = [];
+  for (const chunk of chunks) {
+    decoder.push(chunk);
+    for (let req = decoder.next(); req !== null; req = decoder.next()) out.push(req.map((b) => Buffer.from(b)));
+  }
+  return out;
+}
+
+/** What redis-parser, a well-kept RESP parser, reads from the same bytes. */
+function referenceDecode(bytes: Buffer): Buffer[][] {
+  const out: Buffer[][] = [];
+  const parser = new RedisParser({
+    returnBuffers: true,
+    returnReply: (reply: Buffer[]) => out.push(reply),
+    returnError: (err: Error) => {
+      throw err;
+    },
+  });
+  parser.execute(bytes);
+  return out;
+}
+
+const splitEvery = (bytes: Buffer, size: number) => {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+  return chunks;
+};
+
+const binary = Buffer.from([0, 1, 13, 10, 255, 42, 13, 36, 42]);
+const FRAMES: (string | Buffer)[][] = [
+  ['GET', 'Batman'],
+  ['get', ''],
+  ['MGET', 'a', 'b', 'c', 'd'],
+  ['GET', binary],
+  ['ECHO', '*3\r\n$3\r\nfoo\r\n'],
+  ['PING'],
+  ['GET', 'x'.repeat(300)],
+  ['SET', 'k', Buffer.alloc(10_000, 7)],
+  Array.from({ length: 200 }, (_, i) => `k${i}`),
+];
+
+test('well-formed frames decode as redis-parser reads them', (t) => {
+  const stream = Buffer.concat(FRAMES.map(multibulk));
+  const expected = referenceDecode(stream);
+  t.is(expected.length, FRAMES.length);
+  t.deepEqual(decodeChunks([stream]), expected, 'whole');
+  t.deepEqual(decodeChunks(splitEvery(stream, 1)), expected, 'byte by byte');
+  t.deepEqual(decodeChunks(splitEvery(stream, 7)), expected, '7-byte chunks');
+  t.deepEqual(decodeChunks(splitEvery(stream, 4096)), expected, '4 KiB chunks');
+});
+
+test('every frame decodes the same when split in two at every offset', (t) => {
+  for (const frame of FRAMES) {
+    const bytes = multibulk(frame);
+    const expected = referenceDecode(bytes);
+    const step = bytes.length > 2000 ? 97 : 1;
+    for (let i = 0; i <= bytes.length; i += step) {
+      const got = decodeChunks([bytes.subarray(0, i), bytes.subarray(i)]);
+      if (JSON.stringify(got) !== JSON.stringify(expected)) return t.fail(`frame ${JSON.stringify(frame).slice(0, 40)} split at ${i}`);
+    }
+  }
+  t.pass();
+});
+
+test('a pipeline of frames split at every offset yields the same requests', (t) => {
+  const stream = Buffer.concat(FRAMES.slice(0, 7).map(multibulk));
+  const expected = referenceDecode(stream);
+  for (let i = 0; i <= stream.length; i++) {
+    for (const j of [i, Math.min(stream.length, i + 3), Math.min(stream.length, i + 50)]) {
+      const got = decodeChunks([stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]);
+      if (JSON.stringify(got) !== JSON.stringify(expected)) return t.fail(`split at ${i} and ${j}`);
+    }
+  }
+  t.pass();
+});
+
+test('inline commands, alone or between multibulk frames, with CRLF or bare LF', (t) => {
+  const stream = Buffer.concat([
+    Buffer.from('PING\r\n'),
+    multibulk(['GET', 'a']),
+    Buffer.from('GET  "hello world"  b\n'),
+    Buffer.from('\r\n'), // a blank line is skipped, as Redis does
+    Buffer.from('echo \'it\\\'s\' "\\x41\\n"\r\n'),
+  ]);
+  const expected = [['PING'], ['GET', 'a'], ['GET', 'hello world', 'b'], ['echo', "it's", 'A\n']].map((r) => r.map((s) => Buffer.from(s)));
+  t.deepEqual(decodeChunks([stream]), expected);
+  t.deepEqual(decodeChunks(splitEvery(stream, 1)), expected);
+});
+
+test('empty multibulk frames are skipped without a request', (t) => {
+  t.deepEqual(decodeChunks([Buffer.from('*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n')]), [[Buffer.from('PING')]]);
+});
+
+const protocolErrors: [name: string, bytes: string, message: string, limit?: number][] = [
+  ['absurd multibulk length', '*99999999999\r\n', 'Protocol error: invalid multibulk length'],
+  ['multibulk length over 1M', '*1048577\r\n', 'Protocol error: invalid multibulk length'],
+  ['non-numeric multibulk length', '*x\r\n', 'Protocol error: invalid multibulk length'],
+  ['multibulk length with a plus sign', '*+1\r\n', 'Protocol error: invalid multibulk length'],
+  ['an item that is not a bulk string', '*2\r\n+GET\r\n', "Protocol error: expected '$', got '+'"],
+  ['negative bulk length', '*1\r\n$-5\r\n', 'Protocol error: invalid bulk length'],
+  ['non-numeric bulk length', '*1\r\n$abc\r\n', 'Protocol error: invalid bulk length'],
+  ['absurd bulk length', '*1\r\n$99999999999\r\n', 'Protocol error: invalid bulk length'],
+  ['unbalanced quotes', 'GET "abc\r\n', 'Protocol error: unbalanced quotes in request'],
+  ['closing quote not followed by a space', 'GET "abc"def\r\n', 'Protocol error: unbalanced quotes in request'],
+  ['bulk bigger than QUERY_BUFFER_LIMIT', '*1\r\n$2000\r\n', 'Protocol error: request bigger than QUERY_BUFFER_LIMIT (1000 bytes)', 1000],
+];
+
+for (const [name, bytes, message, limit] of protocolErrors) {
+  test(`protocol error: ${name}`, (t) => {
+    const decoder = new RequestDecoder(limit ?? LIMIT);
+    decoder.push(Buffer.from(bytes));
+    t.throws(() => decoder.next(), { instanceOf: ProtocolError, message });
+  });
+}
+
+test('requests that outgrow QUERY_BUFFER_LIMIT piece by piece are refused before they are all buffered', (t) => {
+  const decoder = new RequestDecoder(1000);
+  decoder.push(Buffer.from('*600\r\n'));
+  let error: unknown;
+  try {
+    for (let i = 0; i < 600 && !error; i++) {
+      decoder.push(Buffer.from('$1\r\nx\r\n'));
+      decoder.next();
+    }
+  } catch (err) {
+    error = err;
+  }
+  t.true(error instanceof ProtocolError);
+  t.regex((error as Error).message, /QUERY_BUFFER_LIMIT/);
+});
+
+test('an inline line or header without a newline is refused past 64 KiB', (t) => {
+  const inline = new RequestDecoder(LIMIT);
+  inline.push(Buffer.alloc(65 * 1024, 0x61));
+  t.throws(() => inline.next(), { message: 'Protocol error: too big inline request' });
+  const header = new RequestDecoder(LIMIT);
+  header.push(Buffer.concat([Buffer.from('*1\r\n$'), Buffer.alloc(65 * 1024, 0x31)]));
+  t.throws(() => header.next(), { message: 'Protocol error: too big bulk count string' });
+});
+
+test('a 4 MiB value arriving in 16 KiB chunks decodes whole', (t) => {
+  const value = Buffer.alloc(4 * 1024 * 1024, 9);
+  const chunks = splitEvery(multibulk(['GET', value]), 16 * 1024);
+  const decoder = new RequestDecoder(LIMIT);
+  let result: Buffer[] | null = null;
+  for (const chunk of chunks) {
+    decoder.push(chunk);
+    result = decoder.next() ?? result;
+  }
+  t.true(result![1]!.equals(value));
+  t.is(decoder.buffered, 0);
+});
