@@ -113,6 +113,13 @@ export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
   }
 }
 
+/** Bytes written since the last takeBatch(): lets a connection bound its output before it is flushed. */
+export function batchBytes(): number {
+  let bytes = used - batchStart;
+  for (const part of parts) bytes += part.length;
+  return bytes;
+}
+
 /** Everything written since the last call, as buffers to write in order (usually one). */
 export function takeBatch(): Buffer[] {
   sealRegion();

@@ -4,11 +4,15 @@ import { dispatch } from '../commands/dispatch.ts';
 import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
 import { ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { takeBatch, writeReply } from '../resp/reply-encoder.ts';
+import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import type { ProtocolVersion, Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 
-/** Stop reading a client while more than this many reply bytes wait in its socket. */
+/**
+ * A client that does not read its replies must not make the proxy buffer without bound. Past this many
+ * reply bytes waiting in its socket, the proxy stops encoding replies for it and stops reading its
+ * requests, until the socket drains. Replies still owed hold only references to cached values.
+ */
 const OUTPUT_LIMIT_BYTES = 1024 * 1024;
 /** Stop reading a client while more than this many of its replies wait on the backend or on earlier replies. */
 const PENDING_LIMIT = 16 * 1024;
@@ -77,7 +81,7 @@ export class RespConnection implements ClientState {
       this.#inputStopped = true;
       this.#flush();
     });
-    socket.on('drain', () => this.#resumeIfBelowLimits());
+    socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
   }
 
@@ -159,7 +163,7 @@ export class RespConnection implements ClientState {
     this.#drainScheduled = false;
     try {
       const queue = this.#queue;
-      while (this.#queueHead < queue.length && queue[this.#queueHead]!.settled) {
+      while (this.#queueHead < queue.length && queue[this.#queueHead]!.settled && !this.#outputFull()) {
         const slot = queue[this.#queueHead++]!;
         writeReply(slot.reply!, slot.protocol);
       }
@@ -173,8 +177,12 @@ export class RespConnection implements ClientState {
     this.#resumeIfBelowLimits();
   };
 
+  #outputFull(): boolean {
+    return this.#socket.writableLength + batchBytes() > OUTPUT_LIMIT_BYTES;
+  }
+
   #overLimits(): boolean {
-    return this.#socket.writableLength > OUTPUT_LIMIT_BYTES || this.#queue.length - this.#queueHead > PENDING_LIMIT;
+    return this.#outputFull() || this.#queue.length - this.#queueHead > PENDING_LIMIT;
   }
 
   #resumeIfBelowLimits(): void {

@@ -1,0 +1,101 @@
+// Cache semantics through the RESP port: coalescing across clients, expiry, LRU, and one cache shared with HTTP.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+let redis: TestRedis;
+test.before(async () => {
+  redis = await startRedis();
+});
+test.after.always(async () => {
+  await redis?.close();
+});
+
+async function withProxy(env: Record<string, string>, fn: (proxy: ProxyProcess, client: Redis) => Promise<void>) {
+  const proxy = await startProxy({ env: { ...backendEnv(redis), ...env } });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    await fn(proxy, client);
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+  }
+}
+
+async function backendReadsDuring(fn: () => Promise<unknown>): Promise<number> {
+  const before = await redis.reads();
+  await fn();
+  return (await redis.reads()) - before;
+}
+
+const proxyStat = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('stats'))![1]);
+
+test.serial('40 clients reading one uncached key at once cause one backend read', async (t) => {
+  await withProxy({}, async (proxy, control) => {
+    await redis.client.set('shared', 'one-value');
+    const clients = Array.from({ length: 40 }, () => new Redis({ port: proxy.respPort }));
+    try {
+      await Promise.all(clients.map((c) => c.ping()));
+      const coalescedBefore = await proxyStat(control, 'cache_coalesced_reads');
+      const reads = await backendReadsDuring(async () => {
+        // Redis holds every command for 300 ms, so all 40 reads arrive while the first fetch is in flight.
+        await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
+        const values = await Promise.all(clients.map((c) => c.get('shared')));
+        t.deepEqual(values, Array(40).fill('one-value'));
+      });
+      t.is(reads, 1);
+      t.is((await proxyStat(control, 'cache_coalesced_reads')) - coalescedBefore, 39);
+      t.is(await proxyStat(control, 'cache_inflight_fetches'), 0);
+    } finally {
+      clients.forEach((c) => c.disconnect());
+    }
+  });
+});
+
+test.serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the new value', async (t) => {
+  await withProxy({ CACHE_EXPIRY: '0.4' }, async (_proxy, client) => {
+    await redis.client.set('exp', 'old');
+    t.is(await client.get('exp'), 'old');
+    await redis.client.set('exp', 'new');
+    t.is(await backendReadsDuring(async () => t.is(await client.get('exp'), 'old')), 0);
+    await new Promise((r) => setTimeout(r, 700));
+    t.is(await backendReadsDuring(async () => t.is(await client.get('exp'), 'new')), 1);
+  });
+});
+
+test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted', async (t) => {
+  await withProxy({ CACHE_CAPACITY: '2' }, async (_proxy, client) => {
+    await redis.client.mset({ a: '1', b: '2', c: '3' });
+    await client.get('a');
+    await client.get('b');
+    t.is(await backendReadsDuring(() => client.get('a')), 0);
+    await client.get('c'); // evicts b
+    t.is(await backendReadsDuring(async () => {
+      t.is(await client.get('a'), '1');
+      t.is(await client.get('c'), '3');
+    }), 0);
+    t.is(await backendReadsDuring(async () => t.is(await client.get('b'), '2')), 1);
+    t.is(await proxyStat(client, 'cache_evictions'), 2);
+  });
+});
+
+test.serial('HTTP and RESP share one cache', async (t) => {
+  await withProxy({}, async (proxy, client) => {
+    await redis.client.set('both', 'fronts');
+    t.is(await backendReadsDuring(async () => {
+      t.is(await (await proxy.http('/query?key=both')).text(), 'fronts');
+      t.is(await client.get('both'), 'fronts');
+      t.deepEqual(await client.mget('both', 'both'), ['fronts', 'fronts']);
+    }), 1);
+  });
+});
+
+test.serial('MGET fetches its misses together and caches each key', async (t) => {
+  await withProxy({}, async (_proxy, client) => {
+    await redis.client.mset({ m1: 'a', m2: 'b', m3: 'c' });
+    t.is(await backendReadsDuring(async () => t.deepEqual(await client.mget('m1', 'm2', 'm3', 'm-absent', 'm1'), ['a', 'b', 'c', null, 'a'])), 4);
+    t.is(await backendReadsDuring(async () => t.deepEqual(await client.mget('m3', 'm-absent'), ['c', null])), 0);
+    t.is(await backendReadsDuring(async () => t.is(await client.get('m2'), 'b')), 0);
+  });
+});

@@ -1,0 +1,138 @@
+// Real Redis clients against the RESP port: redis-cli, ioredis (RESP3 and RESP2), pipelines, binary data, redis-benchmark.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { requireTool, run } from '../helpers/tools.ts';
+
+let redis: TestRedis;
+let proxy: ProxyProcess;
+
+test.before(async () => {
+  requireTool('redis-cli');
+  requireTool('redis-benchmark');
+  redis = await startRedis();
+  proxy = await startProxy({ env: backendEnv(redis) });
+  await redis.client.set('Batman', 'Superhero');
+});
+test.after.always(async () => {
+  await proxy?.stop();
+  await redis?.close();
+});
+
+const cli = (args: string[], input = '') => run('redis-cli', ['-p', String(proxy.respPort), ...args], input);
+
+test.serial('redis-cli: GET, PING, --raw, and unknown commands', async (t) => {
+  t.is((await cli(['GET', 'Batman'])).stdout, 'Superhero\n');
+  t.is((await cli(['PING'])).stdout, 'PONG\n');
+  t.is((await cli(['--raw', 'GET', 'Batman'])).stdout, 'Superhero\n');
+  t.is((await cli(['--no-raw', 'GET', 'nothing-here'])).stdout, '(nil)\n');
+  t.is((await cli(['--raw', 'MGET', 'Batman', 'nothing-here', 'Batman'])).stdout, 'Superhero\n\nSuperhero\n');
+  const unknown = await cli(['SET', 'Batman', 'Joker']);
+  t.is(unknown.stdout.trim(), "ERR unknown command 'SET', with args beginning with: 'Batman' 'Joker'");
+});
+
+test.serial('redis-cli: a session piped on stdin runs every command in order on one connection', async (t) => {
+  const session = ['PING', 'GET Batman', 'CLIENT SETNAME cli-session', 'CLIENT GETNAME', 'GET', 'ECHO "two words"', 'SELECT 0', 'SELECT 1', 'INFO keyspace'].join('\n');
+  const { stdout, code } = await cli([], `${session}\n`);
+  t.is(code, 0);
+  // redis-cli prints a blank line after an error reply, as it does against Redis itself.
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  t.deepEqual(lines.slice(0, 8), [
+    'PONG',
+    'Superhero',
+    'OK',
+    'cli-session',
+    "ERR wrong number of arguments for 'get' command",
+    'two words',
+    'OK',
+    'ERR DB index is out of range: this proxy serves a single database, use SELECT 0 (got 1)',
+  ]);
+  t.regex(stdout, /# Keyspace\r?\ndb0:keys=\d+,expires=\d+/);
+});
+
+test.serial('redis-cli -3 speaks RESP3 after HELLO', async (t) => {
+  const { stdout } = await cli(['-3', '--no-raw', 'HELLO', '3']);
+  t.regex(stdout, /1# "server" => "redis"/);
+  t.regex(stdout, /3# "proto" => \(integer\) 3/);
+  t.is((await cli(['-3', '--no-raw', 'GET', 'nothing-here'])).stdout, '(nil)\n');
+});
+
+test.serial('ioredis with its defaults (HELLO 3, CLIENT SETINFO, INFO ready check) connects and reads', async (t) => {
+  const client = new Redis({ port: proxy.respPort, connectionName: 'ioredis-test' });
+  try {
+    t.is(await client.get('Batman'), 'Superhero');
+    t.deepEqual(await client.mget('Batman', 'nothing-here'), ['Superhero', null]);
+    t.is(await client.get('nothing-here'), null);
+    const info = (await client.client('INFO')) as string;
+    t.regex(info, /resp=3/);
+    t.regex(info, /lib-name=ioredis/);
+    t.regex(info, /name=ioredis-test/);
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.serial('ioredis with protocol 2 connects and reads', async (t) => {
+  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  try {
+    t.is(await client.get('Batman'), 'Superhero');
+    t.regex((await client.client('INFO')) as string, /resp=2/);
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.serial('a pipeline of 300 GETs mixing cached, uncached and absent keys returns every value in order', async (t) => {
+  const keys = Array.from({ length: 300 }, (_, i) => `pipe:${i}`);
+  // Thirds: present and already cached, present but not cached yet, absent from Redis.
+  const present = keys.filter((_, i) => i % 3 !== 2);
+  await redis.client.mset(Object.fromEntries(present.map((k) => [k, `value-${k}`])));
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    for (const k of keys.filter((_, i) => i % 3 === 0)) await client.get(k);
+    const before = await redis.reads();
+    const pipeline = client.pipeline();
+    for (const k of keys) pipeline.get(k);
+    const results = await pipeline.exec();
+    t.deepEqual(
+      results!.map(([err, value]) => err ?? value),
+      keys.map((k, i) => (i % 3 === 2 ? null : `value-${k}`)),
+    );
+    t.is((await redis.reads()) - before, 200, 'only the uncached keys reached Redis');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.serial('binary keys and values (NUL, CR, LF, 0xFF, 10 KB) come back byte for byte', async (t) => {
+  const pairs: [Buffer, Buffer][] = [
+    [Buffer.from([0x00, 0x0d, 0x0a, 0xff]), Buffer.from([0xff, 0x00, 0x0d, 0x0a, 0x24, 0x2a])],
+    [Buffer.from('key\r\nGET x\r\n'), Buffer.alloc(10 * 1024, 0xff)],
+    [Buffer.from('empty'), Buffer.alloc(0)],
+    [Buffer.alloc(0), Buffer.from('the empty key')],
+  ];
+  for (const [k, v] of pairs) await redis.client.set(k, v);
+  for (const protocol of [2, 3] as const) {
+    const client = new Redis({ port: proxy.respPort, protocol });
+    try {
+      for (const [k, v] of pairs) {
+        t.deepEqual(await client.getBuffer(k), v);
+        t.deepEqual(await client.getBuffer(k), v, 'and again from the cache');
+      }
+      t.deepEqual(await client.mgetBuffer(...pairs.map(([k]) => k)), pairs.map(([, v]) => v));
+    } finally {
+      client.disconnect();
+    }
+  }
+});
+
+test.serial('redis-benchmark -t ping,get -P 16 runs to the end with no error replies', async (t) => {
+  await redis.client.set('key:__rand_int__', 'x');
+  const { code, stdout, stderr } = await run('redis-benchmark', ['-p', String(proxy.respPort), '-t', 'ping,get', '-P', '16', '-n', '20000', '-c', '20', '-q']);
+  t.is(code, 0, stderr);
+  t.regex(stdout, /PING_INLINE: [\d.]+ requests per second/);
+  t.regex(stdout, /PING_MBULK: [\d.]+ requests per second/);
+  t.regex(stdout, /GET: [\d.]+ requests per second/);
+  t.notRegex(`${stdout}${stderr}`, /ERR|Error|error/);
+});

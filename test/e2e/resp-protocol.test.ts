@@ -1,0 +1,194 @@
+// The RESP port byte for byte: inline commands, errors in Redis's words, protocol errors, limits, ordering, back-pressure.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { connectRaw, exchange } from '../helpers/raw-client.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+let redis: TestRedis;
+let proxy: ProxyProcess;
+
+test.before(async () => {
+  redis = await startRedis();
+  proxy = await startProxy({ env: { ...backendEnv(redis), QUERY_BUFFER_LIMIT: '4kb' } });
+  await redis.client.set('Batman', 'Superhero');
+});
+test.after.always(async () => {
+  await proxy?.stop();
+  await redis?.close();
+});
+
+const has = (text: string) => (received: string) => received.includes(text);
+const lines = (n: number) => (received: string) => received.split('\r\n').length > n;
+
+test('inline commands work as typed into telnet', async (t) => {
+  t.is(await exchange(proxy.respPort, 'PING\r\n', lines(1)), '+PONG\r\n');
+  t.is(await exchange(proxy.respPort, 'GET Batman\n', lines(2)), '$9\r\nSuperhero\r\n');
+  t.is(await exchange(proxy.respPort, 'ECHO "two words"\r\nPING\r\n', lines(3)), '$9\r\ntwo words\r\n+PONG\r\n');
+});
+
+test('unknown commands and wrong arity get Redis\'s wording and the connection stays usable', async (t) => {
+  const out = await exchange(proxy.respPort, 'FLUSHALL now please\r\nGET\r\nGET a b\r\nCLIENT NOPE\r\nPING\r\n', has('+PONG\r\n'));
+  t.is(
+    out,
+    "-ERR unknown command 'FLUSHALL', with args beginning with: 'now' 'please' \r\n" +
+      "-ERR wrong number of arguments for 'get' command\r\n" +
+      "-ERR wrong number of arguments for 'get' command\r\n" +
+      "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n" +
+      '+PONG\r\n',
+  );
+});
+
+test('QUIT answers +OK and closes the connection', async (t) => {
+  const client = await connectRaw(proxy.respPort);
+  client.write('PING\r\nQUIT\r\nPING\r\n');
+  t.is(await client.closed(), '+PONG\r\n+OK\r\n');
+});
+
+for (const [name, bytes, reply] of [
+  ['a malformed frame', '*2\r\n+GET\r\n', "-ERR Protocol error: expected '$', got '+'\r\n"],
+  ['an absurd multibulk length', '*99999999999\r\n', '-ERR Protocol error: invalid multibulk length\r\n'],
+  ['an absurd bulk length', '*1\r\n$99999999999\r\n', '-ERR Protocol error: invalid bulk length\r\n'],
+  ['a request over QUERY_BUFFER_LIMIT', `*2\r\n$3\r\nGET\r\n$5000\r\n${'k'.repeat(5000)}\r\n`, '-ERR Protocol error: request bigger than QUERY_BUFFER_LIMIT (4096 bytes)\r\n'],
+  ['unbalanced quotes', 'GET "Batman\r\n', '-ERR Protocol error: unbalanced quotes in request\r\n'],
+] as const) {
+  test(`${name} gets a protocol error, only that connection closes, others keep working`, async (t) => {
+    const bystander = new Redis({ port: proxy.respPort });
+    try {
+      t.is(await bystander.get('Batman'), 'Superhero');
+      const client = await connectRaw(proxy.respPort);
+      client.write(`PING\r\n${bytes}`);
+      t.is(await client.closed(), `+PONG\r\n${reply}`);
+      t.is(await bystander.get('Batman'), 'Superhero');
+      t.is(await bystander.ping(), 'PONG');
+      t.is(proxy.child.exitCode, null);
+    } finally {
+      bystander.disconnect();
+    }
+  });
+}
+
+test.serial('pipelined replies leave in request order even when an earlier lookup waits on Redis', async (t) => {
+  await redis.client.set('slow-miss', 'from-redis');
+  const client = await connectRaw(proxy.respPort);
+  try {
+    // Redis holds commands for 300 ms: the miss is answered long after the hit and the PING behind it.
+    await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
+    client.write('GET slow-miss\r\nGET Batman\r\nPING\r\nECHO last\r\n');
+    const out = await client.readUntil(has('last\r\n'));
+    t.is(out, '$10\r\nfrom-redis\r\n$9\r\nSuperhero\r\n+PONG\r\n$4\r\nlast\r\n');
+  } finally {
+    client.destroy();
+  }
+});
+
+test.serial('a client that half-closes after sending still gets its replies', async (t) => {
+  await redis.client.set('half-close', 'still-answered');
+  const client = await connectRaw(proxy.respPort);
+  await redis.client.call('CLIENT', 'PAUSE', '200', 'ALL');
+  client.write('GET half-close\r\n');
+  client.end();
+  t.is(await client.closed(), '$14\r\nstill-answered\r\n');
+});
+
+test('HELLO switches to RESP3 with Redis\'s map; bad versions get NOPROTO; RESET returns to RESP2', async (t) => {
+  const out = await exchange(proxy.respPort, 'HELLO 4\r\nHELLO 3\r\nGET nothing-here\r\nRESET\r\nGET nothing-here\r\n', has('RESET\r\n$-1\r\n'));
+  t.true(out.startsWith('-NOPROTO unsupported protocol version\r\n%8\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n'), out);
+  t.regex(out, /\$5\r\nproto\r\n:3\r\n\$2\r\nid\r\n:\d+\r\n/);
+  t.true(out.endsWith('_\r\n+RESET\r\n$-1\r\n'), out);
+  const hello2 = await exchange(proxy.respPort, 'HELLO 2 SETNAME x y\r\nHELLO 2 AUTH bob pw\r\nHELLO 2 AUTH default pw SETNAME app\r\nCLIENT GETNAME\r\n', has('$3\r\napp\r\n'));
+  t.true(hello2.startsWith("-ERR Syntax error in HELLO option 'y'\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n*16\r\n"), hello2);
+});
+
+test('handshake commands clients send: SELECT, CLIENT, COMMAND, CONFIG GET, AUTH', async (t) => {
+  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  try {
+    t.is(await client.select(0), 'OK');
+    await t.throwsAsync(client.select(3), { message: /^ERR DB index is out of range: this proxy serves a single database/ });
+    t.is(await client.client('SETNAME', 'worker-1'), 'OK');
+    t.is(await client.client('GETNAME'), 'worker-1');
+    t.is(await client.call('CLIENT', 'SETINFO', 'LIB-NAME', 'mylib'), 'OK');
+    t.regex((await client.client('LIST')) as string, /name=worker-1 .*lib-name=mylib/);
+    t.true(Number(await client.client('ID')) > 0);
+    await t.throwsAsync(client.client('SETNAME', 'has space'), { message: /Client names cannot contain spaces/ });
+    t.deepEqual(await client.config('GET', 'save'), ['save', '']);
+    t.deepEqual(await client.config('GET', 'appendonly'), ['appendonly', 'no']);
+    t.true(Number(await client.command('COUNT')) >= 10);
+    const [getInfo] = (await client.command('INFO', 'get')) as unknown[][];
+    t.deepEqual(getInfo!.slice(0, 6), ['get', 2, ['readonly', 'fast'], 1, 1, 1]);
+    const docs = (await client.command('DOCS', 'get')) as unknown[];
+    t.is(docs[0], 'get');
+    await t.throwsAsync(client.call('AUTH', 'secret'), { message: /AUTH <password> called without any password configured/ });
+    t.is(await client.call('AUTH', 'default', 'anything'), 'OK');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test('INFO reports the proxy\'s sections with the cache\'s counters', async (t) => {
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    await client.get('Batman');
+    const info = await client.info();
+    for (const section of ['Server', 'Clients', 'Memory', 'Persistence', 'Stats', 'Replication', 'Cache', 'Keyspace']) {
+      t.regex(info, new RegExp(`^# ${section}\r$`, 'm'));
+    }
+    t.regex(info, /^cache_hits:\d+\r$/m);
+    t.regex(info, /^cache_misses:\d+\r$/m);
+    t.regex(info, /^cache_coalesced_reads:\d+\r$/m);
+    t.regex(info, /^cache_evictions:\d+\r$/m);
+    t.regex(info, /^backend_errors:\d+\r$/m);
+    t.regex(info, /^db0:keys=\d+/m);
+    const stats = await client.info('stats');
+    t.notRegex(stats, /# Server/);
+  } finally {
+    client.disconnect();
+  }
+});
+
+test.serial('MAX_CLIENTS=5: the sixth connection gets the error and is closed; the first five keep working', async (t) => {
+  const limited = await startProxy({ env: { ...backendEnv(redis), MAX_CLIENTS: '5' } });
+  const clients = Array.from({ length: 5 }, () => new Redis({ port: limited.respPort }));
+  try {
+    await Promise.all(clients.map((c) => c.ping()));
+    const sixth = await connectRaw(limited.respPort);
+    t.is(await sixth.closed(), '-ERR max number of clients reached\r\n');
+    t.deepEqual(await Promise.all(clients.map((c) => c.get('Batman'))), Array(5).fill('Superhero'));
+    clients[0]!.disconnect();
+    await new Promise((r) => setTimeout(r, 100));
+    const replacement = await connectRaw(limited.respPort);
+    replacement.write('PING\r\n');
+    t.is(await replacement.readUntil(has('\r\n')), '+PONG\r\n');
+    replacement.destroy();
+  } finally {
+    clients.forEach((c) => c.disconnect());
+    await limited.stop();
+  }
+});
+
+test.serial('a client that stops reading is not buffered without bound: the proxy stops reading it', async (t) => {
+  const big = Buffer.alloc(100 * 1024, 0x61);
+  await redis.client.set('big', big);
+  const control = new Redis({ port: proxy.respPort });
+  await control.getBuffer('big'); // cached: every GET below is answered at once, so only output can hold it back
+  const processed = async () => Number(/^total_commands_processed:(\d+)/m.exec(await control.info('stats'))![1]);
+  const socket = await import('node:net').then((net) => net.connect(proxy.respPort, '127.0.0.1'));
+  try {
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause();
+    const before = await processed();
+    socket.write('GET big\r\n'.repeat(500)); // 50 MB of replies, far beyond the socket buffers
+    await new Promise((r) => setTimeout(r, 500));
+    const whileNotReading = (await processed()) - before - 1; // minus the INFO that asks
+    t.true(whileNotReading < 500, `processed ${whileNotReading} of 500 while the client was not reading`);
+    let received = 0;
+    socket.on('data', (d: Buffer) => (received += d.length));
+    socket.resume();
+    const expected = 500 * (big.length + '$102400\r\n\r\n'.length);
+    for (let i = 0; i < 200 && received < expected; i++) await new Promise((r) => setTimeout(r, 50));
+    t.is(received, expected, 'every reply arrives once the client reads again');
+  } finally {
+    socket.destroy();
+    control.disconnect();
+  }
+});
