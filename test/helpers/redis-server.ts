@@ -42,7 +42,8 @@ export async function startRedis(): Promise<TestRedis> {
   );
 }
 
-async function waitForPort(port: number, open: boolean, timeoutMs = 10_000): Promise<void> {
+/** Resolves once 127.0.0.1:`port` accepts connections (`open`) or refuses them. */
+export async function waitForPort(port: number, open: boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const isOpen = await new Promise<boolean>((resolve) => {

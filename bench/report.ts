@@ -1,0 +1,134 @@
+// Owns presenting a benchmark run: the console table, the JSON under bench/results/, and BENCHMARKS.md.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Measurement } from './workloads.ts';
+
+export interface BenchResults {
+  startedAt: string;
+  command: string;
+  rounds: number;
+  scale: number;
+  machine: string;
+  node: string;
+  /** Median of the rounds, by `target/P<pipeline>` for RESP and by target name for HTTP. */
+  medians: Record<string, Measurement>;
+  memory: { proxyPerEntry: number; redisPerKey: number };
+  notes: string[];
+}
+
+interface Goal {
+  figure: string;
+  ratio: number | undefined;
+  target: string;
+  met: boolean | undefined;
+}
+
+const ROOT = resolve(import.meta.dirname, '..');
+const fmt = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
+
+function goals(r: BenchResults): Goal[] {
+  const m = r.medians;
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+  const atLeast = (figure: string, value: number | undefined, min: number): Goal => ({ figure, ratio: value, target: `≥ ${min.toFixed(1)}`, met: value === undefined ? undefined : value >= min });
+  const atMost = (figure: string, value: number | undefined, max: number): Goal => ({ figure, ratio: value, target: `≤ ${max.toFixed(1)}`, met: value === undefined ? undefined : value <= max });
+  const twem = (k: string) => m[`twemproxy/${k}`];
+  return [
+    atLeast('hit P1 req/s ÷ twemproxy', ratio(m['proxy-hit/P1']?.rps, twem('P1')?.rps), 1.0),
+    atLeast('hit P16 req/s ÷ twemproxy', ratio(m['proxy-hit/P16']?.rps, twem('P16')?.rps), 1.0),
+    atMost('hit P1 p99 latency ÷ twemproxy', ratio(m['proxy-hit/P1']?.p99, twem('P1')?.p99), 1.0),
+    atLeast('miss P1 req/s ÷ twemproxy', ratio(m['proxy-miss/P1']?.rps, twem('P1')?.rps), 0.8),
+    atLeast('miss P16 req/s ÷ twemproxy', ratio(m['proxy-miss/P16']?.rps, twem('P16')?.rps), 0.8),
+    atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
+    atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
+  ];
+}
+
+function measurementRows(r: BenchResults): string[][] {
+  const rows: string[][] = [];
+  for (const [workload, key] of [
+    ['GET P1', 'P1'],
+    ['GET P16', 'P16'],
+  ] as const) {
+    const twem = r.medians[`twemproxy/${key}`];
+    const redis = r.medians[`redis/${key}`];
+    for (const target of ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss']) {
+      const m = r.medians[`${target}/${key}`];
+      if (!m) continue;
+      rows.push([workload, target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]);
+    }
+  }
+  const bare = r.medians['bare-node-http'];
+  for (const target of ['proxy-http', 'bare-node-http']) {
+    const m = r.medians[target];
+    if (m) rows.push(['HTTP GET', target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), '', `${fmt(bare && m.rps / bare.rps)} × bare`]);
+  }
+  return rows;
+}
+
+function markdownTable(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function render(r: BenchResults): string {
+  const measured = markdownTable(['workload', 'target', 'req/s', 'p50 ms', 'p99 ms', '× twemproxy', '× redis'], measurementRows(r));
+  const memory = markdownTable(
+    ['memory', 'bytes per entry'],
+    [
+      ['proxy RSS growth ÷ entries', fmt(r.memory.proxyPerEntry, 0)],
+      ['Redis used_memory growth ÷ keys', fmt(r.memory.redisPerKey, 0)],
+    ],
+  );
+  const targets = markdownTable(
+    ['figure', 'measured', 'target', 'met'],
+    goals(r).map((g) => [g.figure, fmt(g.ratio), g.target, g.met === undefined ? 'not measured' : g.met ? 'yes' : 'no']),
+  );
+  return [
+    `Run ${r.startedAt} with \`${r.command}\` (${r.rounds} rounds, medians; scale ${r.scale}) on ${r.machine}, Node ${r.node}.`,
+    '',
+    measured,
+    '',
+    memory,
+    '',
+    targets,
+    '',
+    ...r.notes.map((n) => `- ${n}`),
+  ].join('\n');
+}
+
+export function printTable(r: BenchResults): void {
+  process.stdout.write(`\n${render(r)}\n`);
+}
+
+export function saveResults(r: BenchResults): string {
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${r.startedAt.replaceAll(':', '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ ...r, goals: goals(r) }, null, 2)}\n`);
+  return file;
+}
+
+export function updateBenchmarksMd(r: BenchResults): void {
+  const text = `# Benchmarks
+
+\`npm run bench\` starts a private redis-server, twemproxy (nutcracker) in front of it, and the
+proxy through its real entrypoint, all on free loopback ports; loads 10 000 keys with 100-byte
+values; and runs each workload against each target, alternating the order, ${r.rounds} rounds,
+reporting the median. Figures are ratios against references measured in the same run, because
+the machines are shared and noisy. Raw results go to \`bench/results/\` (not committed).
+
+- **GET P1 / P16**: \`redis-benchmark -c 50 -r 10000 -t get -P 1|16\`. \`proxy-hit\` has every key
+  cached (capacity 20 000, expiry 1 day); \`proxy-miss\` has capacity 1, so nearly every read
+  goes to Redis: that measures the forwarding path.
+- **HTTP GET**: 50 connections (wrk when installed, else autocannon) on \`/query?key=<random key>\`,
+  against a minimal node:http server answering a constant 100-byte body (the Node HTTP ceiling).
+- **memory**: RSS growth of a proxy holding 1 000 000 entries (16-byte keys, 100-byte values),
+  per entry, next to Redis's \`used_memory\` growth per key for the same data.
+
+Rerun: \`npm run bench\` (needs redis-server, redis-tools, and nutcracker for the twemproxy column).
+
+## Latest run
+
+${render(r)}
+`;
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), text);
+}

@@ -1,0 +1,172 @@
+// The benchmark (npm run bench): the proxy against direct Redis, twemproxy and a bare node:http server, in one run.
+import { cpus } from 'node:os';
+import { Redis } from 'ioredis';
+import { type BenchResults, printTable, saveResults, updateBenchmarksMd } from './report.ts';
+import {
+  hasCommand,
+  rssBytes,
+  startBareHttpServer,
+  startBenchProxy,
+  startRedis,
+  startTwemproxy,
+  type TestRedis,
+} from './targets.ts';
+import { benchKey, httpLoad, KEYSPACE, type Measurement, redisBenchmark } from './workloads.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
+const VALUE = Buffer.alloc(100, 0x76);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const medianOf = (ms: Measurement[]): Measurement => ({ rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50)), p99: median(ms.map((m) => m.p99)) });
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function loadKeys(client: Redis, count: number, key: (i: number) => string): Promise<void> {
+  for (let start = 0; start < count; start += 10_000) {
+    const pipeline = client.pipeline();
+    for (let i = start; i < Math.min(count, start + 10_000); i++) pipeline.set(key(i), VALUE);
+    await pipeline.exec();
+  }
+}
+
+/** Reads every key once through `port` so it is cached; returns the proxy's cache size. */
+async function warm(port: number, count: number, key: (i: number) => string): Promise<number> {
+  const client = new Redis({ port, protocol: 2 });
+  const batches: Promise<unknown>[] = [];
+  for (let start = 0; start < count; start += 500) {
+    batches.push(client.mgetBuffer(...Array.from({ length: Math.min(500, count - start) }, (_, j) => key(start + j))));
+    if (batches.length >= 8) await Promise.all(batches.splice(0));
+  }
+  await Promise.all(batches);
+  const entries = Number(/^cache_entries:(\d+)/m.exec(await client.info('cache'))![1]);
+  client.disconnect();
+  return entries;
+}
+
+async function proxyStats(port: number): Promise<Record<string, number>> {
+  const client = new Redis({ port, protocol: 2 });
+  const info = await client.info('stats');
+  client.disconnect();
+  return Object.fromEntries([...info.matchAll(/^(\w+):(\d+)\r?$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+async function throughput(redis: TestRedis, notes: string[]) {
+  const twemproxy = await startTwemproxy(redis);
+  if (!twemproxy) notes.push('nutcracker (twemproxy) is not installed: its column is empty (apt-get install nutcracker).');
+  const hitProxy = await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' });
+  // Capacity 1 over 10 000 random keys: nearly every read misses and goes to Redis.
+  const missProxy = await startBenchProxy(redis, { CACHE_CAPACITY: '1', CACHE_EXPIRY: '86400' });
+  const bare = await startBareHttpServer();
+  try {
+    const cached = await warm(hitProxy.respPort, KEYSPACE, benchKey);
+    if (cached !== KEYSPACE) throw new Error(`warming cached ${cached} of ${KEYSPACE} keys`);
+
+    const resp = [
+      { name: 'redis', port: redis.port },
+      ...(twemproxy ? [{ name: 'twemproxy', port: twemproxy.port }] : []),
+      { name: 'proxy-hit', port: hitProxy.respPort },
+      { name: 'proxy-miss', port: missProxy.respPort },
+    ];
+    const http = [
+      { name: 'proxy-http', port: hitProxy.httpPort, randomKeys: true },
+      { name: 'bare-node-http', port: bare.port, randomKeys: false },
+    ];
+    const samples: Record<string, Measurement[]> = {};
+    const add = (key: string, m: Measurement) => (samples[key] ??= []).push(m);
+    let httpTool = '';
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate the order each round so no target always runs first (or last) on a noisy machine.
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const pipeline of [1, 16]) {
+        const requests = Math.round((pipeline === 1 ? 200_000 : 1_000_000) * SCALE);
+        for (const target of order(resp)) {
+          const m = await redisBenchmark(target.port, pipeline, requests);
+          add(`${target.name}/P${pipeline}`, m);
+          log(`round ${round + 1} P${pipeline} ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+        }
+      }
+      for (const target of order(http)) {
+        const m = await httpLoad(target.port, target.randomKeys, Math.max(2, Math.round(5 * SCALE)));
+        httpTool = m.tool;
+        add(target.name, m);
+        log(`round ${round + 1} HTTP ${target.name} (${m.tool}): ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+      }
+    }
+    const missStats = await proxyStats(missProxy.respPort);
+    const hitStats = await proxyStats(hitProxy.respPort);
+    notes.push(
+      `proxy-miss answered ${(100 * missStats.cache_misses! / (missStats.cache_hits! + missStats.cache_misses!)).toFixed(1)}% of its reads from Redis; ` +
+        `proxy-hit ${(100 * hitStats.cache_hits! / (hitStats.cache_hits! + hitStats.cache_misses!)).toFixed(2)}% from its cache.`,
+    );
+    notes.push(`HTTP load generator: ${httpTool}, 50 connections.`);
+    return Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
+  } finally {
+    await Promise.all([hitProxy.stop(), missProxy.stop(), bare.stop(), twemproxy?.stop()]);
+  }
+}
+
+async function memory(notes: string[]) {
+  const redis = await startRedis();
+  const key = (i: number) => `m:${String(i).padStart(14, '0')}`; // 16 bytes
+  try {
+    const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await redis.client.info('memory'))![1]);
+    const redisBefore = await usedMemory();
+    await loadKeys(redis.client, MEMORY_KEYS, key);
+    const redisPerKey = ((await usedMemory()) - redisBefore) / MEMORY_KEYS;
+
+    const proxy = await startBenchProxy(redis, { CACHE_CAPACITY: String(MEMORY_KEYS), CACHE_EXPIRY: '86400' });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const empty = rssBytes(proxy.child.pid!);
+      const cached = await warm(proxy.respPort, MEMORY_KEYS, key);
+      if (cached !== MEMORY_KEYS) throw new Error(`cached ${cached} of ${MEMORY_KEYS} keys`);
+      await new Promise((r) => setTimeout(r, 3000));
+      const full = rssBytes(proxy.child.pid!);
+      notes.push(`memory: proxy RSS ${(empty / 2 ** 20).toFixed(0)} MiB empty, ${(full / 2 ** 20).toFixed(0)} MiB with ${MEMORY_KEYS} entries.`);
+      return { proxyPerEntry: (full - empty) / MEMORY_KEYS, redisPerKey };
+    } finally {
+      await proxy.stop();
+    }
+  } finally {
+    await redis.close();
+  }
+}
+
+async function main() {
+  for (const tool of ['redis-server', 'redis-benchmark']) {
+    if (!hasCommand(tool)) {
+      console.error(`npm run bench needs ${tool}: apt-get install redis-server redis-tools (and nutcracker for the twemproxy column)`);
+      process.exit(2);
+    }
+  }
+  const notes: string[] = [];
+  const startedAt = new Date();
+  const redis = await startRedis();
+  let medians;
+  try {
+    await loadKeys(redis.client, KEYSPACE, benchKey);
+    medians = await throughput(redis, notes);
+  } finally {
+    await redis.close();
+  }
+  const mem = await memory(notes);
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    command: 'npm run bench',
+    rounds: ROUNDS,
+    scale: SCALE,
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+    node: process.version,
+    medians,
+    memory: mem,
+    notes,
+  };
+  printTable(results);
+  const file = saveResults(results);
+  updateBenchmarksMd(results);
+  log(`\nresults: ${file}; BENCHMARKS.md updated`);
+}
+
+await main();

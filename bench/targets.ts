@@ -1,0 +1,92 @@
+// Owns the benchmark's servers: a private Redis, twemproxy in front of it, the proxy, and a bare node:http server.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { backendEnv, startProxy, type ProxyProcess } from '../test/helpers/proxy-process.ts';
+import { freePort, startRedis, waitForPort, type TestRedis } from '../test/helpers/redis-server.ts';
+
+export { startRedis, type TestRedis };
+
+export const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+
+export interface Server {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  let output = '';
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start; it printed:\n${output}`)), 15_000);
+    const onData = (d: Buffer) => {
+      output += d;
+      const m = pattern.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${output}`)));
+  });
+}
+
+const stopChild = (child: ChildProcess) => async () => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+};
+
+/** twemproxy (nutcracker) with one connection to `redis`; null when nutcracker is not installed. */
+export async function startTwemproxy(redis: TestRedis): Promise<Server | null> {
+  if (!hasCommand('nutcracker')) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'rcp-twem-'));
+  const port = await freePort();
+  const statsPort = await freePort();
+  const conf = join(dir, 'nutcracker.yml');
+  writeFileSync(
+    conf,
+    [
+      'bench:',
+      `  listen: 127.0.0.1:${port}`,
+      '  redis: true',
+      '  hash: fnv1a_64',
+      '  distribution: ketama',
+      '  preconnect: true',
+      '  server_connections: 1',
+      '  auto_eject_hosts: false',
+      '  servers:',
+      `   - 127.0.0.1:${redis.port}:1`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('nutcracker', ['-c', conf, '-s', String(statsPort), '-a', '127.0.0.1', '-o', join(dir, 'nutcracker.log')], { stdio: 'ignore' });
+  try {
+    await waitForPort(port, true);
+  } catch (err) {
+    throw new Error(`nutcracker did not open port ${port}: ${(err as Error).message}\n${readFileSync(join(dir, 'nutcracker.log'), 'utf8')}`);
+  }
+  return { port, pid: child.pid!, stop: stopChild(child) };
+}
+
+/** The proxy through its real entrypoint, in front of `redis`. */
+export async function startBenchProxy(redis: TestRedis, env: Record<string, string>): Promise<ProxyProcess> {
+  return startProxy({ env: { ...backendEnv(redis), ...env } });
+}
+
+/** The Node HTTP ceiling: a minimal node:http server answering a constant body. */
+export async function startBareHttpServer(): Promise<Server> {
+  const child = spawn(process.execPath, [resolve(import.meta.dirname, 'bare-http-server.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const m = await waitForOutput(child, /listening (\d+)/, 'bare http server');
+  return { port: Number(m[1]), pid: child.pid!, stop: stopChild(child) };
+}
+
+/** Resident set size of a process, in bytes (Linux). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
+}

@@ -1,0 +1,87 @@
+// Owns running one measurement: redis-benchmark against a RESP port, wrk or autocannon against an HTTP URL.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasCommand } from './targets.ts';
+
+export interface Measurement {
+  /** Requests per second. */
+  rps: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p99: number;
+}
+
+export const KEYSPACE = 10_000;
+/** redis-benchmark's `-r` keys: key:000000000000 … key:000000009999. */
+export const benchKey = (i: number) => `key:${String(i).padStart(12, '0')}`;
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err || out}`))));
+  });
+}
+
+/** `redis-benchmark -t get` over the benchmark keyspace with 50 clients. */
+export async function redisBenchmark(port: number, pipeline: number, requests: number): Promise<Measurement> {
+  const out = await run('redis-benchmark', [
+    '-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-r', String(KEYSPACE), '-P', String(pipeline), '-t', 'get', '--csv',
+  ]);
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const row = out.trim().split('\n').find((l) => l.startsWith('"GET"'));
+  if (!row) throw new Error(`unexpected redis-benchmark output:\n${out}`);
+  const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
+  return { rps: cells[1]!, p50: cells[4]!, p99: cells[6]! };
+}
+
+/** HTTP GETs for 50 connections over `seconds`; `randomKeys` spreads them over the benchmark keyspace. */
+export async function httpLoad(port: number, randomKeys: boolean, seconds: number): Promise<Measurement & { tool: string }> {
+  if (hasCommand('wrk')) return { ...(await wrk(port, randomKeys, seconds)), tool: 'wrk' };
+  return { ...(await autocannon(port, randomKeys, seconds)), tool: 'autocannon' };
+}
+
+async function wrk(port: number, randomKeys: boolean, seconds: number): Promise<Measurement> {
+  const dir = mkdtempSync(join(tmpdir(), 'rcp-wrk-'));
+  const script = join(dir, 'keys.lua');
+  writeFileSync(
+    script,
+    randomKeys
+      ? `request = function() return wrk.format(nil, string.format("/query?key=key:%012d", math.random(0, ${KEYSPACE - 1}))) end\n`
+      : 'request = function() return wrk.format(nil, "/") end\n',
+  );
+  const out = await run('wrk', ['-t', '1', '-c', '50', '-d', `${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/`]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
+  const percentile = (p: string) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out)!;
+    return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!;
+  };
+  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses:\n${out}`);
+  return { rps, p50: percentile('50'), p99: percentile('99') };
+}
+
+async function autocannon(port: number, randomKeys: boolean, seconds: number): Promise<Measurement> {
+  const { default: run } = await import('autocannon');
+  const result = await run({
+    url: `http://127.0.0.1:${port}`,
+    connections: 50,
+    duration: seconds,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({
+          ...req,
+          path: randomKeys ? `/query?key=${benchKey(Math.floor(Math.random() * KEYSPACE))}` : '/',
+        }),
+      },
+    ],
+  });
+  if (result.non2xx > 0) throw new Error(`autocannon saw ${result.non2xx} error responses`);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
