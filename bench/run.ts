@@ -17,6 +17,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
+/** For iterating on one figure: BENCH_ONLY=memory or BENCH_ONLY=throughput. */
+const ONLY = process.env.BENCH_ONLY;
 const VALUE = Buffer.alloc(100, 0x76);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -144,14 +146,14 @@ async function main() {
   const notes: string[] = [];
   const startedAt = new Date();
   const redis = await startRedis();
-  let medians;
+  let medians = {};
   try {
     await loadKeys(redis.client, KEYSPACE, benchKey);
-    medians = await throughput(redis, notes);
+    if (ONLY !== 'memory') medians = await throughput(redis, notes);
   } finally {
     await redis.close();
   }
-  const mem = await memory(notes);
+  const mem = ONLY === 'throughput' ? { proxyPerEntry: NaN, redisPerKey: NaN } : await memory(notes);
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
     command: 'npm run bench',
@@ -165,8 +167,9 @@ async function main() {
   };
   printTable(results);
   const file = saveResults(results);
-  updateBenchmarksMd(results);
-  log(`\nresults: ${file}; BENCHMARKS.md updated`);
+  // A partial run does not replace the published table.
+  if (!ONLY && SCALE === 1) updateBenchmarksMd(results);
+  log(`\nresults: ${file}${!ONLY && SCALE === 1 ? '; BENCHMARKS.md updated' : ''}`);
 }
 
 await main();

@@ -1,15 +1,23 @@
 // Owns cached reads: answer from the store, else fetch once per key (single-flight) within MAX_PARALLEL.
-import { Semaphore } from 'async-mutex';
+import { constants } from 'node:buffer';
 import type { Backend } from '../backend/redis-backend.ts';
 import type { Stats } from '../stats.ts';
+import { BackendSlots } from './backend-slots.ts';
 import type { CacheStore, CachedValue } from './store.ts';
+
+/**
+ * What a read answers: the value's bytes (a latin1 string, as cached), or null when Redis does not
+ * have the key. A value too long for a JavaScript string (over ~512 MiB) is answered as the Buffer
+ * Redis sent and not cached.
+ */
+export type ReadValue = CachedValue | Buffer;
 
 export interface ReadThrough {
   /**
    * The value of `key` (one char per byte, latin1), null when Redis does not have it.
    * A hit returns synchronously so the hot path allocates no promise; a miss returns a promise.
    */
-  read(key: string): CachedValue | Promise<CachedValue>;
+  read(key: string): ReadValue | Promise<ReadValue>;
   /** Keys with a backend fetch in flight right now. */
   readonly inflight: number;
   /** Entries in the store. */
@@ -30,26 +38,31 @@ export function createReadThrough({ store, backend, stats, maxParallel }: ReadTh
   // Keys whose fetch is in flight, and the fetch every concurrent reader of that key shares.
   // A shared promise rather than a lock per key: waiters resolve together, and when a fetch fails
   // they all get that error instead of each retrying in turn against a backend that is down.
-  const inflight = new Map<string, Promise<CachedValue>>();
-  const backendSlots = new Semaphore(maxParallel);
+  const inflight = new Map<string, Promise<ReadValue>>();
+  const slots = new BackendSlots(maxParallel);
 
-  async function fetchAndStore(key: string): Promise<CachedValue> {
-    const release = (await backendSlots.acquire())[1];
-    try {
-      // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
-      const fetchedAt = store.now();
-      stats.backendReads++;
-      const value = await backend.get(Buffer.from(key, 'latin1'));
-      store.set(key, value, fetchedAt);
-      return value;
-    } catch (err) {
-      stats.backendErrors++;
-      throw err;
-    } finally {
-      release();
-      // Same tick as store.set: no reader can find the key neither cached nor in flight.
-      inflight.delete(key);
-    }
+  function fetch(key: string): Promise<ReadValue> {
+    // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
+    const fetchedAt = store.now();
+    stats.backendReads++;
+    return backend.get(key).then(
+      (reply) => {
+        slots.release();
+        // Same tick as store.set: no reader can find the key neither cached nor in flight.
+        inflight.delete(key);
+        if (reply !== null && reply.length > constants.MAX_STRING_LENGTH) return reply;
+        // The string is the cache's own compact copy: the reply is a view into the whole socket read.
+        const value = reply === null ? null : reply.toString('latin1');
+        store.set(key, value, fetchedAt);
+        return value;
+      },
+      (err: unknown) => {
+        slots.release();
+        inflight.delete(key);
+        stats.backendErrors++;
+        throw err;
+      },
+    );
   }
 
   return {
@@ -65,10 +78,9 @@ export function createReadThrough({ store, backend, stats, maxParallel }: ReadTh
         stats.coalescedReads++;
         return pending;
       }
-      // fetchAndStore cannot settle before this set: its first step awaits the semaphore.
-      const fetch = fetchAndStore(key);
-      inflight.set(key, fetch);
-      return fetch;
+      const result = slots.tryAcquire() ? fetch(key) : slots.wait().then(() => fetch(key));
+      inflight.set(key, result);
+      return result;
     },
     get inflight() {
       return inflight.size;

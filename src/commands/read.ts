@@ -1,6 +1,5 @@
 // Owns the cached reads: GET and MGET, each key through the shared read-through.
-import { cacheKey } from '../cache/read-through.ts';
-import type { CachedValue } from '../cache/store.ts';
+import { cacheKey, type ReadValue } from '../cache/read-through.ts';
 import { command } from './spec.ts';
 import type { CommandSpec } from './types.ts';
 
@@ -31,7 +30,7 @@ export const readCommands: CommandSpec[] = [
     complexity: 'O(N) where N is the number of keys to retrieve.',
     arguments: [{ name: 'key', type: 'key', multiple: true }],
     handler: ({ proxy }, args) => {
-      const values: (CachedValue | Promise<CachedValue>)[] = new Array(args.length - 1);
+      const values: (ReadValue | Promise<ReadValue>)[] = new Array(args.length - 1);
       let waiting = false;
       for (let i = 1; i < args.length; i++) {
         const value = proxy.readThrough.read(cacheKey(args[i]!));
@@ -39,7 +38,7 @@ export const readCommands: CommandSpec[] = [
         values[i - 1] = value;
       }
       // Misses started in this loop leave for Redis in one write (ioredis auto-pipelining).
-      return waiting ? Promise.all(values) : (values as CachedValue[]);
+      return waiting ? Promise.all(values) : (values as ReadValue[]);
     },
   }),
 ];

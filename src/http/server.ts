@@ -2,8 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Backend } from '../backend/redis-backend.ts';
-import { cacheKey, type ReadThrough } from '../cache/read-through.ts';
-import type { CachedValue } from '../cache/store.ts';
+import { cacheKey, type ReadThrough, type ReadValue } from '../cache/read-through.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Stats } from '../stats.ts';
@@ -52,9 +51,12 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     res.end(body);
   }
 
-  function answerRead(res: http.ServerResponse, value: CachedValue) {
-    if (value === null) send(res, 404, TEXT, 'key not found\n');
-    else send(res, 200, 'application/octet-stream', value);
+  function answerRead(res: http.ServerResponse, value: ReadValue) {
+    if (value === null) return send(res, 404, TEXT, 'key not found\n');
+    if (typeof value !== 'string') return send(res, 200, 'application/octet-stream', value);
+    // A cached value is a latin1 string: one char per byte.
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': value.length });
+    res.end(value, 'latin1');
   }
 
   function query(req: http.IncomingMessage, res: http.ServerResponse, search: string) {

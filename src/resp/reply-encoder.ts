@@ -63,12 +63,24 @@ function writeBulk(value: Buffer): void {
   slab[used++] = LF;
 }
 
-function writeBulkText(text: string, prefix = 0x24 /* $ */, format = ''): void {
+/** A bulk string from a string of one char per byte (latin1): a cached value, or ASCII text. */
+function writeBulkBinary(value: string): void {
+  const length = value.length;
+  writeHeader(0x24 /* $ */, length);
+  reserve(length + 2);
+  used += slab.write(value, used, length, 'latin1');
+  slab[used++] = CR;
+  slab[used++] = LF;
+}
+
+/** Human-readable text (INFO, CLIENT LIST), UTF-8 encoded, as a bulk or verbatim string. */
+function writeText(text: string, verbatim: boolean): void {
+  const format = verbatim ? 'txt:' : '';
   const bytes = Buffer.byteLength(text) + format.length;
-  writeHeader(prefix, bytes);
+  writeHeader(verbatim ? 0x3d /* = */ : 0x24 /* $ */, bytes);
   reserve(bytes + 2);
-  if (format) used += slab.write(format, used, 'latin1');
-  used += slab.write(text, used);
+  if (verbatim) used += slab.write(format, used, 'latin1');
+  used += slab.write(text, used, bytes - format.length);
   slab[used++] = CR;
   slab[used++] = LF;
 }
@@ -88,22 +100,21 @@ export function errorLine(err: Error): string {
 
 /** Appends `reply` to the current batch. */
 export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
-  if (reply instanceof Buffer) writeBulk(reply);
+  // Cached values (latin1 strings) first: they are nearly every reply.
+  if (typeof reply === 'string') writeBulkBinary(reply);
   else if (reply === null) {
     reserve(5);
     if (protocol === 3) used += slab.write('_\r\n', used, 'latin1');
     else used += slab.write('$-1\r\n', used, 'latin1');
-  } else if (typeof reply === 'string') writeBulkText(reply);
+  } else if (reply instanceof Buffer) writeBulk(reply);
   else if (typeof reply === 'number') writeHeader(0x3a /* : */, reply);
   else if (reply instanceof SimpleString) writeLine(0x2b /* + */, reply.text);
   else if (reply instanceof Error) writeLine(0x2d /* - */, errorLine(reply));
-  else if (reply instanceof VerbatimString) {
-    if (protocol === 3) writeBulkText(reply.text, 0x3d /* = */, 'txt:');
-    else writeBulkText(reply.text);
-  } else if (reply instanceof Map) {
+  else if (reply instanceof VerbatimString) writeText(reply.text, protocol === 3);
+  else if (reply instanceof Map) {
     writeHeader(protocol === 3 ? 0x25 /* % */ : 0x2a /* * */, protocol === 3 ? reply.size : reply.size * 2);
     for (const [key, value] of reply) {
-      writeBulkText(key);
+      writeBulkBinary(key);
       writeReply(value, protocol);
     }
   } else {

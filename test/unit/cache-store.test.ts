@@ -13,9 +13,9 @@ function setup(capacity = 10, expiryMs = 1000) {
 
 test('an entry is served until its expiry, counted from when it was fetched, and never after', (t) => {
   const { clock, store } = setup(10, 1000);
-  store.set('k', Buffer.from('v'), clock.t);
+  store.set('k', 'v', clock.t);
   clock.t += 1000;
-  t.deepEqual(store.get('k'), Buffer.from('v'));
+  t.deepEqual(store.get('k'), 'v');
   clock.t += 1;
   t.is(store.get('k'), undefined);
 });
@@ -24,14 +24,14 @@ test('expiry counts from the fetch start given, not from when the value was stor
   const { clock, store } = setup(10, 1000);
   const fetchedAt = clock.t;
   clock.t += 600; // a slow backend reply
-  store.set('k', Buffer.from('v'), fetchedAt);
+  store.set('k', 'v', fetchedAt);
   clock.t += 401;
   t.is(store.get('k'), undefined);
 });
 
 test('reads do not extend an entry\'s life', (t) => {
   const { clock, store } = setup(10, 1000);
-  store.set('k', Buffer.from('v'), clock.t);
+  store.set('k', 'v', clock.t);
   for (let i = 0; i < 10; i++) {
     clock.t += 100;
     t.truthy(store.get('k'));
@@ -42,10 +42,10 @@ test('reads do not extend an entry\'s life', (t) => {
 
 test('at capacity the least recently read key is evicted, and evictions are counted', (t) => {
   const { clock, stats, store } = setup(2);
-  store.set('a', Buffer.from('1'), clock.t);
-  store.set('b', Buffer.from('2'), clock.t);
+  store.set('a', '1', clock.t);
+  store.set('b', '2', clock.t);
   t.truthy(store.get('a')); // b is now the least recently read
-  store.set('c', Buffer.from('3'), clock.t);
+  store.set('c', '3', clock.t);
   t.is(store.get('b'), undefined);
   t.truthy(store.get('a'));
   t.truthy(store.get('c'));
@@ -55,7 +55,7 @@ test('at capacity the least recently read key is evicted, and evictions are coun
 
 test('an expired entry dropped on read is not counted as an eviction', (t) => {
   const { clock, stats, store } = setup(2, 100);
-  store.set('a', Buffer.from('1'), clock.t);
+  store.set('a', '1', clock.t);
   clock.t += 101;
   t.is(store.get('a'), undefined);
   t.is(stats.evictions, 0);
@@ -68,18 +68,10 @@ test('absent keys are remembered as null, distinct from "not cached"', (t) => {
   t.is(store.get('never'), undefined);
 });
 
-test('the store keeps its own copy, not a view of the caller\'s buffer', (t) => {
-  const { clock, store } = setup();
-  const chunk = Buffer.from('xxvaluexx');
-  store.set('k', chunk.subarray(2, 7), clock.t);
-  chunk.fill(0);
-  t.deepEqual(store.get('k'), Buffer.from('value'));
-});
-
 test('binary keys (one char per byte) and values round-trip', (t) => {
   const { clock, store } = setup();
   const key = Buffer.from([0, 13, 10, 255]).toString('latin1');
-  const value = Buffer.from([255, 0, 13, 10]);
+  const value = Buffer.from([255, 0, 13, 10]).toString('latin1');
   store.set(key, value, clock.t);
-  t.deepEqual(store.get(key), value);
+  t.true(Buffer.from(store.get(key)!, 'latin1').equals(Buffer.from([255, 0, 13, 10])));
 });

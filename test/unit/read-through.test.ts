@@ -17,7 +17,7 @@ function setup({ maxParallel = 256, expiryMs = 60_000, capacity = 100 } = {}) {
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
-    get: (key) => new Promise((resolve, reject) => calls.push({ key: key.toString('latin1'), resolve, reject })),
+    get: (key) => new Promise((resolve, reject) => calls.push({ key, resolve, reject })),
     isReady: () => true,
     waitReady: async () => true,
     close: async () => {},
@@ -36,10 +36,10 @@ test('a hit answers synchronously and never reaches the backend', async (t) => {
   const first = cache.read('k');
   await tick();
   calls[0]!.resolve(Buffer.from('v'));
-  t.deepEqual(await first, Buffer.from('v'));
+  t.is(await first, 'v');
   const second = cache.read('k');
   t.false(second instanceof Promise);
-  t.deepEqual(second, Buffer.from('v'));
+  t.is(second, 'v');
   t.is(calls.length, 1);
 });
 
@@ -51,7 +51,7 @@ test('N concurrent reads of one missing key make one backend read and all get th
   t.is(cache.inflight, 1);
   calls[0]!.resolve(Buffer.from('v'));
   const values = await Promise.all(reads);
-  t.true(values.every((v) => v!.equals(Buffer.from('v'))));
+  t.true(values.every((v) => v === 'v'));
   t.is(stats.coalescedReads, 39);
   t.is(stats.backendReads, 1);
   t.is(cache.inflight, 0, 'the in-flight map holds only keys being fetched');
@@ -64,13 +64,24 @@ test('reads of different keys never wait on each other', async (t) => {
   await tick();
   t.deepEqual(calls.map((c) => c.key), ['slow', 'fast']);
   calls[1]!.resolve(Buffer.from('F'));
-  t.deepEqual(await fast, Buffer.from('F'));
+  t.is(await fast, 'F');
   let slowDone = false;
   void (slow as Promise<unknown>).then(() => (slowDone = true));
   await tick();
   t.false(slowDone);
   calls[0]!.resolve(Buffer.from('S'));
-  t.deepEqual(await slow, Buffer.from('S'));
+  t.is(await slow, 'S');
+});
+
+test('a cached value is the reply\'s bytes as a latin1 string, a copy independent of the socket\'s buffer', async (t) => {
+  const { calls, cache } = setup();
+  const read = cache.read('bin');
+  await tick();
+  const chunk = Buffer.from([0x2a, 0, 13, 10, 255, 0x2a]);
+  calls[0]!.resolve(chunk.subarray(1, 5));
+  t.is(await read, '\x00\r\n\xff');
+  chunk.fill(0);
+  t.is(cache.read('bin'), '\x00\r\n\xff');
 });
 
 test('an absent key is cached as absent', async (t) => {
@@ -96,7 +107,7 @@ test('a failed fetch fails every waiter, caches nothing, and the next read tries
   await tick();
   t.is(calls.length, 2);
   calls[1]!.resolve(Buffer.from('back'));
-  t.deepEqual(await retry, Buffer.from('back'));
+  t.is(await retry, 'back');
 });
 
 test('MAX_PARALLEL bounds backend reads in flight; the rest wait their turn', async (t) => {
@@ -111,7 +122,7 @@ test('MAX_PARALLEL bounds backend reads in flight; the rest wait their turn', as
     await tick();
     calls[i]!.resolve(Buffer.from(calls[i]!.key.toUpperCase()));
   }
-  t.deepEqual((await Promise.all(reads)).map(String), ['A', 'B', 'C', 'D', 'E']);
+  t.deepEqual(await Promise.all(reads), ['A', 'B', 'C', 'D', 'E']);
 });
 
 test('a fetched entry expires CACHE_EXPIRY after its request left, however slow the reply', async (t) => {
@@ -122,11 +133,11 @@ test('a fetched entry expires CACHE_EXPIRY after its request left, however slow 
   calls[0]!.resolve(Buffer.from('v1'));
   await read;
   clock.t += 400;
-  t.deepEqual(cache.read('k'), Buffer.from('v1'));
+  t.is(cache.read('k'), 'v1');
   clock.t += 1;
   const again = cache.read('k');
   t.true(again instanceof Promise, 'expired: fetched again');
   await tick();
   calls[1]!.resolve(Buffer.from('v2'));
-  t.deepEqual(await again, Buffer.from('v2'));
+  t.is(await again, 'v2');
 });

@@ -16,9 +16,11 @@ test('scalars in RESP2', (t) => {
   t.is(resp(''), '$0\r\n\r\n');
 });
 
-test('strings are counted in bytes, not characters', (t) => {
-  t.is(resp('héllo'), '$6\r\nh\xc3\xa9llo\r\n');
-  t.is(encodeReply('€', 2).length, '$3\r\n\r\n'.length + 3);
+test('string replies are binary, one byte per char (cached values); text is UTF-8, counted in bytes', (t) => {
+  t.is(resp('\x00\r\n\xff'), '$4\r\n\x00\r\n\xff\r\n');
+  t.deepEqual(encodeReply('\xe9', 2), Buffer.from([0x24, 0x31, 13, 10, 0xe9, 13, 10]));
+  t.is(resp(new VerbatimString('héllo €')), '$10\r\nh\xc3\xa9llo \xe2\x82\xac\r\n');
+  t.is(resp(new VerbatimString('€'), 3), '=7\r\ntxt:\xe2\x82\xac\r\n');
 });
 
 test('null, maps and verbatim strings differ between RESP2 and RESP3', (t) => {
