@@ -35,6 +35,9 @@ export interface CacheStoreOptions {
 // lru-cache cannot hold null, so an absence is stored as this marker.
 const ABSENT = Symbol('absent');
 
+// lru-cache's get() allocates an options object per call when given none; a hit should allocate nothing.
+const GET_OPTIONS = {};
+
 export function createCacheStore({ capacity, expiryMs, stats, clock = performance }: CacheStoreOptions): CacheStore {
   const lru = new LRUCache<string, string | typeof ABSENT>({
     max: capacity,
@@ -51,7 +54,7 @@ export function createCacheStore({ capacity, expiryMs, stats, clock = performanc
 
   return {
     get(key) {
-      const entry = lru.get(key);
+      const entry = lru.get(key, GET_OPTIONS);
       return entry === ABSENT ? null : entry;
     },
     set(key, value, fetchedAt) {

@@ -1,13 +1,14 @@
 // Owns CLIENT and its subcommands: naming, library info, id, and the client list.
 import { CommandError } from '../errors.ts';
 import { OK, SimpleString, VerbatimString } from '../resp/reply.ts';
+import { monotonicSeconds } from '../server/connection.ts';
 import { command, isValidName, syntaxError, word } from './spec.ts';
 import type { ClientState, CommandSpec } from './types.ts';
 
 /** One line of CLIENT LIST / CLIENT INFO, in Redis's field order (the fields a proxy can know). */
-export function clientLine(client: ClientState, now: number = Date.now()): string {
-  const age = Math.floor((now - client.createdAt) / 1000);
-  const idle = Math.floor((now - client.lastActiveAt) / 1000);
+export function clientLine(client: ClientState, now: number = monotonicSeconds()): string {
+  const age = now - client.createdAt;
+  const idle = now - client.lastActiveAt;
   return (
     `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} name=${client.name} ` +
     `age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=${client.lastCommand} ` +
@@ -65,7 +66,7 @@ export const clientCommand: CommandSpec = command({
     sub('info', 2, 'Returns information about the connection.', ({ client }) => new VerbatimString(clientLine(client)), { since: '6.2.0' }),
     sub('list', -2, 'Lists open connections.', ({ proxy }, args) => {
       if (args.length > 2) return syntaxError();
-      const now = Date.now();
+      const now = monotonicSeconds();
       let text = '';
       for (const c of proxy.clients()) text += clientLine(c, now);
       return new VerbatimString(text);

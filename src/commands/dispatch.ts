@@ -1,6 +1,7 @@
 // Owns running one request: find the command, check its arity, call its handler; errors in Redis's words.
 import { CommandError } from '../errors.ts';
 import type { Reply } from '../resp/reply.ts';
+import { getKey } from './read.ts';
 import { word, wrongArity } from './spec.ts';
 import { findCommand, findSubcommand } from './table.ts';
 import type { CommandContext, CommandSpec } from './types.ts';
@@ -37,4 +38,10 @@ export function dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<R
   if (!arityMatches(sub.arity, args.length)) return wrongArity(sub.name);
   ctx.client.lastCommand = sub.name;
   return sub.handler!(ctx, args);
+}
+
+/** `GET key` recognised whole by the decoder: the same as dispatching ['GET', key]. */
+export function dispatchGet(ctx: CommandContext, key: string): Reply | Promise<Reply> {
+  ctx.client.lastCommand = 'get';
+  return getKey(ctx, key);
 }

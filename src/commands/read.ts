@@ -1,7 +1,10 @@
 // Owns the cached reads: GET and MGET, each key through the shared read-through.
 import { cacheKey, type ReadValue } from '../cache/read-through.ts';
 import { command } from './spec.ts';
-import type { CommandSpec } from './types.ts';
+import type { CommandContext, CommandSpec } from './types.ts';
+
+/** GET: the one step both the command table and the decoder's whole-GET path run. */
+export const getKey = ({ proxy }: CommandContext, key: string) => proxy.readThrough.read(key);
 
 export const readCommands: CommandSpec[] = [
   command({
@@ -15,7 +18,7 @@ export const readCommands: CommandSpec[] = [
     summary: 'Returns the string value of a key, from the cache while it is fresh.',
     complexity: 'O(1)',
     arguments: [{ name: 'key', type: 'key' }],
-    handler: ({ proxy }, args) => proxy.readThrough.read(cacheKey(args[1]!)),
+    handler: (ctx, args) => getKey(ctx, cacheKey(args[1]!)),
   }),
   command({
     name: 'mget',

@@ -131,8 +131,17 @@ export function batchBytes(): number {
   return bytes;
 }
 
-/** Everything written since the last call, as buffers to write in order (usually one). */
-export function takeBatch(): Buffer[] {
+/**
+ * Everything written since the last call: one Buffer (the usual case, without an array around it),
+ * buffers to write in order, or null when nothing was written.
+ */
+export function takeBatch(): Buffer | Buffer[] | null {
+  if (parts.length === 0) {
+    if (used === batchStart) return null;
+    const region = slab.subarray(batchStart, used);
+    batchStart = used;
+    return region;
+  }
   sealRegion();
   const batch = parts;
   parts = [];
@@ -143,5 +152,6 @@ export function takeBatch(): Buffer[] {
 export function encodeReply(reply: Reply, protocol: ProtocolVersion): Buffer {
   writeReply(reply, protocol);
   const batch = takeBatch();
-  return batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+  if (batch === null) return Buffer.alloc(0);
+  return Array.isArray(batch) ? Buffer.concat(batch) : batch;
 }

@@ -1,6 +1,6 @@
 // Owns one RESP client connection: decode requests, run them, write replies in request order, apply back-pressure.
 import type { Socket } from 'node:net';
-import { dispatch } from '../commands/dispatch.ts';
+import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
 import { ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -33,6 +33,9 @@ export interface ConnectionOptions {
   log: Logger;
 }
 
+/** Whole seconds on the monotonic clock: a small integer, so storing it per request allocates nothing. */
+export const monotonicSeconds = () => (performance.now() / 1000) | 0;
+
 const addressOf = (ip: string | undefined, port: number | undefined) => (ip?.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 export class RespConnection implements ClientState {
@@ -43,7 +46,7 @@ export class RespConnection implements ClientState {
   libVersion = '';
   readonly remoteAddress: string;
   readonly localAddress: string;
-  readonly createdAt = Date.now();
+  readonly createdAt = monotonicSeconds();
   lastActiveAt = this.createdAt;
   lastCommand = 'NULL';
   closeAfterReply = false;
@@ -92,13 +95,13 @@ export class RespConnection implements ClientState {
   }
 
   #process(): void {
-    this.lastActiveAt = Date.now();
+    this.lastActiveAt = monotonicSeconds();
     const stats = this.#ctx.proxy.stats;
     try {
       while (!this.#inputStopped && !this.#paused) {
-        let args: Buffer[] | null;
+        let request: Buffer[] | string | null;
         try {
-          args = this.#decoder.next();
+          request = this.#decoder.next();
         } catch (err) {
           // The stream cannot be trusted past a malformed frame: answer the error, then close.
           stats.protocolErrors++;
@@ -106,9 +109,9 @@ export class RespConnection implements ClientState {
           this.#inputStopped = true;
           break;
         }
-        if (args === null) break;
+        if (request === null) break;
         stats.commandsProcessed++;
-        this.#enqueue(this.#run(args));
+        this.#enqueue(this.#run(request));
         if (this.closeAfterReply) {
           this.#inputStopped = true;
           break;
@@ -123,11 +126,13 @@ export class RespConnection implements ClientState {
     }
   }
 
-  #run(args: Buffer[]): Reply | Promise<Reply> {
+  /** A string request is the key of a GET the decoder recognised whole. */
+  #run(request: Buffer[] | string): Reply | Promise<Reply> {
     try {
-      return dispatch(this.#ctx, args);
+      return typeof request === 'string' ? dispatchGet(this.#ctx, request) : dispatch(this.#ctx, request);
     } catch (err) {
-      this.#log.error(`command ${args[0]!.toString('latin1')} failed: ${(err as Error)?.stack ?? String(err)}`);
+      const name = typeof request === 'string' ? 'GET' : request[0]!.toString('latin1');
+      this.#log.error(`command ${name} failed: ${(err as Error)?.stack ?? String(err)}`);
       return err instanceof Error ? err : new Error(String(err));
     }
   }
@@ -199,12 +204,11 @@ export class RespConnection implements ClientState {
     const batch = takeBatch();
     const socket = this.#socket;
     if (socket.destroyed) return;
-    if (batch.length === 1) socket.write(batch[0]!);
-    else if (batch.length > 1) {
+    if (Array.isArray(batch)) {
       socket.cork();
       for (const part of batch) socket.write(part);
       socket.uncork();
-    }
+    } else if (batch !== null) socket.write(batch);
     if (this.#inputStopped && this.#queueHead === this.#queue.length && !socket.writableEnded) socket.end();
   }
 }

@@ -50,6 +50,7 @@ test('binary values and large values survive byte for byte, as redis-parser read
   const values = [Buffer.from([0, 13, 10, 255, 36]), Buffer.alloc(10 * 1024, 0xff), Buffer.alloc(200 * 1024, 1), Buffer.alloc(0)];
   for (const v of values) writeReply(v, 2);
   const batch = takeBatch();
+  if (!Array.isArray(batch)) return t.fail('a 200 KiB value is handed over as its own part');
   const decoded: Buffer[] = [];
   const parser = new RedisParser({ returnBuffers: true, returnReply: (r: Buffer) => decoded.push(r), returnError: (e: Error) => t.fail(e.message) });
   for (const part of batch) parser.execute(part);
@@ -58,12 +59,13 @@ test('binary values and large values survive byte for byte, as redis-parser read
 
 test('a batch of many small replies leaves as one buffer; slab overflow keeps order', (t) => {
   for (let i = 0; i < 10; i++) writeReply(Buffer.from(`v${i}`), 2);
-  t.is(takeBatch().length, 1);
+  t.true(takeBatch() instanceof Buffer);
   const expected: string[] = [];
   for (let i = 0; i < 5000; i++) {
     writeReply(Buffer.alloc(100, 97 + (i % 26)), 2);
     expected.push(`$100\r\n${String.fromCharCode(97 + (i % 26)).repeat(100)}\r\n`);
   }
-  t.is(Buffer.concat(takeBatch()).toString('latin1'), expected.join(''));
-  t.deepEqual(takeBatch(), []);
+  const batch = takeBatch();
+  t.is((Array.isArray(batch) ? Buffer.concat(batch) : batch!).toString('latin1'), expected.join(''));
+  t.is(takeBatch(), null);
 });

@@ -15,13 +15,18 @@ function multibulk(args: (string | Buffer)[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Feeds `chunks` one at a time and collects every request. */
-function decodeChunks(chunks: Buffer[], limit = LIMIT): Buffer[][] {
-  const decoder = new RequestDecoder(limit);
+/**
+ * Feeds `chunks` one at a time and collects every request. With `recogniseGet`, a whole GET frame
+ * comes back as its key; it is shown as ['GET', key] to compare with the general path.
+ */
+function decodeChunks(chunks: Buffer[], { limit = LIMIT, recogniseGet = false } = {}): Buffer[][] {
+  const decoder = new RequestDecoder(limit, { recogniseGet });
   const out: Buffer[][] = [];
   for (const chunk of chunks) {
     decoder.push(chunk);
-    for (let req = decoder.next(); req !== null; req = decoder.next()) out.push(req.map((b) => Buffer.from(b)));
+    for (let req = decoder.next(); req !== null; req = decoder.next()) {
+      out.push(typeof req === 'string' ? [Buffer.from('GET'), Buffer.from(req, 'latin1')] : req.map((b) => Buffer.from(b)));
+    }
   }
   return out;
 }
@@ -92,6 +97,46 @@ test('a pipeline of frames split at every offset yields the same requests', (t) 
     }
   }
   t.pass();
+});
+
+test('whole GET frames decode to their key, the same as the general path, however they are split', (t) => {
+  const keys = ['Batman', '', 'key:000000001234', 'x'.repeat(1000), Buffer.from([0, 13, 10, 255, 36]).toString('latin1')];
+  const frames = keys.map((k) => multibulk(['GET', Buffer.from(k, 'latin1')]));
+  frames.push(multibulk(['get', 'lower']), multibulk(['GeT', 'mixed']));
+  const stream = Buffer.concat(frames);
+  // The whole-GET path does not keep the command's spelling (get, GeT): compare names in upper case.
+  const upper = (requests: Buffer[][]) => requests.map(([name, ...rest]) => [Buffer.from(name!.toString().toUpperCase()), ...rest]);
+  const general = upper(decodeChunks([stream]));
+  for (const size of [stream.length, 1, 2, 7, 19, 64]) {
+    t.deepEqual(upper(decodeChunks(splitEvery(stream, size), { recogniseGet: true })), general, `chunks of ${size}`);
+  }
+  for (let i = 0; i <= stream.length; i += 3) {
+    t.deepEqual(upper(decodeChunks([stream.subarray(0, i), stream.subarray(i)], { recogniseGet: true })), general);
+  }
+  const decoder = new RequestDecoder(LIMIT);
+  decoder.push(multibulk(['GET', 'Batman']));
+  t.is(decoder.next(), 'Batman', 'a whole GET comes back as its key');
+});
+
+test('frames that only look like GET take the general path and its errors', (t) => {
+  const cases = [
+    multibulk(['GETX', 'k']),
+    multibulk(['GET', 'a', 'b']),
+    multibulk(['GET']),
+    Buffer.from('*2\r\n$3\r\nGET\r\n$03\r\nabc\r\n'),
+    Buffer.from('*2\r\n$3\r\nGET\r\n$-1\r\n'),
+    Buffer.from('*2\r\n$3\r\nGET\r\n$9999999999\r\n'),
+  ];
+  for (const bytes of cases) {
+    const run = (recogniseGet: boolean) => {
+      try {
+        return decodeChunks([bytes], { recogniseGet });
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    t.deepEqual(run(true), run(false), bytes.toString('latin1'));
+  }
 });
 
 test('inline commands, alone or between multibulk frames, with CRLF or bare LF', (t) => {
@@ -165,7 +210,7 @@ test('a 4 MiB value arriving in 16 KiB chunks decodes whole', (t) => {
   let result: Buffer[] | null = null;
   for (const chunk of chunks) {
     decoder.push(chunk);
-    result = decoder.next() ?? result;
+    result = (decoder.next() as Buffer[] | null) ?? result;
   }
   t.true(result![1]!.equals(value));
   t.is(decoder.buffered, 0);
