@@ -34,9 +34,14 @@ export async function freePort(): Promise<number> {
 
 const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 
-export async function startRedis(): Promise<TestRedis> {
-  if (hasBinary('redis-server')) return startLocalRedis();
-  if (await dockerAvailable()) return startContainerRedis();
+export interface RedisOptions {
+  /** Sets requirepass: the direct client logs in with it. */
+  password?: string;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
+  if (hasBinary('redis-server')) return startLocalRedis(options);
+  if (await dockerAvailable()) return startContainerRedis(options);
   throw new Error(
     'the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers',
   );
@@ -60,8 +65,8 @@ export async function waitForPort(port: number, open: boolean, timeoutMs = 10_00
   }
 }
 
-function makeClient(host: string, port: number): Redis {
-  const client = new Redis({ host, port, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
+function makeClient(host: string, port: number, password?: string): Redis {
+  const client = new Redis({ host, port, password, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
   client.on('error', () => {});
   return client;
 }
@@ -72,13 +77,14 @@ async function readsOf(client: Redis): Promise<number> {
   return field('keyspace_hits') + field('keyspace_misses');
 }
 
-async function startLocalRedis(): Promise<TestRedis> {
+async function startLocalRedis({ password }: RedisOptions): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-redis-'));
   let port = 0;
   let child: ChildProcess | undefined;
 
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    const auth = password === undefined ? [] : ['--requirepass', password];
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], {
       stdio: 'ignore',
     });
     const exited = new Promise<never>((_, reject) =>
@@ -97,7 +103,7 @@ async function startLocalRedis(): Promise<TestRedis> {
     }
   }
 
-  const client = makeClient('127.0.0.1', port);
+  const client = makeClient('127.0.0.1', port, password);
   await client.connect();
   const stop = async () => {
     const running = child;
@@ -136,15 +142,16 @@ async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-async function startContainerRedis(): Promise<TestRedis> {
+async function startContainerRedis({ password }: RedisOptions): Promise<TestRedis> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const hostPort = await freePort();
   const image = new GenericContainer('redis:7-alpine')
+    .withCommand(['redis-server', ...(password === undefined ? [] : ['--requirepass', password])])
     .withExposedPorts({ container: 6379, host: hostPort })
     .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'));
   let container: Awaited<ReturnType<typeof image.start>> | undefined = await image.start();
   const host = container.getHost();
-  const client = makeClient(host, hostPort);
+  const client = makeClient(host, hostPort, password);
   await client.connect();
   const stop = async () => {
     await container?.stop();

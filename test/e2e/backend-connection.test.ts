@@ -1,0 +1,81 @@
+// The backend connection against real Redis servers: login and database from REDIS_URL, large values, MAX_PARALLEL.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, startProxy } from '../helpers/proxy-process.ts';
+import { startRedis } from '../helpers/redis-server.ts';
+
+test.serial('REDIS_URL with a password and a database: the proxy logs in, selects it, and names its connection', async (t) => {
+  const redis = await startRedis({ password: 's3cret' });
+  const proxy = await startProxy({ env: { REDIS_URL: `redis://default:s3cret@127.0.0.1:${redis.port}/2` } });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    await redis.client.set('where', 'db0');
+    await redis.client.select(2);
+    await redis.client.set('where', 'db2');
+    t.is(await client.get('where'), 'db2');
+    t.regex((await redis.client.client('LIST')) as string, /name=redis-cache-proxy .*db=2/);
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+    await redis.close();
+  }
+});
+
+test.serial('a wrong password is reported in the log and in every error reply, and nothing crashes', async (t) => {
+  const redis = await startRedis({ password: 's3cret' });
+  const proxy = await startProxy({ env: { REDIS_URL: `redis://:wrong@127.0.0.1:${redis.port}`, REDIS_TIMEOUT: '0.5' } });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    const err = await client.get('k').catch((e: Error) => e);
+    t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable \(handshake refused: WRONGPASS/);
+    t.regex(proxy.output(), /handshake refused: WRONGPASS/);
+    t.is((await proxy.http('/query?key=k')).status, 503);
+    t.is(await client.ping(), 'PONG');
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+    await redis.close();
+  }
+});
+
+test.serial('values of 1 MB and 8 MB arrive whole, in order with small ones, through RESP and HTTP', async (t) => {
+  const redis = await startRedis();
+  const proxy = await startProxy({ env: backendEnv(redis) });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    const big = Buffer.alloc(1024 * 1024, 0xab);
+    const huge = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < huge.length; i++) huge[i] = i % 251;
+    await redis.client.mset({ big, huge, small: 's' });
+    const pipeline = client.pipeline();
+    for (const key of ['small', 'big', 'small', 'huge', 'small']) pipeline.getBuffer(key);
+    const values = (await pipeline.exec())!.map(([, v]) => v as Buffer);
+    t.deepEqual(values.map((v) => v.length), [1, big.length, 1, huge.length, 1]);
+    t.true(values[1]!.equals(big));
+    t.true(values[3]!.equals(huge));
+    t.true((await client.getBuffer('huge'))!.equals(huge), 'and again from the cache');
+    t.true(Buffer.from(await (await proxy.http('/query?key=huge')).arrayBuffer()).equals(huge));
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+    await redis.close();
+  }
+});
+
+test.serial('with MAX_PARALLEL=2, 500 different misses at once all get their own value', async (t) => {
+  const redis = await startRedis();
+  const proxy = await startProxy({ env: { ...backendEnv(redis), MAX_PARALLEL: '2' } });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    const keys = Array.from({ length: 500 }, (_, i) => `par:${i}`);
+    await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `v:${k}`])));
+    const before = await redis.reads();
+    t.deepEqual(await client.mget(...keys), keys.map((k) => `v:${k}`));
+    t.is((await redis.reads()) - before, 500);
+    t.regex(await client.info('stats'), /cache_inflight_fetches:0/);
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+    await redis.close();
+  }
+});
