@@ -1,0 +1,13 @@
+# redis-cache-proxy: Node 24 runs the TypeScript sources directly; only runtime dependencies are installed.
+FROM node:24-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY .config ./
+COPY src ./src
+# Listen on every interface inside the container; the other settings come from .config or the environment.
+ENV PROXY_LISTEN=0.0.0.0
+EXPOSE 5000 6380
+USER node
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROXY_PORT || 5000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "src/main.ts"]
