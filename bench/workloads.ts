@@ -1,8 +1,8 @@
 // Owns running one measurement: redis-benchmark against a RESP port, wrk or autocannon against an HTTP URL.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { run as runTool } from '../test/helpers/tools.ts';
 import { hasCommand } from './targets.ts';
 
 export interface Measurement {
@@ -17,16 +17,11 @@ export const KEYSPACE = 10_000;
 /** redis-benchmark's `-r` keys: key:000000000000 … key:000000009999. */
 export const benchKey = (i: number) => `key:${String(i).padStart(12, '0')}`;
 
-function run(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err || out}`))));
-  });
+/** Runs a load generator to the end; its standard output, or an error with what it printed. */
+async function run(command: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runTool(command, args, '', 10 * 60_000);
+  if (code !== 0) throw new Error(`${command} exited ${code}: ${stderr || stdout}`);
+  return stdout;
 }
 
 /** `redis-benchmark -t get` over the benchmark keyspace with 50 clients. */

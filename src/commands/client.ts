@@ -1,7 +1,7 @@
 // Owns CLIENT and its subcommands: naming, library info, id, and the client list.
+import { monotonicSeconds } from '../clock.ts';
 import { CommandError } from '../errors.ts';
 import { OK, SimpleString, VerbatimString } from '../resp/reply.ts';
-import { monotonicSeconds } from '../server/connection.ts';
 import { command, isValidName, syntaxError, word } from './spec.ts';
 import type { ClientState, CommandSpec } from './types.ts';
 

@@ -16,7 +16,7 @@ export interface ClientState {
   /** `ip:port` of the client, and of the proxy's side of the connection. */
   readonly remoteAddress: string;
   readonly localAddress: string;
-  /** Whole seconds on the process's monotonic clock (see server/connection.ts monotonicSeconds). */
+  /** Whole seconds on the process's monotonic clock (clock.ts). */
   readonly createdAt: number;
   lastActiveAt: number;
   /** Full name of the last command, e.g. `client|info`. */

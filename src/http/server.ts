@@ -5,6 +5,7 @@ import type { Backend } from '../backend/redis-backend.ts';
 import { cacheKey, type ReadThrough, type ReadValue } from '../cache/read-through.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
 import { renderMetrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
@@ -125,15 +126,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
   });
 
   return {
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
-    },
+    listen: (host, port) => listen(server, host, port),
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

@@ -1,5 +1,6 @@
 // Owns one RESP client connection: decode requests, run them, write replies in request order, apply back-pressure.
 import type { Socket } from 'node:net';
+import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
 import { ProxyError } from '../errors.ts';
@@ -32,9 +33,6 @@ export interface ConnectionOptions {
   queryBufferLimit: number;
   log: Logger;
 }
-
-/** Whole seconds on the monotonic clock: a small integer, so storing it per request allocates nothing. */
-export const monotonicSeconds = () => (performance.now() / 1000) | 0;
 
 const addressOf = (ip: string | undefined, port: number | undefined) => (ip?.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 

@@ -3,6 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { ClientState, ProxyContext } from '../commands/types.ts';
 import type { Logger } from '../log.ts';
 import { RespConnection } from './connection.ts';
+import { listen } from './listen.ts';
 
 export interface RespFrontEnd {
   listen(host: string, port: number): Promise<AddressInfo>;
@@ -46,15 +47,7 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, log }:
   });
 
   return {
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
-    },
+    listen: (host, port) => listen(server, host, port),
     clients: () => connections.values(),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
