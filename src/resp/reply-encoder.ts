@@ -34,7 +34,15 @@ function reserve(bytes: number): void {
 function writeHeader(type: number, n: number): void {
   reserve(24);
   slab[used++] = type;
-  used += slab.write(String(n), used, 'latin1');
+  if (n >= 0 && n < 1e15) {
+    // Digits written in place: this runs for every reply, and a string conversion plus a copy cost more.
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    for (let i = used + digits - 1, rest = n; i >= used; i--, rest = Math.floor(rest / 10)) slab[i] = 0x30 + (rest % 10);
+    used += digits;
+  } else {
+    used += slab.write(String(n), used, 'latin1');
+  }
   slab[used++] = CR;
   slab[used++] = LF;
 }
@@ -68,7 +76,7 @@ function writeBulkBinary(value: string): void {
   const length = value.length;
   writeHeader(0x24 /* $ */, length);
   reserve(length + 2);
-  used += slab.write(value, used, length, 'latin1');
+  used += slab.latin1Write(value, used, length);
   slab[used++] = CR;
   slab[used++] = LF;
 }

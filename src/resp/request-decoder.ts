@@ -161,7 +161,7 @@ export class RequestDecoder {
     // Like the general path, the two bytes after the key are skipped, not checked.
     if (start + length + 2 > end || start + length + 2 - p > this.#maxRequestBytes) return null;
     this.#pos = start + length + 2;
-    return b.toString('latin1', start, start + length);
+    return b.latin1Slice(start, start + length);
   }
 
   /** `*<count>\r\n`: starts a frame (or skips an empty one); false when the line is incomplete. */

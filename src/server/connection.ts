@@ -114,7 +114,8 @@ export class RespConnection implements ClientState {
           this.#inputStopped = true;
           break;
         }
-        if (this.#overLimits()) {
+        // Limits matter only if more requests wait in this read (a lone GET never needs the check).
+        if (this.#decoder.buffered > 0 && this.#overLimits()) {
           this.#paused = true;
           this.#socket.pause();
         }
