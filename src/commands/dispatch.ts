@@ -27,7 +27,8 @@ export function dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<R
   const spec = lookup(args[0]!);
   if (spec === undefined) return unknownCommand(args);
   if (!arityMatches(spec.arity, args.length)) return wrongArity(spec.name);
-  if (spec.subcommands === undefined) {
+  // A container called without a subcommand (COMMAND) runs its own handler.
+  if (spec.subcommands === undefined || args.length === 1) {
     ctx.client.lastCommand = spec.name;
     return spec.handler!(ctx, args);
   }

@@ -116,10 +116,31 @@ test('handshake commands clients send: SELECT, CLIENT, COMMAND, CONFIG GET, AUTH
     t.true(Number(await client.command('COUNT')) >= 10);
     const [getInfo] = (await client.command('INFO', 'get')) as unknown[][];
     t.deepEqual(getInfo!.slice(0, 6), ['get', 2, ['readonly', 'fast'], 1, 1, 1]);
+    const all = (await client.call('COMMAND')) as unknown[][];
+    t.true(all.some((info) => info[0] === 'mget' && info[1] === -2));
     const docs = (await client.command('DOCS', 'get')) as unknown[];
     t.is(docs[0], 'get');
     await t.throwsAsync(client.call('AUTH', 'secret'), { message: /AUTH <password> called without any password configured/ });
     t.is(await client.call('AUTH', 'default', 'anything'), 'OK');
+  } finally {
+    client.disconnect();
+  }
+});
+
+test('every command and subcommand, with any number of arguments, answers in Redis\'s terms, never an internal error', async (t) => {
+  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  try {
+    const infos = (await client.command('INFO')) as [string, number, unknown, unknown, unknown, unknown, unknown, unknown, unknown, [string][]][];
+    const names = infos.flatMap(([name, , , , , , , , , subs]) => [[name], ...subs.map(([sub]) => sub.split('|'))]);
+    t.true(names.length > 20);
+    for (const words of names) {
+      if (words[0] === 'quit' || words[0] === 'reset' || words[0] === 'hello') continue; // change the connection itself
+      for (const extra of [[], ['x'], ['0', 'y'], ['3', 'AUTH', 'z'], ['a', 'b', 'c', 'd']]) {
+        const reply = await client.call(words[0]!, ...words.slice(1), ...extra).catch((e: Error) => e);
+        if (reply instanceof Error) t.notRegex(reply.message, /internal error/, `${words.join(' ')} ${extra.join(' ')}`);
+      }
+    }
+    t.is(await client.ping(), 'PONG');
   } finally {
     client.disconnect();
   }
