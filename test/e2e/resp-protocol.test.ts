@@ -213,3 +213,23 @@ test.serial('a client that stops reading is not buffered without bound: the prox
     control.disconnect();
   }
 });
+
+test('garbage on many connections at once closes only those connections', async (t) => {
+  const bystander = new Redis({ port: proxy.respPort });
+  try {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const client = await connectRaw(proxy.respPort);
+        client.write(Buffer.from(Array.from({ length: 2000 }, () => Math.floor(random() * 256))));
+        client.end();
+        await client.closed(10_000).catch(() => client.destroy());
+      }),
+    );
+    t.is(await bystander.get('Batman'), 'Superhero');
+    t.is(proxy.child.exitCode, null);
+  } finally {
+    bystander.disconnect();
+  }
+});

@@ -215,3 +215,32 @@ test('a 4 MiB value arriving in 16 KiB chunks decodes whole', (t) => {
   t.true(result![1]!.equals(value));
   t.is(decoder.buffered, 0);
 });
+
+test('random bytes, in random chunks, only ever yield requests or a ProtocolError', (t) => {
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const alphabet = Buffer.from('*$\r\n0123456789-+GETget xX"\'\\');
+  for (let run = 0; run < 2000; run++) {
+    const bytes = Buffer.from(
+      Array.from({ length: 1 + Math.floor(random() * 120) }, () =>
+        random() < 0.8 ? alphabet[Math.floor(random() * alphabet.length)]! : Math.floor(random() * 256),
+      ),
+    );
+    const decoder = new RequestDecoder(4096, { recogniseGet: random() < 0.5 });
+    try {
+      for (let i = 0; i < bytes.length; ) {
+        const size = 1 + Math.floor(random() * 16);
+        decoder.push(bytes.subarray(i, i + size));
+        i += size;
+        for (let req = decoder.next(); req !== null; req = decoder.next()) {
+          if (typeof req !== 'string' && !(Array.isArray(req) && req.length > 0 && req.every((a) => a instanceof Buffer))) {
+            return t.fail(`odd request from ${JSON.stringify(bytes.toString('latin1'))}`);
+          }
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) return t.fail(`${(err as Error).message} from ${JSON.stringify(bytes.toString('latin1'))}`);
+    }
+  }
+  t.pass();
+});
