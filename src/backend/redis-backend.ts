@@ -169,7 +169,10 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     s.once('close', () => {
       clearTimeout(connectTimer);
       if (s !== socket) return;
-      if (ready) log.warn(`backend ${address}: connection lost (${lastError}), reconnecting`);
+      if (ready && !closed) {
+        const why = lastError === 'connection lost' ? '' : ` (${lastError})`;
+        log.warn(`backend ${address}: connection lost${why}, reconnecting`);
+      }
       ready = false;
       socket = undefined;
       failAll(lastError);
