@@ -112,8 +112,8 @@ export function updateBenchmarksMd(r: BenchResults): void {
 
 \`npm run bench\` starts a private redis-server, twemproxy (nutcracker) in front of it, and the
 proxy through its real entrypoint, all on free loopback ports; loads 10 000 keys with 100-byte
-values; and runs each workload against each target, alternating the order, ${r.rounds} rounds,
-reporting the median. Figures are ratios against references measured in the same run, because
+values; warms every target up (50 000 requests each, not counted); and runs each workload against
+each target, alternating the order, ${r.rounds} rounds, reporting the median. Figures are ratios against references measured in the same run, because
 the machines are shared and noisy. Raw results go to \`bench/results/\` (not committed).
 
 - **GET P1 / P16**: \`redis-benchmark -c 50 -r 10000 -t get -P 1|16\`. \`proxy-hit\` has every key
