@@ -9,6 +9,11 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const instruction = (name: string) => [...dockerfile.matchAll(new RegExp(`^${name} (.*)$`, 'gm'))].map((m) => m[1]!);
 
+test('the image runs the same command as npm start', (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  t.deepEqual(JSON.parse(instruction('CMD')[0]!), pkg.scripts.start.split(' '));
+});
+
 test('the image installs only dependencies, and src imports nothing else', (t) => {
   t.true(dockerfile.includes('npm ci --omit=dev'));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

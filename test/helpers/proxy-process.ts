@@ -1,10 +1,21 @@
 // Owns starting the proxy for end-to-end tests as a child process, through the same entrypoint as `npm start`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const ENTRYPOINT = resolve(import.meta.dirname, '../../src/main.ts');
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * `npm start`'s command, word by word, with paths made absolute: the tests run exactly what users run
+ * (Node's flags included), from any working directory.
+ */
+export const START_COMMAND: readonly string[] = (() => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`npm start should run node, not ${words[0]}`);
+  return words.slice(1).map((w) => (w.startsWith('-') ? w : resolve(ROOT, w)));
+})();
 
 export interface ProxyProcess {
   readonly httpPort: number;
@@ -41,7 +52,7 @@ export async function runProxyCommand(options: RunOptions = {}): Promise<{ code:
 function spawnProxy({ env = {}, args = [], configFile }: RunOptions) {
   const cwd = mkdtempSync(join(tmpdir(), 'rcp-proxy-'));
   if (configFile !== undefined) writeFileSync(join(cwd, '.config'), configFile);
-  const child = spawn(process.execPath, [ENTRYPOINT, ...args], {
+  const child = spawn(process.execPath, [...START_COMMAND, ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', PROXY_PORT: '0', RESP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
