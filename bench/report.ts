@@ -138,15 +138,18 @@ objects), and alternating redis-benchmark rounds:
 
 - **Misses**: ioredis's per-command work and async-mutex's O(MAX_PARALLEL) release dominated; the
   pipelined backend connection and O(1) slots took miss P16 from 0.30× to ~1.0× twemproxy.
-- **Memory**: values as latin1 strings instead of Buffers, and less garbage per miss, took RSS per
-  entry at 1 000 000 entries from ~860 bytes (4.3× Redis) to ~360. Live data is ~220 bytes per entry
-  (key 32, value 120, Map entry ~28, lru-cache's arrays 40); the rest is V8's heap headroom.
+- **Memory**: values as latin1 strings instead of Buffers, less garbage per miss, and a young
+  generation capped at 16 MiB per semi-space (\`npm start\` passes \`--max-semi-space-size=16\`; left
+  alone, V8 grew it to 64 MiB under the loading burst and kept it) took RSS per entry at 1 000 000
+  entries from ~860 bytes (4.3× Redis) to ~300. Live data is ~220 bytes per entry (key 32, value
+  120, Map entry ~28, lru-cache's arrays 40); the rest is V8's heap headroom.
 - **Hit P1 p99** (the one target not met reliably): a bare node:net server answering a constant reply
   has a p99 at or below twemproxy's; adding 1000 bytes of garbage per request barely moves it, while
   3 µs of extra work per request adds ~0.3 ms. The proxy's remaining JavaScript per hit is ~1 µs, the
   largest part being the LRU lookup itself (a hash lookup and list move over cache-missing memory).
-  A 1 MiB young generation (\`--max-semi-space-size=1\`) brings p99 to ~1.0× but costs miss P1
-  throughput (0.75×) and memory (2.4×), so it is not used.
+  A 1 MiB young generation (\`--max-semi-space-size=1\`) brought p99 to ~1.0× in one run but cost
+  miss P1 throughput (0.75×) and memory (2.4×), so it is not used. Across full runs the ratio has
+  been 1.05–1.33×: twemproxy's p99 itself moves between 0.73 and 0.87 ms from run to run here.
 `;
   writeFileSync(join(ROOT, 'BENCHMARKS.md'), text);
 }
