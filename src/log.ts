@@ -10,6 +10,3 @@ export function createLogger(write: (line: string) => void = (line) => process.s
   const at = (level: string) => (message: string) => write(`${new Date().toISOString()} ${level} ${message}\n`);
   return { info: at('info'), warn: at('warn'), error: at('error') };
 }
-
-/** For units under test that must not print. */
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

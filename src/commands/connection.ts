@@ -2,7 +2,7 @@
 import { CommandError } from '../errors.ts';
 import { OK, PONG, SimpleString, type Reply } from '../resp/reply.ts';
 import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
-import { command, integerArg, isValidName, word, wrongArity } from './spec.ts';
+import { command, integerArg, isValidName, notAnInteger, word, wrongArity } from './spec.ts';
 import type { ClientState, CommandSpec } from './types.ts';
 
 const RESET = new SimpleString('RESET');
@@ -149,7 +149,7 @@ export const connectionCommands: CommandSpec[] = [
     arguments: [{ name: 'index', type: 'integer' }],
     handler: (_ctx, args) => {
       const index = integerArg(args[1]!);
-      if (index === null) return new CommandError('ERR value is not an integer or out of range');
+      if (index === null) return notAnInteger();
       if (index !== 0) {
         return new CommandError(`ERR DB index is out of range: this proxy serves a single database, use SELECT 0 (got ${index})`);
       }

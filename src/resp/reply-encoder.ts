@@ -98,7 +98,7 @@ function writeText(text: string, verbatim: boolean): void {
  * prefix (ERR, NOPROTO, …) and backend error replies (WRONGTYPE, …) are relayed as Redis sent them;
  * everything else is an ERR. CR and LF would end the line early, so they become spaces, as in Redis.
  */
-export function errorLine(err: Error): string {
+function errorLine(err: Error): string {
   let text: string;
   if (err instanceof CommandError || err instanceof BackendReplyError) text = err.message;
   else if (err instanceof ProxyError) text = `ERR ${err.message}`;
