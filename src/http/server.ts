@@ -45,8 +45,6 @@ function statusFor(err: unknown): number {
 }
 
 export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, log }: HttpFrontEndOptions): HttpFrontEnd {
-  const sockets = new Set<Socket>();
-
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
     res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...extra });
     res.end(body);
@@ -113,12 +111,8 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     stats.rejectedConnections++;
   });
   server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
     stats.httpClients++;
-    socket.once('close', () => {
-      sockets.delete(socket);
-      stats.httpClients--;
-    });
+    socket.once('close', () => stats.httpClients--);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
