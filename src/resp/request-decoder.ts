@@ -13,6 +13,7 @@ const CR = 13;
 const LF = 10;
 const STAR = 0x2a;
 const DOLLAR = 0x24;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Push bytes in, pull requests out. Never touches a socket. A request is its arguments as Buffers
@@ -29,8 +30,11 @@ export class RequestDecoder {
   readonly #recogniseGet: boolean;
   // Unconsumed input: #buf from #pos on, then #more (chunks not yet joined, to avoid
   // re-copying while a large bulk string arrives piece by piece).
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY;
   #pos = 0;
+  // #buf is the caller's reused read buffer, good only until release(). Only the whole-GET path reads
+  // it in place (its key is copied into a string); anything that keeps views copies the rest first.
+  #borrowed = false;
   #more: Buffer[] = [];
   #moreBytes = 0;
   // The multibulk frame in progress: arguments still to read (0: none), those read so far,
@@ -49,14 +53,29 @@ export class RequestDecoder {
     this.#recogniseGet = recogniseGet;
   }
 
-  push(chunk: Buffer): void {
+  /**
+   * @param borrowed The bytes will be overwritten by the caller's next read: call release() before that.
+   */
+  push(chunk: Buffer, borrowed = false): void {
+    if (this.#borrowed) throw new Error('RequestDecoder: release() the borrowed bytes before pushing more');
     if (this.#pos >= this.#buf.length && this.#moreBytes === 0) {
       this.#buf = chunk;
       this.#pos = 0;
+      this.#borrowed = borrowed;
     } else {
-      this.#more.push(chunk);
-      this.#moreBytes += chunk.length;
+      // Part of a frame is already waiting: the general path will keep views of this chunk.
+      const own = borrowed ? Buffer.from(chunk) : chunk;
+      this.#more.push(own);
+      this.#moreBytes += own.length;
     }
+  }
+
+  /** Stops using borrowed bytes: copies what is not consumed yet (usually nothing). */
+  release(): void {
+    if (!this.#borrowed) return;
+    this.#borrowed = false;
+    this.#buf = this.#pos < this.#buf.length ? Buffer.from(this.#buf.subarray(this.#pos)) : EMPTY;
+    this.#pos = 0;
   }
 
   /** Bytes received and not yet turned into a request. */
@@ -74,11 +93,15 @@ export class RequestDecoder {
     for (;;) {
       if (this.#argsLeft === 0) {
         if (this.#pos >= this.#buf.length && !this.#join()) return null;
+        if (this.#recogniseGet && this.#buf[this.#pos] === STAR) {
+          const key = this.#wholeGet();
+          if (key !== null) return key;
+        }
+      }
+      // From here on requests are views of the bytes, and may outlive this call: they must be ours.
+      this.release();
+      if (this.#argsLeft === 0) {
         if (this.#buf[this.#pos] === STAR) {
-          if (this.#recogniseGet) {
-            const key = this.#wholeGet();
-            if (key !== null) return key;
-          }
           if (!this.#multibulkHeader()) return this.#needMore();
           continue;
         }

@@ -118,6 +118,54 @@ test('whole GET frames decode to their key, the same as the general path, howeve
   t.is(decoder.next(), 'Batman', 'a whole GET comes back as its key');
 });
 
+/**
+ * Feeds `chunks` the way the server does: each is copied into one reused buffer, lent to the decoder,
+ * released, then the buffer is scribbled over. Requests are kept as returned and only read at the end,
+ * so any request that still pointed into the reused buffer would come out corrupted.
+ */
+function decodeBorrowed(chunks: Buffer[], recogniseGet: boolean): Buffer[][] {
+  const reused = Buffer.alloc(Math.max(1, ...chunks.map((c) => c.length)));
+  const decoder = new RequestDecoder(LIMIT, { recogniseGet });
+  const kept: (Buffer[] | string)[] = [];
+  for (const chunk of chunks) {
+    chunk.copy(reused);
+    decoder.push(reused.subarray(0, chunk.length), true);
+    for (let req = decoder.next(); req !== null; req = decoder.next()) kept.push(req);
+    decoder.release();
+    reused.fill(0xee);
+  }
+  return kept.map((req) => (typeof req === 'string' ? [Buffer.from('GET'), Buffer.from(req, 'latin1')] : req.map((b) => Buffer.from(b))));
+}
+
+test('requests decoded from a borrowed, reused read buffer do not change when it is overwritten', (t) => {
+  const inline = Buffer.from('PING\r\nECHO "hello world"\r\n');
+  const stream = Buffer.concat([...FRAMES.map(multibulk), inline, multibulk(['GET', 'last'])]);
+  const upper = (requests: Buffer[][]) => requests.map(([name, ...rest]) => [Buffer.from(name!.toString().toUpperCase()), ...rest]);
+  const expected = upper(decodeChunks([stream]));
+  t.is(expected.length, FRAMES.length + 3);
+  for (const recogniseGet of [true, false]) {
+    for (const size of [stream.length, 1, 2, 5, 19, 64, 1000, 4096]) {
+      t.deepEqual(upper(decodeBorrowed(splitEvery(stream, size), recogniseGet)), expected, `chunks of ${size}, recogniseGet ${recogniseGet}`);
+    }
+    for (let i = 0; i <= 400; i++) {
+      const got = upper(decodeBorrowed([stream.subarray(0, i), stream.subarray(i)], recogniseGet));
+      if (JSON.stringify(got) !== JSON.stringify(expected)) return t.fail(`split at ${i}, recogniseGet ${recogniseGet}`);
+    }
+  }
+});
+
+test('borrowed bytes must be released before more are pushed', (t) => {
+  const decoder = new RequestDecoder(LIMIT);
+  decoder.push(Buffer.from('*2\r\n$3\r\nGET\r\n$2\r\nab'), true);
+  t.throws(() => decoder.push(Buffer.from('\r\n'), true), { message: /release\(\)/ });
+  decoder.release();
+  t.is(decoder.buffered, 19, 'the unread bytes were kept');
+  decoder.push(Buffer.from('\r\n'), true);
+  t.deepEqual(decoder.next(), [Buffer.from('GET'), Buffer.from('ab')]);
+  decoder.release();
+  t.is(decoder.buffered, 0);
+});
+
 test('frames that only look like GET take the general path and its errors', (t) => {
   const cases = [
     multibulk(['GETX', 'k']),
