@@ -73,10 +73,7 @@ export class RespConnection implements ClientState {
 
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.on('data', (chunk: Buffer) => {
-      this.#decoder.push(chunk);
-      this.#process();
-    });
+    socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     // The client closed its sending side: answer what it already asked, then close ours.
     socket.on('end', () => {
       this.#inputStopped = true;
@@ -84,6 +81,16 @@ export class RespConnection implements ClientState {
     });
     socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
+  }
+
+  /** Handles bytes read from the client; `borrowed` bytes are overwritten once this returns. */
+  receive(chunk: Buffer, borrowed: boolean): void {
+    this.#decoder.push(chunk, borrowed);
+    try {
+      this.#process();
+    } finally {
+      this.#decoder.release();
+    }
   }
 
   /** Stops reading and closes once the replies owed are written; used at shutdown. */

@@ -4,6 +4,7 @@ import type { ClientState, ProxyContext } from '../commands/types.ts';
 import type { Logger } from '../log.ts';
 import { RespConnection } from './connection.ts';
 import { listen } from './listen.ts';
+import { adoptWithReusedReadBuffer } from './reused-read-buffer.ts';
 
 export interface RespFrontEnd {
   listen(host: string, port: number): Promise<AddressInfo>;
@@ -27,16 +28,19 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, log }:
   let nextId = 1;
 
   // allowHalfOpen: a client that sends its requests and then shuts its side down still gets its replies.
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  // pauseOnConnect: nothing is read before the socket is moved onto the reused read buffer.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (accepted) => {
     if (connections.size >= maxClients) {
       proxy.stats.rejectedConnections++;
-      socket.on('error', () => socket.destroy());
+      accepted.on('error', () => accepted.destroy());
       // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
-      socket.resume();
-      socket.end('-ERR max number of clients reached\r\n');
+      accepted.resume();
+      accepted.end('-ERR max number of clients reached\r\n');
       return;
     }
-    const connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
+    let connection: RespConnection | undefined;
+    const socket = adoptWithReusedReadBuffer(accepted, true, (bytes) => connection!.receive(bytes, true)) ?? accepted.resume();
+    connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
     connections.set(socket, connection);
     proxy.stats.respConnectionsTotal++;
     proxy.stats.respClients++;

@@ -1,7 +1,8 @@
-// The backend connection against real Redis servers: login and database from REDIS_URL, large values, MAX_PARALLEL.
+// The backend connection against real Redis servers: login and database from REDIS_URL, large values, MAX_PARALLEL, replies held behind a miss.
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { backendEnv, startProxy } from '../helpers/proxy-process.ts';
+import { connectRaw } from '../helpers/raw-client.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 
 test.serial('REDIS_URL with a password and a database: the proxy logs in, selects it, and names its connection', async (t) => {
@@ -75,6 +76,33 @@ test.serial('with MAX_PARALLEL=2, 500 different misses at once all get their own
     t.regex(await client.info('stats'), /cache_inflight_fetches:0/);
   } finally {
     client.disconnect();
+    await proxy.stop();
+    await redis.close();
+  }
+});
+
+test.serial('replies held behind a slow miss keep their bytes while later reads reuse the read buffer', async (t) => {
+  const redis = await startRedis();
+  const proxy = await startProxy({ env: backendEnv(redis) });
+  const [client, bystander] = await Promise.all([connectRaw(proxy.respPort), connectRaw(proxy.respPort)]);
+  try {
+    await redis.client.set('slow', 'value');
+    const big = Buffer.alloc(20_000);
+    for (let i = 0; i < big.length; i++) big[i] = 0x41 + (i % 26);
+    const bulk = (bytes: Buffer | string) => Buffer.concat([Buffer.from(`$${Buffer.byteLength(bytes)}\r\n`), Buffer.from(bytes), Buffer.from('\r\n')]);
+    // The miss waits on the paused Redis, so the replies after it wait in the proxy, holding their arguments.
+    await redis.client.call('CLIENT', 'PAUSE', '600', 'ALL');
+    client.write(Buffer.concat([Buffer.from('GET slow\r\n*2\r\n$4\r\nECHO\r\n'), bulk(big), Buffer.from('PING first\r\n')]));
+    await new Promise((r) => setTimeout(r, 100));
+    // More reads, on this connection and another, land in the same read buffer meanwhile.
+    client.write('ECHO second\r\n');
+    bystander.write(`ECHO ${'z'.repeat(30_000)}\r\n`);
+    await bystander.readUntil((r) => r.endsWith('\r\n') && r.length > 30_000);
+    const expected = Buffer.concat([bulk('value'), bulk(big), bulk('first'), bulk('second')]).toString('latin1');
+    t.is(await client.readUntil((r) => r.length >= expected.length), expected);
+  } finally {
+    client.destroy();
+    bystander.destroy();
     await proxy.stop();
     await redis.close();
   }
