@@ -13,6 +13,14 @@ import net from 'node:net';
  * One buffer serves every connection: each read is handled to the end before the next one lands.
  */
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
+/**
+ * Views of the buffer's first n bytes, kept for small n: a client repeating one request (a GET of
+ * same-length keys) then gets the same view each time instead of a new Buffer object per read.
+ */
+const SHARED_VIEW_LIMIT = 1024;
+const views: (Buffer | undefined)[] = new Array(SHARED_VIEW_LIMIT + 1);
+const viewOf = (bytes: number): Buffer =>
+  bytes <= SHARED_VIEW_LIMIT ? (views[bytes] ??= readBuffer.subarray(0, bytes)) : readBuffer.subarray(0, bytes);
 
 /** A libuv stream handle, as far as this module relies on it. */
 interface StreamHandle {
@@ -36,7 +44,7 @@ export function adoptWithReusedReadBuffer(accepted: net.Socket, allowHalfOpen: b
     onread: {
       buffer: readBuffer,
       callback: (bytes) => {
-        onRead(readBuffer.subarray(0, bytes));
+        onRead(viewOf(bytes));
         return true; // keep reading; back-pressure goes through pause() and resume()
       },
     },
