@@ -119,10 +119,12 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     socket.write(text, 'latin1');
   }
 
-  function send(args: readonly string[]): Promise<Reply> {
+  /** Adds one command to this turn's batch; its reply comes in order. */
+  function enqueue(command: string): Promise<Reply> {
     const pending = Promise.withResolvers<Reply>();
     fifo.push(pending);
-    batch += frame(args);
+    batch += command;
+    batched++;
     return pending.promise;
   }
 
@@ -147,7 +149,7 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     s.setKeepAlive(true, 60_000);
     const connectTimer = setTimeout(() => s.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
     s.once(target.tls ? 'secureConnect' : 'connect', () => {
-      handshake(s).then(
+      handshake().then(
         () => {
           clearTimeout(connectTimer);
           if (s !== socket) return;
@@ -180,17 +182,15 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     });
   }
 
-  async function handshake(s: net.Socket) {
+  async function handshake() {
     const login = target.password === undefined ? [] : target.username ? [target.username, target.password] : [target.password];
     const steps = [
-      ...(login.length ? [send(['AUTH', ...login.map(latin1)])] : []),
-      ...(target.db !== 0 ? [send(['SELECT', String(target.db)])] : []),
+      ...(login.length ? [enqueue(frame(['AUTH', ...login.map(latin1)]))] : []),
+      ...(target.db !== 0 ? [enqueue(frame(['SELECT', String(target.db)]))] : []),
     ];
     // Names the connection in CLIENT LIST; a Redis too old for it still serves us.
-    const naming = send(['CLIENT', 'SETNAME', PROXY_NAME]).catch(() => null);
-    lastProgressAt = performance.now();
-    s.write(batch, 'latin1');
-    batch = '';
+    const naming = enqueue(frame(['CLIENT', 'SETNAME', PROXY_NAME])).catch(() => null);
+    flush();
     try {
       await Promise.all([...steps, naming]);
     } catch (err) {
@@ -217,11 +217,7 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     get(key) {
       if (!ready) return Promise.reject(unavailable(lastError));
       if (batch === '') setImmediate(flush);
-      const pending = Promise.withResolvers<Reply>();
-      fifo.push(pending);
-      batch += `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`;
-      batched++;
-      return pending.promise;
+      return enqueue(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`);
     },
     isReady: () => ready,
     waitReady(ms) {
