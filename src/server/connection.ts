@@ -86,11 +86,7 @@ export class RespConnection implements ClientState {
   /** Handles bytes read from the client; `borrowed` bytes are overwritten once this returns. */
   receive(chunk: Buffer, borrowed: boolean): void {
     this.#decoder.push(chunk, borrowed);
-    try {
-      this.#process();
-    } finally {
-      this.#decoder.release();
-    }
+    this.#process();
   }
 
   /** Stops reading and closes once the replies owed are written; used at shutdown. */
@@ -128,6 +124,8 @@ export class RespConnection implements ClientState {
         }
       }
     } finally {
+      // Whatever is left unread (a partial frame, or requests held back by back-pressure) is copied now.
+      this.#decoder.release();
       this.#flush();
     }
   }
