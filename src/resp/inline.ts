@@ -34,31 +34,20 @@ export function splitInlineArgs(line: Buffer): Buffer[] | null {
     const word: number[] = [];
     let quote = 0;
     for (;;) {
-      if (quote === DQUOTE) {
+      if (quote !== 0) {
         if (i >= n) return null;
         const c = line[i]!;
-        if (c === BACKSLASH && line[i + 1] === 0x78 /* x */ && i + 3 < n && hexValue(line[i + 2]!) >= 0 && hexValue(line[i + 3]!) >= 0) {
+        if (quote === DQUOTE && c === BACKSLASH && line[i + 1] === 0x78 /* x */ && i + 3 < n && hexValue(line[i + 2]!) >= 0 && hexValue(line[i + 3]!) >= 0) {
           word.push(hexValue(line[i + 2]!) * 16 + hexValue(line[i + 3]!));
           i += 4;
-        } else if (c === BACKSLASH && i + 1 < n) {
+        } else if (quote === DQUOTE && c === BACKSLASH && i + 1 < n) {
           const e = line[i + 1]!;
           word.push(ESCAPES[e] ?? e);
           i += 2;
-        } else if (c === DQUOTE) {
-          i++;
-          if (i < n && !isSpace(line[i]!)) return null;
-          break;
-        } else {
-          word.push(c);
-          i++;
-        }
-      } else if (quote === SQUOTE) {
-        if (i >= n) return null;
-        const c = line[i]!;
-        if (c === BACKSLASH && line[i + 1] === SQUOTE) {
+        } else if (quote === SQUOTE && c === BACKSLASH && line[i + 1] === SQUOTE) {
           word.push(SQUOTE);
           i += 2;
-        } else if (c === SQUOTE) {
+        } else if (c === quote) {
           i++;
           if (i < n && !isSpace(line[i]!)) return null;
           break;
