@@ -128,7 +128,7 @@ export const SETTINGS: readonly Setting[] = [
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
 
 /** `CACHE_EXPIRY` → `--cache-expiry`. */
-export const flagName = (key: string): string => key.toLowerCase().replaceAll('_', '-');
+const flagName = (key: string): string => key.toLowerCase().replaceAll('_', '-');
 
 export interface LoadOptions {
   argv?: readonly string[];
@@ -136,7 +136,7 @@ export interface LoadOptions {
   cwd?: string;
 }
 
-export type LoadResult = { kind: 'config'; config: Config; sources: readonly string[] } | { kind: 'help'; text: string };
+export type LoadResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string };
 
 /**
  * Loads settings with this precedence: flags > environment > config file > defaults.
@@ -151,7 +151,6 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   if (flags.help) return { kind: 'help', text: helpText() };
 
   const raw = new Map<string, { value: string; source: string }>();
-  const sources: string[] = [];
 
   const file = flags.configPath ? resolve(cwd, flags.configPath) : resolve(cwd, '.config');
   if (existsSync(file)) {
@@ -161,7 +160,6 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
       }
       if (value !== '') raw.set(key, { value, source: file });
     }
-    sources.push(file);
   } else if (flags.configPath) {
     throw new ConfigError(`--config ${flags.configPath}: no such file`);
   }
@@ -206,7 +204,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
   });
-  return { kind: 'config', config, sources };
+  return { kind: 'config', config };
 }
 
 function readConfigFile(file: string): Record<string, string> {
@@ -248,7 +246,7 @@ function parseFlags(argv: readonly string[]): Flags {
   return flags;
 }
 
-export function helpText(): string {
+function helpText(): string {
   const rows = SETTINGS.map((s) => {
     const flag = `--${flagName(s.key)} <${s.unit}>`;
     const def = s.default === undefined ? '' : ` (default ${s.default})`;

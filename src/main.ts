@@ -1,22 +1,19 @@
 // CLI entry: load the settings, start the proxy, and stop cleanly on SIGTERM or SIGINT.
+import { hostPort } from './address.ts';
 import { loadConfig } from './config.ts';
-import { ProxyError } from './errors.ts';
+import { ConfigError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { startProxy } from './proxy.ts';
 
 const EXIT_BAD_CONFIG = 2;
 const log = createLogger();
 
-function formatAddress({ address, port }: { address: string; port: number }): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 async function main(): Promise<void> {
   let loaded;
   try {
     loaded = loadConfig({ argv: process.argv.slice(2), env: process.env });
   } catch (err) {
-    if (err instanceof ProxyError && err.code === 'ERR_CONFIG') {
+    if (err instanceof ConfigError) {
       process.stderr.write(`redis-cache-proxy: ${err.message}\n`);
       process.exit(EXIT_BAD_CONFIG);
     }
@@ -39,7 +36,7 @@ async function main(): Promise<void> {
   }
   const target = config.backend;
   log.info(
-    `listening http=${formatAddress(proxy.http)} resp=${formatAddress(proxy.resp)} ` +
+    `listening http=${hostPort(proxy.http.address, proxy.http.port)} resp=${hostPort(proxy.resp.address, proxy.resp.port)} ` +
       `backend=${target.tls ? 'rediss' : 'redis'}://${target.host}:${target.port}/${target.db} ` +
       `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity}`,
   );

@@ -30,7 +30,10 @@ export interface Stats {
   readonly startedAt: number;
 }
 
-export function createStats(now: number = Date.now()): Stats {
+/** Whole seconds since the proxy started, for INFO and /metrics. */
+export const uptimeSeconds = (stats: Stats) => Math.floor((Date.now() - stats.startedAt) / 1000);
+
+export function createStats(): Stats {
   return {
     cacheHits: 0,
     cacheMisses: 0,
@@ -45,6 +48,6 @@ export function createStats(now: number = Date.now()): Stats {
     httpRequests: 0,
     rejectedConnections: 0,
     protocolErrors: 0,
-    startedAt: now,
+    startedAt: Date.now(),
   };
 }

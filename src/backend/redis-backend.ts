@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import RedisParser from 'redis-parser';
+import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -53,7 +54,7 @@ const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
  * replies are matched in order by redis-parser, and one watchdog timer bounds the wait for them.
  */
 export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): Backend {
-  const address = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
   let socket: net.Socket | undefined;

@@ -1,12 +1,12 @@
 // Owns CLIENT and its subcommands: naming, library info, id, and the client list.
 import { monotonicSeconds } from '../clock.ts';
 import { CommandError } from '../errors.ts';
-import { OK, SimpleString, VerbatimString } from '../resp/reply.ts';
-import { command, isValidName, syntaxError, word } from './spec.ts';
+import { OK, VerbatimString } from '../resp/reply.ts';
+import { BAD_NAME, command, help, isValidName, syntaxError, word } from './spec.ts';
 import type { ClientState, CommandSpec } from './types.ts';
 
 /** One line of CLIENT LIST / CLIENT INFO, in Redis's field order (the fields a proxy can know). */
-export function clientLine(client: ClientState, now: number = monotonicSeconds()): string {
+function clientLine(client: ClientState, now: number = monotonicSeconds()): string {
   const age = now - client.createdAt;
   const idle = now - client.lastActiveAt;
   return (
@@ -38,7 +38,6 @@ const sub = (name: string, arity: number, summary: string, handler: CommandSpec[
   command({
     name: `client|${name}`,
     arity,
-    kind: 'connection',
     flags: ['noscript', 'loading', 'stale'],
     aclCategories: ['@slow', '@connection'],
     group: 'connection',
@@ -51,13 +50,12 @@ const sub = (name: string, arity: number, summary: string, handler: CommandSpec[
 export const clientCommand: CommandSpec = command({
   name: 'client',
   arity: -2,
-  kind: 'connection',
   group: 'connection',
   since: '2.4.0',
   summary: 'A container for client connection commands.',
   subcommands: [
     sub('setname', 3, 'Sets the connection name.', ({ client }, args) => {
-      if (!isValidName(args[2]!)) return new CommandError('ERR Client names cannot contain spaces, newlines or special characters.');
+      if (!isValidName(args[2]!)) return BAD_NAME;
       client.name = args[2]!.toString('latin1');
       return OK;
     }),
@@ -80,7 +78,7 @@ export const clientCommand: CommandSpec = command({
         if (attribute !== 'lib-name' && attribute !== 'lib-ver') {
           return new CommandError(`ERR Unrecognized option '${args[2]!.toString('latin1')}'`);
         }
-        if (!isValidName(args[3]!) && args[3]!.length > 0) {
+        if (!isValidName(args[3]!)) {
           return new CommandError(`ERR ${attribute} cannot contain spaces, newlines or special characters.`);
         }
         if (attribute === 'lib-name') client.libName = args[3]!.toString('latin1');
@@ -89,6 +87,6 @@ export const clientCommand: CommandSpec = command({
       },
       { since: '7.2.0' },
     ),
-    sub('help', 2, 'Returns helpful text about the different subcommands.', () => HELP.map((line) => new SimpleString(line)), { since: '5.0.0' }),
+    sub('help', 2, 'Returns helpful text about the different subcommands.', help(HELP), { since: '5.0.0' }),
   ],
 });

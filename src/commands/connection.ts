@@ -2,7 +2,7 @@
 import { CommandError } from '../errors.ts';
 import { OK, PONG, SimpleString, type Reply } from '../resp/reply.ts';
 import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
-import { command, integerArg, isValidName, notAnInteger, word, wrongArity } from './spec.ts';
+import { BAD_NAME, command, integerArg, isValidName, notAnInteger, syntaxError, word, wrongArity } from './spec.ts';
 import type { ClientState, CommandSpec } from './types.ts';
 
 const RESET = new SimpleString('RESET');
@@ -14,8 +14,6 @@ const AUTH_WITHOUT_PASSWORD = new CommandError(
 );
 const WRONG_PASS = new CommandError('WRONGPASS invalid username-password pair or user is disabled.');
 const isKnownUser = (user: Buffer) => user.toString('latin1') === 'default';
-
-const BAD_NAME = new CommandError('ERR Client names cannot contain spaces, newlines or special characters.');
 
 function helloReply(client: ClientState): Map<string, Reply> {
   return new Map<string, Reply>([
@@ -34,7 +32,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'ping',
     arity: -1,
-    kind: 'connection',
     flags: ['fast', 'stale', 'loading'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
@@ -49,7 +46,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'echo',
     arity: 2,
-    kind: 'connection',
     flags: ['fast', 'stale', 'loading'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
@@ -61,7 +57,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'quit',
     arity: -1,
-    kind: 'connection',
     flags: ['fast', 'stale', 'loading', 'noscript', 'allow_busy'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
@@ -75,7 +70,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'hello',
     arity: -1,
-    kind: 'connection',
     flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
@@ -121,7 +115,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'auth',
     arity: -2,
-    kind: 'connection',
     flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
@@ -132,7 +125,7 @@ export const connectionCommands: CommandSpec[] = [
       { name: 'password', type: 'string' },
     ],
     handler: (_ctx, args) => {
-      if (args.length > 3) return new CommandError('ERR syntax error');
+      if (args.length > 3) return syntaxError();
       if (args.length === 2) return AUTH_WITHOUT_PASSWORD;
       return isKnownUser(args[1]!) ? OK : WRONG_PASS;
     },
@@ -140,7 +133,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'select',
     arity: 2,
-    kind: 'connection',
     flags: ['loading', 'stale', 'fast'],
     aclCategories: ['@keyspace', '@fast'],
     group: 'connection',
@@ -159,7 +151,6 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'reset',
     arity: 1,
-    kind: 'connection',
     flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',

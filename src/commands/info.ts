@@ -1,5 +1,6 @@
 // Owns INFO: the proxy's state in Redis's INFO layout, with the cache's counters in its stats.
 import { VerbatimString } from '../resp/reply.ts';
+import { uptimeSeconds } from '../stats.ts';
 import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
 import { command, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
@@ -8,7 +9,7 @@ type Section = (proxy: ProxyContext) => [string, string | number][];
 
 const SECTIONS: Record<string, Section> = {
   server: (proxy) => {
-    const uptime = Math.floor((Date.now() - proxy.stats.startedAt) / 1000);
+    const uptime = uptimeSeconds(proxy.stats);
     return [
       ['redis_version', REDIS_COMPAT_VERSION],
       ['proxy_name', PROXY_NAME],
@@ -73,7 +74,7 @@ const SECTIONS: Record<string, Section> = {
 
 const DEFAULT_SECTIONS = Object.keys(SECTIONS);
 
-export function renderInfo(proxy: ProxyContext, requested: string[]): string {
+function renderInfo(proxy: ProxyContext, requested: string[]): string {
   const wanted = requested.length === 0 || requested.some((s) => s === 'default' || s === 'all' || s === 'everything') ? DEFAULT_SECTIONS : requested;
   const blocks: string[] = [];
   for (const name of DEFAULT_SECTIONS) {
@@ -88,7 +89,6 @@ export function renderInfo(proxy: ProxyContext, requested: string[]): string {
 export const infoCommand: CommandSpec = command({
   name: 'info',
   arity: -1,
-  kind: 'server',
   flags: ['loading', 'stale'],
   aclCategories: ['@slow', '@dangerous'],
   group: 'server',

@@ -1,10 +1,9 @@
 // Owns COMMAND (count, info, docs, list) and CONFIG GET: what clients ask to learn about the server.
-import { SimpleString, type Reply } from '../resp/reply.ts';
+import type { Reply } from '../resp/reply.ts';
+import { MAX_BULK } from '../resp/request-decoder.ts';
 import { globMatch } from './glob.ts';
-import { command, syntaxError, word } from './spec.ts';
+import { command, help, status, syntaxError, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
-
-const status = (texts: readonly string[]) => texts.map((t) => new SimpleString(t));
 
 /** COMMAND INFO's array for one command, in Redis 7's layout. */
 function commandInfo(spec: CommandSpec): Reply {
@@ -50,16 +49,13 @@ function commandDocs(spec: CommandSpec): Map<string, Reply> {
   return docs;
 }
 
-const help = (lines: string[]) => () => status(lines);
-
 export function createCommandCommand(table: () => readonly CommandSpec[]): CommandSpec {
   const byName = (name: string) => table().find((s) => s.name === name);
   const sub = (name: string, arity: number, summary: string, handler: CommandSpec['handler']) =>
-    command({ name: `command|${name}`, arity, kind: 'server', flags: ['loading', 'stale'], aclCategories: ['@slow', '@connection'], group: 'server', since: '2.8.13', summary, handler });
+    command({ name: `command|${name}`, arity, flags: ['loading', 'stale'], aclCategories: ['@slow', '@connection'], group: 'server', since: '2.8.13', summary, handler });
   return command({
     name: 'command',
     arity: -1,
-    kind: 'server',
     flags: ['loading', 'stale'],
     aclCategories: ['@slow', '@connection'],
     group: 'server',
@@ -111,7 +107,7 @@ function configParameters({ config, ports }: ProxyContext): [string, string][] {
     ['port', String(ports.resp)],
     ['maxclients', String(config.maxClients)],
     ['client-query-buffer-limit', String(config.queryBufferLimit)],
-    ['proto-max-bulk-len', String(512 * 1024 * 1024)],
+    ['proto-max-bulk-len', String(MAX_BULK)],
     ['cache-expiry', String(config.cacheExpiryMs / 1000)],
     ['cache-capacity', String(config.cacheCapacity)],
     ['max-parallel', String(config.maxParallel)],
@@ -121,7 +117,6 @@ function configParameters({ config, ports }: ProxyContext): [string, string][] {
 export const configCommand: CommandSpec = command({
   name: 'config',
   arity: -2,
-  kind: 'server',
   group: 'server',
   since: '2.0.0',
   summary: 'A container for server configuration commands; the proxy answers CONFIG GET.',
@@ -129,7 +124,6 @@ export const configCommand: CommandSpec = command({
     command({
       name: 'config|get',
       arity: -3,
-      kind: 'server',
       flags: ['admin', 'noscript', 'loading', 'stale'],
       aclCategories: ['@admin', '@slow', '@dangerous'],
       group: 'server',
@@ -149,7 +143,6 @@ export const configCommand: CommandSpec = command({
     command({
       name: 'config|help',
       arity: 2,
-      kind: 'server',
       flags: ['loading', 'stale'],
       aclCategories: ['@slow'],
       group: 'server',

@@ -10,7 +10,6 @@ export const readCommands: CommandSpec[] = [
   command({
     name: 'get',
     arity: 2,
-    kind: 'read',
     flags: ['readonly', 'fast'],
     aclCategories: ['@read', '@string', '@fast'],
     keys: [1, 1, 1],
@@ -23,7 +22,6 @@ export const readCommands: CommandSpec[] = [
   command({
     name: 'mget',
     arity: -2,
-    kind: 'read',
     flags: ['readonly', 'fast'],
     aclCategories: ['@read', '@string', '@fast'],
     keys: [1, -1, 1],

@@ -1,5 +1,6 @@
 // Owns building command specs with Redis's defaults, and the argument checks handlers share.
 import { CommandError } from '../errors.ts';
+import { SimpleString } from '../resp/reply.ts';
 import type { CommandSpec } from './types.ts';
 
 type SpecInput = Omit<CommandSpec, 'flags' | 'aclCategories' | 'keys' | 'since'> & Partial<Pick<CommandSpec, 'flags' | 'aclCategories' | 'keys' | 'since'>>;
@@ -14,6 +15,12 @@ export const wrongArity = (name: string) => new CommandError(`ERR wrong number o
 
 export const notAnInteger = () => new CommandError('ERR value is not an integer or out of range');
 
+/** Texts as status lines: how Redis answers flags, categories and HELP. */
+export const status = (texts: readonly string[]) => texts.map((t) => new SimpleString(t));
+
+/** A HELP subcommand's handler: its lines as status replies. */
+export const help = (lines: readonly string[]) => () => status(lines);
+
 /** The word as lower-case text, for matching options and names. */
 export const word = (arg: Buffer): string => arg.toString('latin1').toLowerCase();
 
@@ -25,3 +32,5 @@ export function integerArg(arg: Buffer): number | null {
 
 /** Client and library names: printable ASCII without spaces, as Redis allows. */
 export const isValidName = (arg: Buffer): boolean => arg.every((c) => c > 0x20 && c < 0x7f);
+
+export const BAD_NAME = new CommandError('ERR Client names cannot contain spaces, newlines or special characters.');

@@ -6,7 +6,7 @@ import { configCommand, createCommandCommand } from './introspection.ts';
 import { readCommands } from './read.ts';
 import type { CommandSpec } from './types.ts';
 
-export const COMMANDS: readonly CommandSpec[] = [
+const COMMANDS: readonly CommandSpec[] = [
   ...readCommands,
   ...connectionCommands,
   clientCommand,

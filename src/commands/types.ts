@@ -58,8 +58,6 @@ export interface CommandSpec {
   readonly name: string;
   /** Redis's convention: N means exactly N words (name included), -N at least N. */
   readonly arity: number;
-  /** read: served from the cache; connection: changes or reports the connection; server: reports the proxy. */
-  readonly kind: 'read' | 'connection' | 'server';
   /** COMMAND INFO flags, e.g. readonly, fast, loading, stale. */
   readonly flags: readonly string[];
   readonly aclCategories: readonly string[];

@@ -1,6 +1,6 @@
 // Owns the Prometheus text rendering of the proxy's counters for GET /metrics.
 import type { ReadThrough } from '../cache/read-through.ts';
-import type { Stats } from '../stats.ts';
+import { type Stats, uptimeSeconds } from '../stats.ts';
 
 type Kind = 'counter' | 'gauge';
 
@@ -21,7 +21,7 @@ export function renderMetrics(stats: Stats, cache: ReadThrough): string {
     ['http_requests_total', 'counter', 'HTTP requests received', stats.httpRequests],
     ['rejected_connections_total', 'counter', 'Connections refused at MAX_CLIENTS', stats.rejectedConnections],
     ['protocol_errors_total', 'counter', 'RESP connections closed for a malformed request', stats.protocolErrors],
-    ['uptime_seconds', 'gauge', 'Seconds since the proxy started', Math.floor((Date.now() - stats.startedAt) / 1000)],
+    ['uptime_seconds', 'gauge', 'Seconds since the proxy started', uptimeSeconds(stats)],
   ];
   return rows
     .map(([name, kind, help, value]) => `# HELP redis_cache_proxy_${name} ${help}\n# TYPE redis_cache_proxy_${name} ${kind}\nredis_cache_proxy_${name} ${value}\n`)

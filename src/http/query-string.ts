@@ -18,7 +18,7 @@ export function queryParamBytes(query: string, name: string): Buffer | undefined
   return undefined;
 }
 
-export function percentDecode(text: string): Buffer {
+function percentDecode(text: string): Buffer {
   if (!/[%+]/.test(text)) return Buffer.from(text, 'utf8');
   const bytes: number[] = [];
   let plain = '';

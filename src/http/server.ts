@@ -58,11 +58,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     res.end(value, 'latin1');
   }
 
-  function query(req: http.IncomingMessage, res: http.ServerResponse, search: string) {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, TEXT, 'only GET and HEAD are allowed on /query\n', { Allow: 'GET, HEAD' });
-      return;
-    }
+  function query(res: http.ServerResponse, search: string) {
     const key = queryParamBytes(search, 'key');
     if (key === undefined) {
       send(res, 400, TEXT, 'missing the key parameter: GET /query?key=K\n');
@@ -89,10 +85,10 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q + 1);
-    if (path === '/query') return query(req, res, search);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, TEXT, `only GET and HEAD are allowed on ${path}\n`, { Allow: 'GET, HEAD' });
     }
+    if (path === '/query') return query(res, search);
     if (path === '/') return send(res, 200, TEXT, USAGE);
     if (path === '/health') {
       const up = backend.isReady();

@@ -156,7 +156,7 @@ export function takeBatch(): Buffer | Buffer[] | null {
   return batch;
 }
 
-/** Encodes one reply on its own; for tests and the rare path that needs plain bytes. */
+/** Encodes one reply on its own, as plain bytes (used by the tests). */
 export function encodeReply(reply: Reply, protocol: ProtocolVersion): Buffer {
   writeReply(reply, protocol);
   const batch = takeBatch();

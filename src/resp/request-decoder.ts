@@ -7,7 +7,7 @@ const MAX_LINE = 64 * 1024;
 /** Most arguments in one request (Redis 6's limit); each one costs a Buffer view, so this bounds memory. */
 const MAX_MULTIBULK = 1024 * 1024;
 /** Redis's default proto-max-bulk-len. */
-const MAX_BULK = 512 * 1024 * 1024;
+export const MAX_BULK = 512 * 1024 * 1024;
 
 const CR = 13;
 const LF = 10;

@@ -1,5 +1,6 @@
 // Owns one RESP client connection: decode requests, run them, write replies in request order, apply back-pressure.
 import type { Socket } from 'node:net';
+import { hostPort } from '../address.ts';
 import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
@@ -34,8 +35,6 @@ export interface ConnectionOptions {
   log: Logger;
 }
 
-const addressOf = (ip: string | undefined, port: number | undefined) => (ip?.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
-
 export class RespConnection implements ClientState {
   readonly id: number;
   protocol: ProtocolVersion = 2;
@@ -68,8 +67,8 @@ export class RespConnection implements ClientState {
     this.#decoder = new RequestDecoder(queryBufferLimit);
     this.#ctx = { client: this, proxy };
     this.#log = log;
-    this.remoteAddress = addressOf(socket.remoteAddress, socket.remotePort);
-    this.localAddress = addressOf(socket.localAddress, socket.localPort);
+    this.remoteAddress = hostPort(socket.remoteAddress, socket.remotePort);
+    this.localAddress = hostPort(socket.localAddress, socket.localPort);
 
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
