@@ -1,37 +1,17 @@
 // Owns the benchmark's servers: a private Redis, twemproxy in front of it, the proxy, and a bare node:http server.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendEnv, startProxy, type ProxyProcess } from '../test/helpers/proxy-process.ts';
 import { freePort, startRedis, waitForPort, type TestRedis } from '../test/helpers/redis-server.ts';
+import { hasCommand, waitForOutput } from '../test/helpers/tools.ts';
 
-export { startRedis, type TestRedis };
-
-export const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+export { hasCommand, startRedis, type TestRedis };
 
 export interface Server {
   readonly port: number;
-  readonly pid: number;
   stop(): Promise<void>;
-}
-
-async function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
-  let output = '';
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start; it printed:\n${output}`)), 15_000);
-    const onData = (d: Buffer) => {
-      output += d;
-      const m = pattern.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise(m);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${output}`)));
-  });
 }
 
 const stopChild = (child: ChildProcess) => async () => {
@@ -70,7 +50,7 @@ export async function startTwemproxy(redis: TestRedis): Promise<Server | null> {
   } catch (err) {
     throw new Error(`nutcracker did not open port ${port}: ${(err as Error).message}\n${readFileSync(join(dir, 'nutcracker.log'), 'utf8')}`);
   }
-  return { port, pid: child.pid!, stop: stopChild(child) };
+  return { port, stop: stopChild(child) };
 }
 
 /** The proxy through its real entrypoint, in front of `redis`. */
@@ -82,7 +62,7 @@ export async function startBenchProxy(redis: TestRedis, env: Record<string, stri
 export async function startBareHttpServer(): Promise<Server> {
   const child = spawn(process.execPath, [resolve(import.meta.dirname, 'bare-http-server.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const m = await waitForOutput(child, /listening (\d+)/, 'bare http server');
-  return { port: Number(m[1]), pid: child.pid!, stop: stopChild(child) };
+  return { port: Number(m[1]), stop: stopChild(child) };
 }
 
 /** Resident set size of a process, in bytes (Linux). */

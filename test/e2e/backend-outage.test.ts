@@ -1,12 +1,12 @@
 // A backend that is down, stopped or stalled: errors within bounded time, no crash, recovery without a restart.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy } from '../helpers/proxy-process.ts';
+import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { freePort, startRedis } from '../helpers/redis-server.ts';
 
 // Fetch gives up after 15 s: a proxy that hangs instead of answering fails the test.
-const query = (p: { http: (path: string, init?: RequestInit) => Promise<Response> }, key: string) =>
-  p.http(`/query?key=${key}`, { signal: AbortSignal.timeout(15_000) });
+const query = (p: ProxyProcess, key: string) => p.http(`/query?key=${key}`, { signal: AbortSignal.timeout(15_000) });
+const isOk = (r: unknown) => r instanceof Response && r.status === 200;
 
 async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
   const deadline = Date.now() + 15_000;
@@ -20,99 +20,80 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
 
 test.serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again', async (t) => {
   const redis = await startRedis();
+  t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' } });
+  t.teardown(() => proxy.stop());
   const client = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
   client.on('error', () => {});
-  try {
-    await redis.client.set('k', 'before');
-    t.is(await (await query(proxy, 'k')).text(), 'before');
+  t.teardown(() => client.disconnect());
+  await redis.client.set('k', 'before');
+  t.is(await (await query(proxy, 'k')).text(), 'before');
 
-    await redis.stop();
-    await new Promise((r) => setTimeout(r, 300)); // let the cached entry expire
-    const down = await query(proxy, 'k');
-    t.is(down.status, 503);
-    t.regex(await down.text(), new RegExp(`backend Redis at 127\\.0\\.0\\.1:${redis.port} is unavailable`));
-    const err = await client.get('k').catch((e: Error) => e);
-    t.true(err instanceof Error);
-    t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
-    t.is(await client.ping(), 'PONG', 'the RESP connection stays usable');
-    t.is((await proxy.http('/health')).status, 503);
-    t.is(proxy.child.exitCode, null);
+  await redis.stop();
+  await new Promise((r) => setTimeout(r, 300)); // let the cached entry expire
+  const down = await query(proxy, 'k');
+  t.is(down.status, 503);
+  t.regex(await down.text(), new RegExp(`backend Redis at 127\\.0\\.0\\.1:${redis.port} is unavailable`));
+  const err = await client.get('k').catch((e: Error) => e);
+  t.true(err instanceof Error);
+  t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
+  t.is(await client.ping(), 'PONG', 'the RESP connection stays usable');
+  t.is((await proxy.http('/health')).status, 503);
+  t.is(proxy.child.exitCode, null);
 
-    await redis.restart();
-    await redis.client.set('k', 'after');
-    const back = await eventually(() => query(proxy, 'k'), (r) => r instanceof Response && r.status === 200, 'HTTP read after restart');
-    t.is(await back.text(), 'after');
-    t.is(await client.get('k'), 'after');
-    t.is((await proxy.http('/health')).status, 200);
-  } finally {
-    client.disconnect();
-    await proxy.stop();
-    await redis.close();
-  }
+  await redis.restart();
+  await redis.client.set('k', 'after');
+  const back = await eventually(() => query(proxy, 'k'), isOk, 'HTTP read after restart');
+  t.is(await back.text(), 'after');
+  t.is(await client.get('k'), 'after');
+  t.is((await proxy.http('/health')).status, 200);
 });
 
 test.serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hanging, then recovers', async (t) => {
   const redis = await startRedis();
+  t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), REDIS_TIMEOUT: '0.3' } });
-  try {
-    await redis.client.set('slow', 'v');
-    // Redis holds every command for 1.5 s.
-    await redis.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
-    const stalled = await query(proxy, 'slow');
-    t.is(stalled.status, 503);
-    t.regex(await stalled.text(), /unavailable \(no reply within 300 ms\)/);
-    const back = await eventually(() => query(proxy, 'slow'), (r) => r instanceof Response && r.status === 200, 'read after the pause');
-    t.is(await back.text(), 'v');
-  } finally {
-    await proxy.stop();
-    await redis.close();
-  }
+  t.teardown(() => proxy.stop());
+  await redis.client.set('slow', 'v');
+  // Redis holds every command for 1.5 s.
+  await redis.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
+  const stalled = await query(proxy, 'slow');
+  t.is(stalled.status, 503);
+  t.regex(await stalled.text(), /unavailable \(no reply within 300 ms\)/);
+  const back = await eventually(() => query(proxy, 'slow'), isOk, 'read after the pause');
+  t.is(await back.text(), 'v');
 });
 
 test.serial('the proxy starts while Redis is down, answers errors, and serves once Redis comes up', async (t) => {
   const port = await freePort();
-  const proxy = await startProxy({ env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_TIMEOUT: '0.3' } });
-  try {
-    t.regex(proxy.output(), /not reachable yet/);
-    const down = await query(proxy, 'k');
-    t.is(down.status, 503);
-    t.regex(await down.text(), new RegExp(`127\\.0\\.0\\.1:${port}`));
+  const proxy = await startProxy({ env: { ...backendEnv({ host: '127.0.0.1', port }), REDIS_TIMEOUT: '0.3' } });
+  t.teardown(() => proxy.stop());
+  t.regex(proxy.output(), /not reachable yet/);
+  const down = await query(proxy, 'k');
+  t.is(down.status, 503);
+  t.regex(await down.text(), new RegExp(`127\\.0\\.0\\.1:${port}`));
 
-    const { spawn } = await import('node:child_process');
-    const server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    try {
-      const seed = new Redis({ port, retryStrategy: () => 50, maxRetriesPerRequest: null });
-      seed.on('error', () => {}); // refused until redis-server is up; it retries
-      await seed.set('k', 'up');
-      seed.disconnect();
-      const up = await eventually(() => query(proxy, 'k'), (r) => r instanceof Response && r.status === 200, 'read once Redis is up');
-      t.is(await up.text(), 'up');
-    } finally {
-      server.kill('SIGKILL');
-    }
-  } finally {
-    await proxy.stop();
-  }
+  const redis = await startRedis({ port });
+  t.teardown(() => redis.close());
+  await redis.client.set('k', 'up');
+  const up = await eventually(() => query(proxy, 'k'), isOk, 'read once Redis is up');
+  t.is(await up.text(), 'up');
 });
 
 test.serial('a backend error reply (WRONGTYPE) is relayed, not cached, and hurts nothing else', async (t) => {
   const redis = await startRedis();
+  t.teardown(() => redis.close());
   const proxy = await startProxy({ env: backendEnv(redis) });
+  t.teardown(() => proxy.stop());
   const client = new Redis({ port: proxy.respPort });
-  try {
-    await redis.client.rpush('a-list', 'x');
-    const err = await client.get('a-list').catch((e: Error) => e);
-    t.regex((err as Error).message, /^WRONGTYPE Operation against a key holding the wrong kind of value/);
-    const http = await query(proxy, 'a-list');
-    t.is(http.status, 409);
-    const before = await redis.reads();
-    await client.get('a-list').catch(() => {});
-    t.is((await redis.reads()) - before, 1, 'an error is never cached');
-    t.is(await client.ping(), 'PONG');
-  } finally {
-    client.disconnect();
-    await proxy.stop();
-    await redis.close();
-  }
+  t.teardown(() => client.disconnect());
+  await redis.client.rpush('a-list', 'x');
+  const err = await client.get('a-list').catch((e: Error) => e);
+  t.regex((err as Error).message, /^WRONGTYPE Operation against a key holding the wrong kind of value/);
+  const http = await query(proxy, 'a-list');
+  t.is(http.status, 409);
+  const before = await redis.reads();
+  await client.get('a-list').catch(() => {});
+  t.is((await redis.reads()) - before, 1, 'an error is never cached');
+  t.is(await client.ping(), 'PONG');
 });

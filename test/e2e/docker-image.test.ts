@@ -4,19 +4,19 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startRedis } from '../helpers/redis-server.ts';
+import { waitForOutput } from '../helpers/tools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const instruction = (name: string) => [...dockerfile.matchAll(new RegExp(`^${name} (.*)$`, 'gm'))].map((m) => m[1]!);
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string }; dependencies: Record<string, string> };
 
 test('the image runs the same command as npm start', (t) => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   t.deepEqual(JSON.parse(instruction('CMD')[0]!), pkg.scripts.start.split(' '));
 });
 
 test('the image installs only dependencies, and src imports nothing else', (t) => {
   t.true(dockerfile.includes('npm ci --omit=dev'));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const imported = new Set<string>();
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -41,19 +41,8 @@ test('the image\'s command, with its environment, serves on every interface and 
     env: { PATH: process.env.PATH, ...env, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), PROXY_PORT: '0', RESP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let log = '';
-  child.stderr.on('data', (d) => (log += d));
   try {
-    const port = await new Promise<number>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`no listening line: ${log}`)), 15_000);
-      child.stderr.on('data', () => {
-        const m = /listening http=0\.0\.0\.0:(\d+) resp=0\.0\.0\.0:\d+/.exec(log);
-        if (m) {
-          clearTimeout(timer);
-          res(Number(m[1]));
-        }
-      });
-    });
+    const port = Number((await waitForOutput(child, /listening http=0\.0\.0\.0:(\d+) resp=0\.0\.0\.0:\d+/, "the image's command"))[1]);
     await redis.client.set('in-the-image', 'yes');
     t.is(await (await fetch(`http://127.0.0.1:${port}/query?key=in-the-image`)).text(), 'yes');
     const health = JSON.parse(/^HEALTHCHECK .* CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];

@@ -25,30 +25,23 @@ async function metric(p: ProxyProcess, name: string): Promise<number> {
   return Number(new RegExp(`^redis_cache_proxy_${name} (\\d+)$`, 'm').exec(text)![1]);
 }
 
-/** Runs `fn` and returns how many key lookups reached Redis meanwhile. */
-async function backendReadsDuring(fn: () => Promise<unknown>): Promise<number> {
-  const before = await redis.reads();
-  await fn();
-  return (await redis.reads()) - before;
-}
-
 test.serial('GET /query returns the value; a second read is served from the cache', async (t) => {
   await redis.client.set('Batman', 'Superhero');
-  t.is(await backendReadsDuring(async () => {
+  t.is(await redis.readsDuring(async () => {
     const first = await get(proxy, 'Batman');
     t.is(first.status, 200);
     t.is(first.body.toString(), 'Superhero');
     t.is(first.status, 200);
   }), 1);
-  t.is(await backendReadsDuring(async () => {
+  t.is(await redis.readsDuring(async () => {
     const second = await get(proxy, 'Batman');
     t.is(second.body.toString(), 'Superhero');
   }), 0);
 });
 
 test.serial('an absent key is 404, and the absence is cached too', async (t) => {
-  t.is(await backendReadsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 1);
-  t.is(await backendReadsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 0);
+  t.is(await redis.readsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 1);
+  t.is(await redis.readsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 0);
 });
 
 test.serial('no key parameter is 400; other methods are 405 with Allow; / explains usage', async (t) => {
@@ -68,7 +61,7 @@ test.serial('no key parameter is 400; other methods are 405 with Allow; / explai
 test.serial('40 concurrent requests for one uncached key make exactly one backend read, and all get the value', async (t) => {
   await redis.client.set('hot', 'value-of-hot');
   const coalescedBefore = await metric(proxy, 'cache_coalesced_reads_total');
-  const reads = await backendReadsDuring(async () => {
+  const reads = await redis.readsDuring(async () => {
     // Redis holds every command for 300 ms, so all 40 requests surely arrive while the first fetch is in flight.
     await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
     const responses = await Promise.all(Array.from({ length: 40 }, () => get(proxy, 'hot')));
@@ -81,7 +74,7 @@ test.serial('40 concurrent requests for one uncached key make exactly one backen
 test.serial('concurrent requests for different keys all succeed, one backend read each', async (t) => {
   const keys = Array.from({ length: 30 }, (_, i) => `many:${i}`);
   await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `v-${k}`])));
-  const reads = await backendReadsDuring(async () => {
+  const reads = await redis.readsDuring(async () => {
     const responses = await Promise.all(keys.map((k) => get(proxy, k)));
     responses.forEach((r, i) => t.is(r.body.toString(), `v-${keys[i]}`));
   });
@@ -116,9 +109,9 @@ test.serial('after CACHE_EXPIRY the next read goes to Redis again and returns th
     await redis.client.set('expiring', 'old');
     t.is((await get(short, 'expiring')).body.toString(), 'old');
     await redis.client.set('expiring', 'new');
-    t.is(await backendReadsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'old')), 0);
+    t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'old')), 0);
     await new Promise((r) => setTimeout(r, 700));
-    t.is(await backendReadsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'new')), 1);
+    t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'new')), 1);
   } finally {
     await short.stop();
   }
@@ -130,11 +123,11 @@ test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted and re
     await redis.client.mset({ a: '1', b: '2', c: '3' });
     await get(small, 'a');
     await get(small, 'b');
-    t.is(await backendReadsDuring(() => get(small, 'a')), 0, 'a is cached and now the most recently read');
+    t.is(await redis.readsDuring(() => get(small, 'a')), 0, 'a is cached and now the most recently read');
     await get(small, 'c'); // evicts b, the least recently read
-    t.is(await backendReadsDuring(() => get(small, 'a')), 0);
-    t.is(await backendReadsDuring(() => get(small, 'c')), 0);
-    t.is(await backendReadsDuring(async () => t.is((await get(small, 'b')).body.toString(), '2')), 1);
+    t.is(await redis.readsDuring(() => get(small, 'a')), 0);
+    t.is(await redis.readsDuring(() => get(small, 'c')), 0);
+    t.is(await redis.readsDuring(async () => t.is((await get(small, 'b')).body.toString(), '2')), 1);
   } finally {
     await small.stop();
   }

@@ -23,12 +23,6 @@ async function withProxy(env: Record<string, string>, fn: (proxy: ProxyProcess, 
   }
 }
 
-async function backendReadsDuring(fn: () => Promise<unknown>): Promise<number> {
-  const before = await redis.reads();
-  await fn();
-  return (await redis.reads()) - before;
-}
-
 const proxyStat = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('stats'))![1]);
 
 test.serial('40 clients reading one uncached key at once cause one backend read', async (t) => {
@@ -38,7 +32,7 @@ test.serial('40 clients reading one uncached key at once cause one backend read'
     try {
       await Promise.all(clients.map((c) => c.ping()));
       const coalescedBefore = await proxyStat(control, 'cache_coalesced_reads');
-      const reads = await backendReadsDuring(async () => {
+      const reads = await redis.readsDuring(async () => {
         // Redis holds every command for 300 ms, so all 40 reads arrive while the first fetch is in flight.
         await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
         const values = await Promise.all(clients.map((c) => c.get('shared')));
@@ -58,9 +52,9 @@ test.serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the
     await redis.client.set('exp', 'old');
     t.is(await client.get('exp'), 'old');
     await redis.client.set('exp', 'new');
-    t.is(await backendReadsDuring(async () => t.is(await client.get('exp'), 'old')), 0);
+    t.is(await redis.readsDuring(async () => t.is(await client.get('exp'), 'old')), 0);
     await new Promise((r) => setTimeout(r, 700));
-    t.is(await backendReadsDuring(async () => t.is(await client.get('exp'), 'new')), 1);
+    t.is(await redis.readsDuring(async () => t.is(await client.get('exp'), 'new')), 1);
   });
 });
 
@@ -69,13 +63,13 @@ test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted', asyn
     await redis.client.mset({ a: '1', b: '2', c: '3' });
     await client.get('a');
     await client.get('b');
-    t.is(await backendReadsDuring(() => client.get('a')), 0);
+    t.is(await redis.readsDuring(() => client.get('a')), 0);
     await client.get('c'); // evicts b
-    t.is(await backendReadsDuring(async () => {
+    t.is(await redis.readsDuring(async () => {
       t.is(await client.get('a'), '1');
       t.is(await client.get('c'), '3');
     }), 0);
-    t.is(await backendReadsDuring(async () => t.is(await client.get('b'), '2')), 1);
+    t.is(await redis.readsDuring(async () => t.is(await client.get('b'), '2')), 1);
     t.is(await proxyStat(client, 'cache_evictions'), 2);
   });
 });
@@ -83,7 +77,7 @@ test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted', asyn
 test.serial('HTTP and RESP share one cache', async (t) => {
   await withProxy({}, async (proxy, client) => {
     await redis.client.set('both', 'fronts');
-    t.is(await backendReadsDuring(async () => {
+    t.is(await redis.readsDuring(async () => {
       t.is(await (await proxy.http('/query?key=both')).text(), 'fronts');
       t.is(await client.get('both'), 'fronts');
       t.deepEqual(await client.mget('both', 'both'), ['fronts', 'fronts']);
@@ -94,8 +88,8 @@ test.serial('HTTP and RESP share one cache', async (t) => {
 test.serial('MGET fetches its misses together and caches each key', async (t) => {
   await withProxy({}, async (_proxy, client) => {
     await redis.client.mset({ m1: 'a', m2: 'b', m3: 'c' });
-    t.is(await backendReadsDuring(async () => t.deepEqual(await client.mget('m1', 'm2', 'm3', 'm-absent', 'm1'), ['a', 'b', 'c', null, 'a'])), 4);
-    t.is(await backendReadsDuring(async () => t.deepEqual(await client.mget('m3', 'm-absent'), ['c', null])), 0);
-    t.is(await backendReadsDuring(async () => t.is(await client.get('m2'), 'b')), 0);
+    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget('m1', 'm2', 'm3', 'm-absent', 'm1'), ['a', 'b', 'c', null, 'a'])), 4);
+    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget('m3', 'm-absent'), ['c', null])), 0);
+    t.is(await redis.readsDuring(async () => t.is(await client.get('m2'), 'b')), 0);
   });
 });

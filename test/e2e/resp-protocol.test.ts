@@ -1,4 +1,5 @@
 // The RESP port byte for byte: inline commands, errors in Redis's words, protocol errors, limits, ordering, back-pressure.
+import net from 'node:net';
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
@@ -193,7 +194,7 @@ test.serial('a client that stops reading is not buffered without bound: the prox
   const control = new Redis({ port: proxy.respPort });
   await control.getBuffer('big'); // cached: every GET below is answered at once, so only output can hold it back
   const processed = async () => Number(/^total_commands_processed:(\d+)/m.exec(await control.info('stats'))![1]);
-  const socket = await import('node:net').then((net) => net.connect(proxy.respPort, '127.0.0.1'));
+  const socket = net.connect(proxy.respPort, '127.0.0.1');
   try {
     await new Promise((r) => socket.once('connect', r));
     socket.pause();

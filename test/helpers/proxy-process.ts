@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { waitForOutput } from './tools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -10,7 +11,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * `npm start`'s command, word by word, with paths made absolute: the tests run exactly what users run
  * (Node's flags included), from any working directory.
  */
-export const START_COMMAND: readonly string[] = (() => {
+const START_COMMAND: readonly string[] = (() => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.split(/\s+/);
   if (words[0] !== 'node') throw new Error(`npm start should run node, not ${words[0]}`);
@@ -69,24 +70,8 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   exited.then(cleanup);
 
-  const ports = await new Promise<{ http: number; resp: number }>((resolvePorts, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start within 15 s; it logged:\n${log}`)), 15_000);
-    const check = () => {
-      const m = /listening http=\S+:(\d+) resp=\S+:(\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', check);
-        child.stderr!.off('data', check);
-        resolvePorts({ http: Number(m[1]), resp: Number(m[2]) });
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`proxy exited with code ${code} before listening; it logged:\n${log}`));
-    });
-  });
+  const listening = await waitForOutput(child, /listening http=\S+:(\d+) resp=\S+:(\d+)/, 'the proxy');
+  const ports = { http: Number(listening[1]), resp: Number(listening[2]) };
 
   return {
     httpPort: ports.http,

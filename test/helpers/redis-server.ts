@@ -1,10 +1,11 @@
 // Owns throwaway backing Redis servers for tests: the local redis-server binary, else testcontainers' Redis.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { hasCommand } from './tools.ts';
 
 export interface TestRedis {
   readonly host: string;
@@ -13,6 +14,8 @@ export interface TestRedis {
   readonly client: Redis;
   /** keyspace_hits + keyspace_misses from INFO stats: every key lookup that reached Redis. */
   reads(): Promise<number>;
+  /** How many key lookups reached Redis while `action` ran. */
+  readsDuring(action: () => Promise<unknown>): Promise<number>;
   /** Stops the server and waits until its port refuses connections. */
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
@@ -32,15 +35,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-
 export interface RedisOptions {
   /** Sets requirepass: the direct client logs in with it. */
   password?: string;
+  /** The port to listen on (e.g. one a proxy already points at); a free one by default. */
+  port?: number;
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
-  if (hasBinary('redis-server')) return startLocalRedis(options);
+  if (hasCommand('redis-server')) return startLocalRedis(options);
   if (await dockerAvailable()) return startContainerRedis(options);
   throw new Error(
     'the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers',
@@ -77,7 +80,20 @@ async function readsOf(client: Redis): Promise<number> {
   return field('keyspace_hits') + field('keyspace_misses');
 }
 
-async function startLocalRedis({ password }: RedisOptions): Promise<TestRedis> {
+/** reads() and readsDuring() over the direct client. */
+function readCounters(client: Redis): Pick<TestRedis, 'reads' | 'readsDuring'> {
+  const reads = () => readsOf(client);
+  return {
+    reads,
+    async readsDuring(action) {
+      const before = await reads();
+      await action();
+      return (await reads()) - before;
+    },
+  };
+}
+
+async function startLocalRedis({ password, port: wanted }: RedisOptions): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-redis-'));
   let port = 0;
   let child: ChildProcess | undefined;
@@ -93,13 +109,14 @@ async function startLocalRedis({ password }: RedisOptions): Promise<TestRedis> {
     exited.catch(() => {});
     await Promise.race([waitForPort(port, true), exited]);
   };
+  // A free port can be taken by someone else before redis-server binds it: try another.
   for (let attempt = 0; ; attempt++) {
-    port = await freePort();
+    port = wanted ?? (await freePort());
     try {
       await launch();
       break;
     } catch (err) {
-      if (attempt >= 4) throw err;
+      if (wanted !== undefined || attempt >= 4) throw err;
     }
   }
 
@@ -118,7 +135,7 @@ async function startLocalRedis({ password }: RedisOptions): Promise<TestRedis> {
     host: '127.0.0.1',
     port,
     client,
-    reads: () => readsOf(client),
+    ...readCounters(client),
     stop,
     async restart() {
       await launch();
@@ -142,9 +159,9 @@ async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-async function startContainerRedis({ password }: RedisOptions): Promise<TestRedis> {
+async function startContainerRedis({ password, port }: RedisOptions): Promise<TestRedis> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const hostPort = await freePort();
+  const hostPort = port ?? (await freePort());
   const image = new GenericContainer('redis:7-alpine')
     .withCommand(['redis-server', ...(password === undefined ? [] : ['--requirepass', password])])
     .withExposedPorts({ container: 6379, host: hostPort })
@@ -161,7 +178,7 @@ async function startContainerRedis({ password }: RedisOptions): Promise<TestRedi
     host,
     port: hostPort,
     client,
-    reads: () => readsOf(client),
+    ...readCounters(client),
     stop,
     async restart() {
       container = await image.start();

@@ -1,10 +1,38 @@
-// Owns running the Redis command-line tools (redis-cli, redis-benchmark) from tests.
-import { spawn, spawnSync } from 'node:child_process';
+// Owns running and watching command-line programs from tests and the benchmark: tools, servers, their output.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+
+/** Whether `name` is on the PATH. */
+export const hasCommand = (name: string): boolean => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 
 export function requireTool(name: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${name}`]).status !== 0) {
-    throw new Error(`${name} is not installed: apt-get install redis-tools`);
-  }
+  if (!hasCommand(name)) throw new Error(`${name} is not installed: apt-get install redis-tools`);
+}
+
+/**
+ * Resolves with the first match of `pattern` in what `child` prints (stdout and stderr); rejects if
+ * it exits first or nothing matches within `timeoutMs`, with what it printed.
+ */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<RegExpExecArray> {
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs / 1000} s; it printed:\n${output}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      output += d;
+      const m = pattern.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with code ${code} before it was ready; it printed:\n${output}`));
+    });
+  });
 }
 
 /** Runs a command with `input` on stdin; resolves with its exit code and output. */

@@ -15,17 +15,21 @@ function multibulk(args: (string | Buffer)[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/**
- * Feeds `chunks` one at a time and collects every request. With `recogniseGet`, a whole GET frame
- * comes back as its key; it is shown as ['GET', key] to compare with the general path.
- */
-function decodeChunks(chunks: Buffer[], { limit = LIMIT, recogniseGet = false } = {}): Buffer[][] {
-  const decoder = new RequestDecoder(limit, { recogniseGet });
+/** A request as its arguments, copied: a whole GET frame's key is shown as ['GET', key] to compare with the general path. */
+const asArgs = (req: Buffer[] | string): Buffer[] =>
+  typeof req === 'string' ? [Buffer.from('GET'), Buffer.from(req, 'latin1')] : req.map((b) => Buffer.from(b));
+
+/** The whole-GET path does not keep the command's spelling (get, GeT): compare names in upper case. */
+const upper = (requests: Buffer[][]) => requests.map(([name, ...rest]) => [Buffer.from(name!.toString().toUpperCase()), ...rest]);
+
+/** Feeds `chunks` one at a time and collects every request. */
+function decodeChunks(chunks: Buffer[], { recogniseGet = false } = {}): Buffer[][] {
+  const decoder = new RequestDecoder(LIMIT, { recogniseGet });
   const out: Buffer[][] = [];
   for (const chunk of chunks) {
     decoder.push(chunk);
     for (let req = decoder.next(); req !== null; req = decoder.next()) {
-      out.push(typeof req === 'string' ? [Buffer.from('GET'), Buffer.from(req, 'latin1')] : req.map((b) => Buffer.from(b)));
+      out.push(asArgs(req));
     }
   }
   return out;
@@ -104,8 +108,6 @@ test('whole GET frames decode to their key, the same as the general path, howeve
   const frames = keys.map((k) => multibulk(['GET', Buffer.from(k, 'latin1')]));
   frames.push(multibulk(['get', 'lower']), multibulk(['GeT', 'mixed']));
   const stream = Buffer.concat(frames);
-  // The whole-GET path does not keep the command's spelling (get, GeT): compare names in upper case.
-  const upper = (requests: Buffer[][]) => requests.map(([name, ...rest]) => [Buffer.from(name!.toString().toUpperCase()), ...rest]);
   const general = upper(decodeChunks([stream]));
   for (const size of [stream.length, 1, 2, 7, 19, 64]) {
     t.deepEqual(upper(decodeChunks(splitEvery(stream, size), { recogniseGet: true })), general, `chunks of ${size}`);
@@ -134,13 +136,12 @@ function decodeBorrowed(chunks: Buffer[], recogniseGet: boolean): Buffer[][] {
     decoder.release();
     reused.fill(0xee);
   }
-  return kept.map((req) => (typeof req === 'string' ? [Buffer.from('GET'), Buffer.from(req, 'latin1')] : req.map((b) => Buffer.from(b))));
+  return kept.map(asArgs);
 }
 
 test('requests decoded from a borrowed, reused read buffer do not change when it is overwritten', (t) => {
   const inline = Buffer.from('PING\r\nECHO "hello world"\r\n');
   const stream = Buffer.concat([...FRAMES.map(multibulk), inline, multibulk(['GET', 'last'])]);
-  const upper = (requests: Buffer[][]) => requests.map(([name, ...rest]) => [Buffer.from(name!.toString().toUpperCase()), ...rest]);
   const expected = upper(decodeChunks([stream]));
   t.is(expected.length, FRAMES.length + 3);
   for (const recogniseGet of [true, false]) {
