@@ -1,7 +1,7 @@
 // The backend connection against real Redis servers: login and database from REDIS_URL, large values, MAX_PARALLEL, replies held behind a miss.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy } from '../helpers/proxy-process.ts';
+import { startProxy, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 
@@ -34,10 +34,7 @@ test.serial('a wrong password is reported in the log and in every error reply, a
 });
 
 test.serial('values of 1 MB and 8 MB arrive whole, in order with small ones, through RESP and HTTP', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: backendEnv(redis) });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t);
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
   const big = Buffer.alloc(1024 * 1024, 0xab);
@@ -55,10 +52,7 @@ test.serial('values of 1 MB and 8 MB arrive whole, in order with small ones, thr
 });
 
 test.serial('with MAX_PARALLEL=2, 500 different misses at once all get their own value', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: { ...backendEnv(redis), MAX_PARALLEL: '2' } });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t, { MAX_PARALLEL: '2' });
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
   const keys = Array.from({ length: 500 }, (_, i) => `par:${i}`);
@@ -70,10 +64,7 @@ test.serial('with MAX_PARALLEL=2, 500 different misses at once all get their own
 });
 
 test.serial('replies held behind a slow miss keep their bytes while later reads reuse the read buffer', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: backendEnv(redis) });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t);
   const [client, bystander] = await Promise.all([connectRaw(proxy.respPort), connectRaw(proxy.respPort)]);
   t.teardown(() => {
     client.destroy();

@@ -1,7 +1,7 @@
 // A backend that is down, stopped or stalled: errors within bounded time, no crash, recovery without a restart.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { backendEnv, startProxy, startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { freePort, startRedis } from '../helpers/redis-server.ts';
 
 // Fetch gives up after 15 s: a proxy that hangs instead of answering fails the test.
@@ -19,10 +19,7 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
 }
 
 test.serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' } });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' });
   const client = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
   client.on('error', () => {});
   t.teardown(() => client.disconnect());
@@ -50,10 +47,7 @@ test.serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis bac
 });
 
 test.serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hanging, then recovers', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: { ...backendEnv(redis), REDIS_TIMEOUT: '0.3' } });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.3' });
   await redis.client.set('slow', 'v');
   // Redis holds every command for 1.5 s.
   await redis.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
@@ -81,10 +75,7 @@ test.serial('the proxy starts while Redis is down, answers errors, and serves on
 });
 
 test.serial('a backend error reply (WRONGTYPE) is relayed, not cached, and hurts nothing else', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: backendEnv(redis) });
-  t.teardown(() => proxy.stop());
+  const { redis, proxy } = await startRedisAndProxy(t);
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
   await redis.client.rpush('a-list', 'x');

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { startRedis, type TestRedis } from './redis-server.ts';
 import { waitForOutput } from './tools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -92,3 +94,12 @@ export const backendEnv = (redis: { host: string; port: number }): Record<string
   REDIS_HOST: redis.host,
   REDIS_PORT: String(redis.port),
 });
+
+/** A fresh Redis and the proxy in front of it with `env` on top; both are closed when test `t` ends. */
+export async function startRedisAndProxy(t: ExecutionContext, env: Record<string, string> = {}): Promise<{ redis: TestRedis; proxy: ProxyProcess }> {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const proxy = await startProxy({ env: { ...backendEnv(redis), ...env } });
+  t.teardown(() => proxy.stop());
+  return { redis, proxy };
+}
