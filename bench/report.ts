@@ -150,8 +150,8 @@ objects), and alternating redis-benchmark rounds:
   fell to ~0.03 ms and pauses to ~0.3 ms. In 7 alternating redis-benchmark rounds p99 went from
   0.88 to 0.61 ms, against twemproxy's 0.73. What is left is Node's own floor: a bare node:net
   server reading into a reused buffer and answering a constant reply had a p99 of 0.59 ms, the
-  proxy 0.68 and twemproxy 0.78 in the same run. Three full runs since gave 0.96, 1.00 and
-  0.93×. The target is met, but by little. The proxy's p50 is about half of twemproxy's, but its
+  proxy 0.68 and twemproxy 0.78 in the same run. Four full runs since gave 0.96, 1.00, 0.93
+  and 0.89×. The target is met, but by little. The proxy's p50 is about half of twemproxy's, but its
   p99 is about 2.5× its own p50, where twemproxy's is 1.5×. That tail is Node's: its write path
   allocates ~400 bytes per reply, and scavenges still pause for ~0.3 ms. Rejected on the way: a 1 MiB young generation
   (p99 ~1.0× but memory 2.3× Redis), and single-threaded or non-parallel scavenges (pauses 0.1 ms
