@@ -19,9 +19,9 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  const backend = createRedisBackend({ target: config.backend, timeoutMs: config.backendTimeoutMs, log });
+  const backend = createRedisBackend({ target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log });
   const store = createCacheStore({ capacity: config.cacheCapacity, expiryMs: config.cacheExpiryMs, stats });
-  const readThrough = createReadThrough({ store, backend, stats, maxParallel: config.maxParallel });
+  const readThrough = createReadThrough({ store, backend, stats });
 
   const ports = { resp: config.respPort, http: config.httpPort };
   const context: ProxyContext = { readThrough, backend, stats, config, ports, clients: () => respFrontEnd.clients() };

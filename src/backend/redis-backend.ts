@@ -1,41 +1,39 @@
-// The one place that talks to the backing Redis: one pipelined connection, binary-safe GETs, bounded in time, self-reconnecting.
-import net from 'node:net';
-import tls from 'node:tls';
+// The one place that talks to the backing Redis: one pipelined connection for cache fills, with deadlines, retries and health.
 import RedisParser from 'redis-parser';
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PROXY_NAME } from '../version.ts';
+import { type BackendReply, CommandQueue } from './command-queue.ts';
+import { BackendConnection } from './connection.ts';
 
 export interface Backend {
   /** The value of `key` (its bytes as a latin1 string) as raw bytes, or null when Redis does not have it. */
   get(key: string): Promise<Buffer | null>;
   /** True while the connection is up and ready for commands. */
   isReady(): boolean;
+  /** Why the backend is not ready (e.g. `connect ECONNREFUSED …`, `login refused: WRONGPASS …`); '' while it is. */
+  readonly unavailableReason: string;
   /** Resolves true once ready, or false when `timeoutMs` passes first. */
   waitReady(timeoutMs: number): Promise<boolean>;
   /** `host:port` of the backing Redis, for messages. */
   readonly address: string;
+  /** Fails what is still queued, then closes the connection. */
   close(): Promise<void>;
 }
 
 export interface BackendOptions {
   target: BackendTarget;
-  /** Milliseconds a connect attempt, or a read with no reply, may take before it fails. */
+  /** Milliseconds a read may take from when it is queued (REDIS_TIMEOUT); also bounds a connect attempt. */
   timeoutMs: number;
+  /** Most reads awaiting a reply at once (MAX_PARALLEL). */
+  maxInFlight: number;
   log: Logger;
 }
 
-/** Reconnect attempts back off 50 ms, 100 ms, … up to this, so a restarted Redis is found within a second. */
-const MAX_RECONNECT_DELAY_MS = 1000;
-
-type Reply = Buffer | null;
-
-interface Pending {
-  resolve(reply: Reply): void;
-  reject(err: Error): void;
-}
+/** Deadlines are checked this many times per REDIS_TIMEOUT: a read fails between 1 and 1.1 timeouts after it was queued. */
+const SWEEPS_PER_TIMEOUT = 10;
 
 /** A command as RESP bytes, in a string of one char per byte: the arguments are latin1 strings too. */
 function frame(args: readonly string[]): string {
@@ -46,183 +44,169 @@ function frame(args: readonly string[]): string {
 
 const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
+/** Error replies that mean the proxy may not use Redis at all with the configured login. */
+const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client sent AUTH|AUTH))/;
+
 /**
  * Why not ioredis: on the miss benchmark its per-command machinery (a Command object, argument
  * flattening, a promise and, with commandTimeout, a timer armed and cleared per GET) was the largest
- * part of the proxy's CPU after the socket writes. The proxy only ever sends GET, so this connection
- * does just that: requests are appended to one string per event-loop turn and written at once,
- * replies are matched in order by redis-parser, and one watchdog timer bounds the wait for them.
+ * part of the proxy's CPU after the socket writes. Here the GETs of one event-loop turn leave in one
+ * write, replies are matched in order by redis-parser, and one sweep timer handles every deadline.
+ *
+ * Reads are idempotent, so a read whose connection dies before its reply is sent again on the next
+ * one, and reads queued while a lost connection is being re-established wait for it; both within
+ * their deadline. Only when an attempt to connect fails is the backend called unavailable: reads then
+ * fail at once, with the reason, until it is back.
  */
-export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): Backend {
+export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: BackendOptions): Backend {
   const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
-  let socket: net.Socket | undefined;
-  let ready = false;
-  let closed = false;
+  let reason = 'not connected yet';
+  let lastLogged = '';
   let everReady = false;
-  let attempts = 0;
-  let lastError = 'not connected yet';
-  let reconnectTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  // While true, reads queue for the connection being (re)established instead of failing at once:
+  // from start until the first attempt fails, and after a working connection was lost.
+  let holding = true;
+  let flushScheduled = false;
   const readyWaiters = new Set<() => void>();
 
-  // Requests written and not yet answered, oldest first (Redis answers in order).
-  let fifo: (Pending | undefined)[] = [];
-  let head = 0;
-  // GETs of this event-loop turn, written together at its end, and how many they are.
-  let batch = '';
-  let batched = 0;
-  // The watchdog: if requests wait and no reply has come for timeoutMs, the connection is dead.
-  // Replies only bump a counter; the watchdog, a few times per timeout, turns that into a time.
-  let replies = 0;
-  let repliesAtLastCheck = 0;
-  let lastProgressAt = 0;
-  let watchdog: NodeJS.Timeout | undefined;
+  const sweepMs = Math.max(1, Math.floor(timeoutMs / SWEEPS_PER_TIMEOUT));
+  const queue = new CommandQueue({
+    maxInFlight,
+    deadlineTicks: Math.ceil(timeoutMs / sweepMs) + 1,
+    timedOut: () => unavailable(`no reply within ${timeoutMs} ms`),
+  });
 
-  const waiting = () => fifo.length - head;
-
-  function takePending(): Pending | undefined {
-    const pending = fifo[head];
-    fifo[head++] = undefined;
-    if (head === fifo.length) {
-      fifo = [];
-      head = 0;
-    }
-    return pending;
-  }
+  // Liveness: while replies are due, some byte must arrive within timeoutMs, or the connection is
+  // dead (a stopped Redis, a dropped route). Bytes, not whole replies: a large value may take longer.
+  let chunks = 0;
+  let chunksAtLastSweep = 0;
+  let quietSweeps = 0;
 
   const parser = new RedisParser({
     returnBuffers: true,
-    returnReply: (reply: Reply) => {
-      replies++;
-      const pending = takePending();
-      if (pending) pending.resolve(reply);
-      else socket?.destroy(new Error('reply without a request: connection out of step'));
+    returnReply: (reply: BackendReply) => {
+      if (!queue.reply(reply)) connection.destroy('reply without a request: connection out of step');
     },
     returnError: (err: Error) => {
-      replies++;
       // LOADING: Redis is up but still reading its dataset; reads fail until it is done.
       const error = err.message.startsWith('LOADING') ? unavailable(err.message) : new BackendReplyError(err.message);
-      takePending()?.reject(error);
+      if (!queue.replyError(error)) connection.destroy('error reply without a request: connection out of step');
     },
-    returnFatalError: (err: Error) => {
-      socket?.destroy(new Error(`unreadable reply from Redis: ${err.message}`));
-    },
+    returnFatalError: (err: Error) => connection.destroy(`unreadable reply from Redis: ${err.message}`),
   });
 
+  /** Logs a problem once, not again on every retry while it stays the same. */
+  function report(problem: string, level: 'warn' | 'error' = 'warn') {
+    if (problem === lastLogged) return;
+    lastLogged = problem;
+    log[level](`backend ${address}: ${problem}`);
+  }
+
   function flush() {
-    const text = batch;
-    // Nothing was waiting for a reply before this write: the wait starts now.
-    if (waiting() === batched) lastProgressAt = performance.now();
-    batch = '';
-    batched = 0;
-    if (!socket || socket.destroyed || text === '') return;
-    socket.write(text, 'latin1');
+    flushScheduled = false;
+    if (!connection.ready) return;
+    const text = queue.takeWritable();
+    if (text !== '') connection.write(text);
   }
 
-  /** Adds one command to this turn's batch; its reply comes in order. */
-  function enqueue(command: string): Promise<Reply> {
-    const pending = Promise.withResolvers<Reply>();
-    fifo.push(pending);
-    batch += command;
-    batched++;
-    return pending.promise;
+  function scheduleFlush() {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    // The reads of one event-loop turn leave together.
+    setImmediate(flush);
   }
 
-  function failAll(reason: string) {
-    const error = unavailable(reason);
-    for (let i = head; i < fifo.length; i++) fifo[i]?.reject(error);
-    fifo = [];
-    head = 0;
-    batch = '';
-    batched = 0;
-  }
-
-  function connect() {
-    reconnectTimer = undefined;
-    const options = { host: target.host, port: target.port };
-    const s: net.Socket = target.tls
-      ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host })
-      : net.connect(options);
-    socket = s;
+  async function handshake(write: (text: string) => void): Promise<void> {
     parser.reset();
-    s.setNoDelay(true);
-    s.setKeepAlive(true, 60_000);
-    const connectTimer = setTimeout(() => s.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
-    s.once(target.tls ? 'secureConnect' : 'connect', () => {
-      handshake().then(
-        () => {
-          clearTimeout(connectTimer);
-          if (s !== socket) return;
-          ready = true;
-          attempts = 0;
-          log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
-          everReady = true;
-          lastError = 'connection lost';
-          for (const wake of readyWaiters) wake();
-        },
-        (err: Error) => s.destroy(err),
-      );
-    });
-    s.on('data', (chunk: Buffer) => parser.execute(chunk));
-    s.on('error', (err: Error) => {
-      if (err.message !== lastError) log.warn(`backend ${address}: ${err.message}`);
-      lastError = err.message;
-    });
-    s.once('close', () => {
-      clearTimeout(connectTimer);
-      if (s !== socket) return;
-      if (ready && !closed) {
-        const why = lastError === 'connection lost' ? '' : ` (${lastError})`;
-        log.warn(`backend ${address}: connection lost${why}, reconnecting`);
-      }
-      ready = false;
-      socket = undefined;
-      failAll(lastError);
-      if (!closed) reconnectTimer = setTimeout(connect, Math.min(++attempts * 50, MAX_RECONNECT_DELAY_MS));
-    });
-  }
-
-  async function handshake() {
     const login = target.password === undefined ? [] : target.username ? [target.username, target.password] : [target.password];
-    const steps = [
-      ...(login.length ? [enqueue(frame(['AUTH', ...login.map(latin1)]))] : []),
-      ...(target.db !== 0 ? [enqueue(frame(['SELECT', String(target.db)]))] : []),
-    ];
-    // Names the connection in CLIENT LIST; a Redis too old for it still serves us.
-    const naming = enqueue(frame(['CLIENT', 'SETNAME', PROXY_NAME])).catch(() => null);
-    flush();
+    const steps: Promise<BackendReply>[] = [];
+    let text = '';
+    const send = (args: string[]) => {
+      text += frame(args);
+      return queue.sendNow(frame(args));
+    };
+    if (login.length) steps.push(send(['AUTH', ...login.map(latin1)]));
+    if (target.db !== 0) steps.push(send(['SELECT', String(target.db)]));
+    // Names the connection in CLIENT LIST. A Redis without the command, or a user not allowed it,
+    // still serves reads; but NOAUTH here means Redis wants a login the proxy was not given.
+    const naming = send(['CLIENT', 'SETNAME', PROXY_NAME]).catch((err: Error) => {
+      if (err.message.startsWith('NOAUTH')) throw err;
+    });
+    write(text);
     try {
       await Promise.all([...steps, naming]);
     } catch (err) {
-      throw new Error(`handshake refused: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      throw new Error(LOGIN_REFUSED.test(message) ? `login refused: ${message}` : `handshake refused: ${message}`);
     }
   }
 
-  function checkWatchdog() {
-    const now = performance.now();
-    if (replies !== repliesAtLastCheck) {
-      repliesAtLastCheck = replies;
-      lastProgressAt = now;
-    } else if (socket && waiting() > batched && now - lastProgressAt >= timeoutMs) {
-      socket.destroy(new Error(`no reply within ${timeoutMs} ms`));
-    }
-  }
+  const connection = new BackendConnection({
+    target,
+    connectTimeoutMs: timeoutMs,
+    handlers: {
+      onData(chunk) {
+        chunks++;
+        parser.execute(chunk);
+        // Replies make room under MAX_PARALLEL: queued reads may go now, in this same turn.
+        if (queue.writable) flush();
+      },
+      handshake,
+      onReady() {
+        reason = '';
+        log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
+        everReady = true;
+        lastLogged = '';
+        for (const wake of readyWaiters) wake();
+        flush();
+      },
+      onDown(why, wasReady) {
+        reason = why;
+        if (closed) return;
+        if (wasReady) {
+          // Reads in flight go again on the next connection; an immediate attempt follows.
+          report(`connection lost (${why}), reconnecting`);
+          queue.connectionLost(unavailable(why));
+          holding = true;
+          return;
+        }
+        report(why, why.startsWith('login refused') ? 'error' : 'warn');
+        // An attempt failed: Redis is not there. Reads fail now, with the reason, until it is back.
+        holding = false;
+        queue.failAll(unavailable(why));
+      },
+    },
+  });
 
-  watchdog = setInterval(checkWatchdog, Math.max(10, timeoutMs / 4));
-  watchdog.unref();
-  connect();
+  const sweeper = setInterval(() => {
+    queue.sweep();
+    if (chunks !== chunksAtLastSweep || queue.awaitingReply === 0) {
+      chunksAtLastSweep = chunks;
+      quietSweeps = 0;
+    } else if (++quietSweeps >= SWEEPS_PER_TIMEOUT) {
+      quietSweeps = 0;
+      connection.destroy(`no reply within ${timeoutMs} ms`);
+    }
+  }, sweepMs);
+  sweeper.unref();
+  connection.start();
 
   return {
     address,
     get(key) {
-      if (!ready) return Promise.reject(unavailable(lastError));
-      if (batch === '') setImmediate(flush);
-      return enqueue(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`);
+      if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
+      scheduleFlush();
+      return queue.enqueue(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true) as Promise<Buffer | null>;
     },
-    isReady: () => ready,
+    isReady: () => connection.ready,
+    get unavailableReason() {
+      return connection.ready ? '' : reason;
+    },
     waitReady(ms) {
-      if (ready) return Promise.resolve(true);
+      if (connection.ready) return Promise.resolve(true);
       return new Promise((resolve) => {
         const done = (isReady: boolean) => {
           clearTimeout(timer);
@@ -236,15 +220,9 @@ export function createRedisBackend({ target, timeoutMs, log }: BackendOptions): 
     },
     async close() {
       closed = true;
-      clearInterval(watchdog);
-      clearTimeout(reconnectTimer);
-      const s = socket;
-      if (!s) return;
-      const gone = new Promise((resolve) => s.once('close', resolve));
-      s.end();
-      const force = setTimeout(() => s.destroy(), 1000);
-      await gone;
-      clearTimeout(force);
+      clearInterval(sweeper);
+      queue.failAll(unavailable('the proxy is shutting down'));
+      await connection.close();
     },
   };
 }

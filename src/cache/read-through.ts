@@ -1,8 +1,7 @@
-// Owns cached reads: answer from the store, else fetch once per key (single-flight) within MAX_PARALLEL.
+// Owns cached reads: answer from the store, else fetch once per key (single-flight).
 import { constants } from 'node:buffer';
 import type { Backend } from '../backend/redis-backend.ts';
 import type { Stats } from '../stats.ts';
-import { BackendSlots } from './backend-slots.ts';
 import type { CacheStore, CachedValue } from './store.ts';
 
 /**
@@ -28,18 +27,16 @@ export interface ReadThroughOptions {
   store: CacheStore;
   backend: Backend;
   stats: Stats;
-  maxParallel: number;
 }
 
 /** Turns an HTTP or RESP key into the binary string the cache is keyed by. */
 export const cacheKey = (bytes: Buffer): string => bytes.toString('latin1');
 
-export function createReadThrough({ store, backend, stats, maxParallel }: ReadThroughOptions): ReadThrough {
+export function createReadThrough({ store, backend, stats }: ReadThroughOptions): ReadThrough {
   // Keys whose fetch is in flight, and the fetch every concurrent reader of that key shares.
   // A shared promise rather than a lock per key: waiters resolve together, and when a fetch fails
   // they all get that error instead of each retrying in turn against a backend that is down.
   const inflight = new Map<string, Promise<ReadValue>>();
-  const slots = new BackendSlots(maxParallel);
 
   function fetch(key: string): Promise<ReadValue> {
     // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
@@ -47,7 +44,6 @@ export function createReadThrough({ store, backend, stats, maxParallel }: ReadTh
     stats.backendReads++;
     return backend.get(key).then(
       (reply) => {
-        slots.release();
         // Same tick as store.set: no reader can find the key neither cached nor in flight.
         inflight.delete(key);
         if (reply !== null && reply.length > constants.MAX_STRING_LENGTH) return reply;
@@ -57,7 +53,6 @@ export function createReadThrough({ store, backend, stats, maxParallel }: ReadTh
         return value;
       },
       (err: unknown) => {
-        slots.release();
         inflight.delete(key);
         stats.backendErrors++;
         throw err;
@@ -78,7 +73,8 @@ export function createReadThrough({ store, backend, stats, maxParallel }: ReadTh
         stats.coalescedReads++;
         return pending;
       }
-      const result = slots.tryAcquire() ? fetch(key) : slots.wait().then(() => fetch(key));
+      // The backend holds fetches to MAX_PARALLEL in flight and bounds each by REDIS_TIMEOUT.
+      const result = fetch(key);
       inflight.set(key, result);
       return result;
     },

@@ -67,6 +67,7 @@ const SECTIONS: Record<string, Section> = {
     ['cache_expiry_seconds', config.cacheExpiryMs / 1000],
     ['backend', backend.address],
     ['backend_status', backend.isReady() ? 'up' : 'down'],
+    ['backend_down_reason', backend.unavailableReason],
   ],
   // The cache's entries stand in for keys; every entry expires.
   keyspace: ({ readThrough }) => (readThrough.size > 0 ? [['db0', `keys=${readThrough.size},expires=${readThrough.size},avg_ttl=0`]] : []),

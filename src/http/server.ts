@@ -92,7 +92,8 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     if (path === '/') return send(res, 200, TEXT, USAGE);
     if (path === '/health') {
       const up = backend.isReady();
-      return send(res, up ? 200 : 503, 'application/json', `${JSON.stringify({ status: up ? 'ok' : 'backend unavailable', backend: backend.address })}\n`);
+      const body = up ? { status: 'ok', backend: backend.address } : { status: 'backend unavailable', backend: backend.address, reason: backend.unavailableReason };
+      return send(res, up ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {
       return send(res, 200, 'text/plain; version=0.0.4', renderMetrics(stats, readThrough));

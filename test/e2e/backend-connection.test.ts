@@ -27,8 +27,8 @@ test.serial('a wrong password is reported in the log and in every error reply, a
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
   const err = await client.get('k').catch((e: Error) => e);
-  t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable \(handshake refused: WRONGPASS/);
-  t.regex(proxy.output(), /handshake refused: WRONGPASS/);
+  t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable \(login refused: WRONGPASS/);
+  t.regex(proxy.output(), /login refused: WRONGPASS/);
   t.is((await proxy.http('/query?key=k')).status, 503);
   t.is(await client.ping(), 'PONG');
 });

@@ -16,6 +16,8 @@ export interface TestRedis {
   reads(): Promise<number>;
   /** How many key lookups reached Redis while `action` ran. */
   readsDuring(action: () => Promise<unknown>): Promise<number>;
+  /** Sends `signal` to the server process (SIGSTOP/SIGCONT to freeze it); local redis-server only. */
+  signal(signal: NodeJS.Signals): void;
   /** Stops the server and waits until its port refuses connections. */
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
@@ -136,6 +138,9 @@ async function startLocalRedis({ password, port: wanted }: RedisOptions): Promis
     port,
     client,
     ...readCounters(client),
+    signal(sig) {
+      child?.kill(sig);
+    },
     stop,
     async restart() {
       await launch();
@@ -179,6 +184,9 @@ async function startContainerRedis({ password, port }: RedisOptions): Promise<Te
     port: hostPort,
     client,
     ...readCounters(client),
+    signal() {
+      throw new Error('signals reach only a local redis-server');
+    },
     stop,
     async restart() {
       container = await image.start();

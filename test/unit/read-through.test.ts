@@ -13,19 +13,20 @@ interface PendingGet {
   reject(err: Error): void;
 }
 
-function setup({ maxParallel = 256, expiryMs = 60_000, capacity = 100 } = {}) {
+function setup({ expiryMs = 60_000, capacity = 100 } = {}) {
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
     get: (key) => new Promise((resolve, reject) => calls.push({ key, resolve, reject })),
     isReady: () => true,
+    unavailableReason: '',
     waitReady: async () => true,
     close: async () => {},
   };
   const clock = { t: 10_000, now() { return this.t; } };
   const stats = createStats();
   const store = createCacheStore({ capacity, expiryMs, stats, clock });
-  const cache = createReadThrough({ store, backend, stats, maxParallel });
+  const cache = createReadThrough({ store, backend, stats });
   return { calls, clock, stats, cache };
 }
 
@@ -108,21 +109,6 @@ test('a failed fetch fails every waiter, caches nothing, and the next read tries
   t.is(calls.length, 2);
   calls[1]!.resolve(Buffer.from('back'));
   t.is(await retry, 'back');
-});
-
-test('MAX_PARALLEL bounds backend reads in flight; the rest wait their turn', async (t) => {
-  const { calls, cache } = setup({ maxParallel: 2 });
-  const reads = ['a', 'b', 'c', 'd', 'e'].map((k) => cache.read(k));
-  await tick();
-  t.is(calls.length, 2);
-  calls[0]!.resolve(Buffer.from('A'));
-  await tick();
-  t.is(calls.length, 3);
-  for (let i = 1; i < 5; i++) {
-    await tick();
-    calls[i]!.resolve(Buffer.from(calls[i]!.key.toUpperCase()));
-  }
-  t.deepEqual(await Promise.all(reads), ['A', 'B', 'C', 'D', 'E']);
 });
 
 test('a fetched entry expires CACHE_EXPIRY after its request left, however slow the reply', async (t) => {

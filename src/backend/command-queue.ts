@@ -1,0 +1,204 @@
+// Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
+
+/** A reply as the reply reader hands it over (redis-parser: a Buffer for bulk strings, null, arrays, numbers). */
+export type BackendReply = unknown;
+
+/** One command, from the moment it is queued until its promise settles. */
+interface Pending {
+  /** The command as RESP bytes, one char per byte (latin1). */
+  readonly frame: string;
+  /** Safe to send again on a new connection when the first one died before its reply (reads are). */
+  readonly retriable: boolean;
+  /** The sweep tick after which it fails with a timeout; counted from when it was queued, once. */
+  readonly deadlineTick: number;
+  resolve(reply: BackendReply): void;
+  reject(err: Error): void;
+  /** Settled already (timed out): its reply, when it comes, is read and dropped to keep the stream in step. */
+  settled: boolean;
+}
+
+/** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
+  /** The i-th item from the oldest (0 ≤ i < length). */
+  at(i: number): T {
+    return this.#items[this.#head + i]!;
+  }
+
+  shift(): T | undefined {
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  /** Removes and returns every item, oldest first. */
+  drain(): T[] {
+    const items = this.#items.slice(this.#head) as T[];
+    this.#items = [];
+    this.#head = 0;
+    return items;
+  }
+}
+
+export interface CommandQueueOptions {
+  /** Most commands awaiting a reply at once (MAX_PARALLEL); the rest wait their turn unsent. */
+  maxInFlight: number;
+  /** Ticks of the owner's sweep a command may wait, queued or sent, before it fails. */
+  deadlineTicks: number;
+  /** The error a command gets when its deadline passes. */
+  timedOut: () => Error;
+}
+
+/**
+ * Redis answers the commands of a connection in order, so replies are matched to the oldest command
+ * awaiting one. A command's deadline is counted once, from when it was queued, whether it waits for
+ * a turn, for the connection, or for its reply. Deadlines are kept in ticks of the owner's sweep
+ * rather than as clock readings or timers: queueing a command then costs no clock call and no timer,
+ * and since every command gets the same allowance, the oldest always expires first.
+ */
+export class CommandQueue {
+  readonly #options: CommandQueueOptions;
+  // Not written yet: held while the connection is not ready, or over maxInFlight, or until this turn's write.
+  readonly #unsent = new Fifo<Pending>();
+  // Written, reply not read yet, oldest first.
+  readonly #sent = new Fifo<Pending>();
+  #tick = 0;
+
+  constructor(options: CommandQueueOptions) {
+    this.#options = options;
+  }
+
+  /** Queues a command; it is written by the next takeWritable(). */
+  enqueue(frame: string, retriable: boolean): Promise<BackendReply> {
+    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
+    this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    return promise;
+  }
+
+  /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
+  sendNow(frame: string): Promise<BackendReply> {
+    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
+    this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    return promise;
+  }
+
+  /** The frames to write now, as one string, moved to awaiting a reply; '' when none may go. */
+  takeWritable(): string {
+    let text = '';
+    while (this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight) {
+      const pending = this.#unsent.shift()!;
+      if (pending.settled) continue;
+      this.#sent.push(pending);
+      text += pending.frame;
+    }
+    return text;
+  }
+
+  /** Commands that could be written now if the connection allows. */
+  get writable(): boolean {
+    return this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight;
+  }
+
+  /** Commands written and not yet answered (including timed-out ones whose reply is still due). */
+  get awaitingReply(): number {
+    return this.#sent.length;
+  }
+
+  /** Commands queued and not yet written. */
+  get waiting(): number {
+    return this.#unsent.length;
+  }
+
+  /** Hands the next reply to its command; false when no command awaits one (the stream is out of step). */
+  reply(reply: BackendReply): boolean {
+    const pending = this.#sent.shift();
+    if (pending === undefined) return false;
+    if (!pending.settled) {
+      pending.settled = true;
+      pending.resolve(reply);
+    }
+    return true;
+  }
+
+  /** Hands an error reply to its command; false when no command awaits one. */
+  replyError(err: Error): boolean {
+    const pending = this.#sent.shift();
+    if (pending === undefined) return false;
+    if (!pending.settled) {
+      pending.settled = true;
+      pending.reject(err);
+    }
+    return true;
+  }
+
+  /**
+   * Advances the sweep by one tick and fails every command whose deadline passed. A sent one stays in
+   * place, settled, until its reply arrives (or the connection goes). Returns how many failed.
+   */
+  sweep(): number {
+    const tick = ++this.#tick;
+    const timedOut = this.#options.timedOut;
+    let failed = 0;
+    const expire = (pending: Pending) => {
+      if (pending.settled || pending.deadlineTick > tick) return;
+      pending.settled = true;
+      pending.reject(timedOut());
+      failed++;
+    };
+    // At most maxInFlight of these, plus a handshake: look at each.
+    for (let i = 0; i < this.#sent.length; i++) expire(this.#sent.at(i));
+    // Possibly many, oldest first, and the oldest expires first: stop at the first still in time.
+    for (let i = 0; i < this.#unsent.length && this.#unsent.at(i).deadlineTick <= tick; i++) expire(this.#unsent.at(i));
+    // Timed-out commands not yet written never will be.
+    while (this.#unsent.peek()?.settled) this.#unsent.shift();
+    return failed;
+  }
+
+  /**
+   * The connection is gone. Commands awaiting a reply that may be sent again (reads) go back to the
+   * front of the queue, oldest first, to be written on the next connection; the others fail with `err`.
+   */
+  connectionLost(err: Error): void {
+    const retry: Pending[] = [];
+    for (const pending of this.#sent.drain()) {
+      if (pending.settled) continue;
+      if (pending.retriable) retry.push(pending);
+      else {
+        pending.settled = true;
+        pending.reject(err);
+      }
+    }
+    if (retry.length === 0) return;
+    for (const pending of this.#unsent.drain()) retry.push(pending);
+    for (const pending of retry) this.#unsent.push(pending);
+  }
+
+  /** Fails every command not yet answered with `err` (the backend is down, or closing). */
+  failAll(err: Error): void {
+    for (const fifo of [this.#sent, this.#unsent]) {
+      for (const pending of fifo.drain()) {
+        if (pending.settled) continue;
+        pending.settled = true;
+        pending.reject(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,132 @@
+// Owns one backend socket's lifecycle: connect (TCP or TLS), handshake, liveness, and reconnecting with backoff and jitter.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { BackendTarget } from '../config.ts';
+
+export interface ConnectionHandlers {
+  /** Bytes read from Redis. */
+  onData(chunk: Buffer): void;
+  /**
+   * The socket is open: send the handshake (AUTH, SELECT, …) with `write` and resolve once Redis
+   * accepted it; a rejection names why the connection cannot be used.
+   */
+  handshake(write: (text: string) => void): Promise<void>;
+  /** The handshake succeeded: commands may be written. */
+  onReady(): void;
+  /**
+   * The socket closed or an attempt failed, for `reason`. `wasReady` tells a lost working connection
+   * (retried at once) from a failed attempt (retried after a backoff).
+   */
+  onDown(reason: string, wasReady: boolean): void;
+}
+
+export interface ConnectionOptions {
+  target: BackendTarget;
+  /** Milliseconds a connect attempt (TCP, TLS and handshake) may take. */
+  connectTimeoutMs: number;
+  handlers: ConnectionHandlers;
+}
+
+/** Attempts after a failure back off exponentially from this … */
+const MIN_RECONNECT_DELAY_MS = 50;
+/** … up to this, so a restarted Redis is found within about a second. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/** Milliseconds before the `attempt`-th retry (1-based): exponential, with full jitter over its upper half. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(MIN_RECONNECT_DELAY_MS * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
+  // Jitter, so that many proxies cut off from one Redis do not all come back in the same millisecond.
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * A socket to the backing Redis that keeps itself connected until close(). A working connection that
+ * is lost is retried at once (Redis's idle timeout, CLIENT KILL, a load balancer); a failed attempt
+ * is retried after an exponential, jittered delay.
+ */
+export class BackendConnection {
+  readonly #options: ConnectionOptions;
+  #socket: net.Socket | undefined;
+  #ready = false;
+  #closed = false;
+  #failedAttempts = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ConnectionOptions) {
+    this.#options = options;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Starts the first attempt. */
+  start(): void {
+    this.#connect();
+  }
+
+  /** Writes to the socket; only while ready (the handshake writes through its own `write`). */
+  write(text: string): void {
+    if (this.#ready) this.#socket!.write(text, 'latin1');
+  }
+
+  /** Ends this socket for `reason` (e.g. no reply in time); a new attempt follows. */
+  destroy(reason: string): void {
+    this.#socket?.destroy(new Error(reason));
+  }
+
+  /** Stops reconnecting; ends the socket after what was written, and resolves once it is closed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    const s = this.#socket;
+    if (!s || s.destroyed) return;
+    const gone = new Promise((resolve) => s.once('close', resolve));
+    s.end();
+    const force = setTimeout(() => s.destroy(), 1000);
+    await gone;
+    clearTimeout(force);
+  }
+
+  #connect(): void {
+    this.#retryTimer = undefined;
+    const { target, connectTimeoutMs, handlers } = this.#options;
+    const options = { host: target.host, port: target.port };
+    const s: net.Socket = target.tls
+      ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host })
+      : net.connect(options);
+    this.#socket = s;
+    s.setNoDelay(true);
+    s.setKeepAlive(true, 60_000);
+    let failure = '';
+    const connectTimer = setTimeout(() => s.destroy(new Error(`connect timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    s.once(target.tls ? 'secureConnect' : 'connect', () => {
+      handlers.handshake((text) => s.write(text, 'latin1')).then(
+        () => {
+          clearTimeout(connectTimer);
+          if (s !== this.#socket || s.destroyed) return;
+          this.#ready = true;
+          this.#failedAttempts = 0;
+          handlers.onReady();
+        },
+        (err: Error) => s.destroy(err),
+      );
+    });
+    s.on('data', (chunk: Buffer) => handlers.onData(chunk));
+    s.on('error', (err: Error) => {
+      failure ||= err.message;
+    });
+    s.once('close', () => {
+      clearTimeout(connectTimer);
+      if (s !== this.#socket) return;
+      const wasReady = this.#ready;
+      this.#ready = false;
+      this.#socket = undefined;
+      if (this.#closed) return;
+      handlers.onDown(failure || 'connection closed by the server', wasReady);
+      if (this.#closed) return;
+      const delay = wasReady ? 0 : reconnectDelay(++this.#failedAttempts);
+      this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    });
+  }
+}

@@ -1,0 +1,107 @@
+// The backend's command queue: in-order matching, MAX_PARALLEL, deadlines counted once from queueing, retries after a lost connection.
+import test from 'ava';
+import { CommandQueue } from '../../src/backend/command-queue.ts';
+
+const timedOut = () => new Error('timed out');
+const make = (maxInFlight = 100, deadlineTicks = 3) => new CommandQueue({ maxInFlight, deadlineTicks, timedOut });
+
+/** Records how each promise settled, without waiting for it. */
+function watch(promise: Promise<unknown>) {
+  const state: { value?: unknown; error?: string } = {};
+  promise.then(
+    (v) => (state.value = v),
+    (e: Error) => (state.error = e.message),
+  );
+  return state;
+}
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('replies go to commands in the order they were written', async (t) => {
+  const q = make();
+  const a = watch(q.enqueue('A', true));
+  const b = watch(q.enqueue('B', true));
+  t.is(q.takeWritable(), 'AB');
+  t.is(q.awaitingReply, 2);
+  t.true(q.reply('ra'));
+  t.true(q.replyError(new Error('rb')));
+  t.false(q.reply('extra'), 'a reply with no command is reported, not swallowed');
+  await settle();
+  t.deepEqual(a, { value: 'ra' });
+  t.deepEqual(b, { error: 'rb' });
+});
+
+test('at most maxInFlight commands await a reply; each reply lets the next one go', (t) => {
+  const q = make(2);
+  for (const c of 'ABCDE') void q.enqueue(c, true);
+  t.is(q.takeWritable(), 'AB');
+  t.is(q.takeWritable(), '');
+  t.false(q.writable);
+  q.reply(1);
+  t.true(q.writable);
+  t.is(q.takeWritable(), 'C');
+  q.reply(2);
+  q.reply(3);
+  t.is(q.takeWritable(), 'DE');
+  t.is(q.waiting, 0);
+});
+
+test('a deadline counts from queueing: commands waiting for a turn fail too, and never get written', async (t) => {
+  const q = make(1, 2);
+  const sent = watch(q.enqueue('A', true));
+  const queued = watch(q.enqueue('B', true));
+  t.is(q.takeWritable(), 'A');
+  q.sweep();
+  await settle();
+  t.deepEqual(queued, {});
+  t.is(q.sweep(), 2);
+  await settle();
+  t.deepEqual(sent, { error: 'timed out' });
+  t.deepEqual(queued, { error: 'timed out' });
+  t.is(q.waiting, 0, 'a timed-out command is dropped before it is written');
+  t.is(q.awaitingReply, 1, 'a timed-out command that was written keeps its place until its reply comes');
+  // Its late reply is read and dropped; the next command gets its own reply.
+  const next = watch(q.enqueue('C', true));
+  t.is(q.takeWritable(), '', 'the late reply still counts against maxInFlight');
+  q.reply('late A');
+  t.is(q.takeWritable(), 'C');
+  q.reply('rc');
+  await settle();
+  t.deepEqual(next, { value: 'rc' });
+});
+
+test('a lost connection: retriable commands go again first, in order; the others fail; timed-out ones are dropped', async (t) => {
+  const q = make(10, 2);
+  const old = watch(q.enqueue('OLD', true));
+  q.takeWritable();
+  q.sweep();
+  q.sweep();
+  const read = watch(q.enqueue('GET', true));
+  const write = watch(q.enqueue('SET', false));
+  t.is(q.takeWritable(), 'GETSET');
+  const later = watch(q.enqueue('LATER', true));
+  q.connectionLost(new Error('lost'));
+  await settle();
+  t.deepEqual(old, { error: 'timed out' });
+  t.deepEqual(write, { error: 'lost' });
+  t.deepEqual(read, {});
+  t.is(q.awaitingReply, 0);
+  // The handshake of the next connection goes first, then the retried read, then what was queued.
+  const hello = watch(q.sendNow('HELLO'));
+  t.is(q.takeWritable(), 'GETLATER');
+  q.reply('hi');
+  q.reply('rget');
+  q.reply('rlater');
+  await settle();
+  t.deepEqual([hello, read, later], [{ value: 'hi' }, { value: 'rget' }, { value: 'rlater' }]);
+});
+
+test('failAll fails everything not yet answered', async (t) => {
+  const q = make(1);
+  const a = watch(q.enqueue('A', true));
+  const b = watch(q.enqueue('B', true));
+  q.takeWritable();
+  q.failAll(new Error('down'));
+  await settle();
+  t.deepEqual([a, b], [{ error: 'down' }, { error: 'down' }]);
+  t.is(q.awaitingReply + q.waiting, 0);
+});
