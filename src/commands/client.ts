@@ -11,7 +11,7 @@ function clientLine(client: ClientState, now: number = monotonicSeconds()): stri
   const idle = now - client.lastActiveAt;
   return (
     `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} name=${client.name} ` +
-    `age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=${client.lastCommand} ` +
+    `age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${client.inputBytes} omem=${client.outputBytes} cmd=${client.lastCommand} ` +
     `user=default redir=-1 resp=${client.protocol} lib-name=${client.libName} lib-ver=${client.libVersion}\n`
   );
 }

@@ -21,6 +21,9 @@ export interface ClientState {
   lastActiveAt: number;
   /** Full name of the last command, e.g. `client|info`. */
   lastCommand: string;
+  /** Received bytes not yet turned into a request, and reply bytes not yet sent (CLIENT LIST's qbuf, omem). */
+  readonly inputBytes: number;
+  readonly outputBytes: number;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
 }

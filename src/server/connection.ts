@@ -56,9 +56,11 @@ export class RespConnection implements ClientState {
   #queue: Slot[] = [];
   #queueHead = 0;
   #drainScheduled = false;
-  // After QUIT, a protocol error or the client's end of stream: read nothing more,
-  // and close once every reply owed is written.
+  // After QUIT, a protocol error or the client's end of stream: read nothing more (bytes that still
+  // arrive are dropped), and close once every reply owed is written.
   #inputStopped = false;
+  // Shutting down: read nothing more from the socket, but answer the requests already received.
+  #draining = false;
   #paused = false;
 
   constructor({ id, socket, proxy, queryBufferLimit, log }: ConnectionOptions) {
@@ -74,23 +76,43 @@ export class RespConnection implements ClientState {
     socket.setKeepAlive(true, 60_000);
     socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     // The client closed its sending side: answer what it already asked, then close ours.
-    socket.on('end', () => {
-      this.#inputStopped = true;
-      this.#flush();
-    });
+    socket.on('end', () => this.#stopInput());
+    // Once the replies owed are written after input stopped, the connection is done (as Redis closes
+    // it after QUIT), whether or not the client closes its side.
+    socket.on('finish', () => socket.destroy());
     socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
   }
 
   /** Handles bytes read from the client; `borrowed` bytes are overwritten once this returns. */
   receive(chunk: Buffer, borrowed: boolean): void {
+    // Input has stopped: whatever else the client sends is not a request of this connection.
+    if (this.#inputStopped || this.#draining) return;
     this.#decoder.push(chunk, borrowed);
     this.#process();
   }
 
-  /** Stops reading and closes once the replies owed are written; used at shutdown. */
+  /** Shutdown: reads nothing more, answers the requests already received, then closes. */
   closeWhenIdle(): void {
+    this.#draining = true;
+    this.#socket.pause();
+    if (!this.#paused) this.#process();
+  }
+
+  /** Unsent reply bytes (CLIENT LIST's omem). */
+  get outputBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /** Received bytes not yet turned into a request (CLIENT LIST's qbuf). */
+  get inputBytes(): number {
+    return this.#decoder.buffered;
+  }
+
+  /** No request will be read any more: stop reading, and close once every reply owed is written. */
+  #stopInput(): void {
     this.#inputStopped = true;
+    this.#socket.pause();
     this.#flush();
   }
 
@@ -106,27 +128,36 @@ export class RespConnection implements ClientState {
           // The stream cannot be trusted past a malformed frame: answer the error, then close.
           stats.protocolErrors++;
           this.#enqueue(err as Error);
-          this.#inputStopped = true;
+          this.#stopInput();
           break;
         }
-        if (request === null) break;
+        if (request === null) {
+          // Shutting down and every request received is answered or under way: close when written.
+          if (this.#draining) this.#stopInput();
+          break;
+        }
         stats.commandsProcessed++;
         this.#enqueue(this.#run(request));
         if (this.closeAfterReply) {
-          this.#inputStopped = true;
+          this.#stopInput();
           break;
         }
         // Limits matter only if more requests wait in this read (a lone GET never needs the check).
-        if (this.#decoder.buffered > 0 && this.#overLimits()) {
-          this.#paused = true;
-          this.#socket.pause();
-        }
+        if (this.#decoder.buffered > 0 && this.#overLimits()) this.#pause();
       }
     } finally {
       // Whatever is left unread (a partial frame, or requests held back by back-pressure) is copied now.
       this.#decoder.release();
       this.#flush();
     }
+    // A client sending one request per read and never reading its replies is stopped here: the
+    // check above only runs between requests of one read.
+    if (!this.#paused && !this.#inputStopped && this.#overLimits()) this.#pause();
+  }
+
+  #pause(): void {
+    this.#paused = true;
+    this.#socket.pause();
   }
 
   /** A string request is the key of a GET the decoder recognised whole. */
@@ -196,7 +227,7 @@ export class RespConnection implements ClientState {
   #resumeIfBelowLimits(): void {
     if (!this.#paused || this.#overLimits()) return;
     this.#paused = false;
-    this.#socket.resume();
+    if (!this.#draining && !this.#inputStopped) this.#socket.resume();
     // Requests may already sit decoded-to-be in the buffer; they will not arrive as a new 'data' event.
     this.#process();
   }

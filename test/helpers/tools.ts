@@ -1,5 +1,6 @@
 // Owns running and watching command-line programs from tests and the benchmark: tools, servers, their output.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** Whether `name` is on the PATH. */
 export const hasCommand = (name: string): boolean => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
@@ -54,4 +55,10 @@ export function run(command: string, args: string[], input = '', timeoutMs = 60_
     });
     child.stdin.end(input);
   });
+}
+
+/** Resident memory of process `pid`, in bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
 }
