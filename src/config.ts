@@ -35,8 +35,10 @@ export interface Config {
   readonly maxParallel: number;
   /** Bytes one unfinished RESP request may hold before it is refused. Default 64 MiB. */
   readonly queryBufferLimit: number;
-  /** Milliseconds a backend read may take before it fails. Default 2 000 (REDIS_TIMEOUT=2). */
+  /** Milliseconds a backend read may take, counted from when it was queued, before it fails. Default 2 000 (REDIS_TIMEOUT=2). */
   readonly backendTimeoutMs: number;
+  /** Milliseconds shutdown waits for requests already received to be answered. Default 10 000 (SHUTDOWN_TIMEOUT=10). */
+  readonly shutdownTimeoutMs: number;
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false; allowed: string };
@@ -122,7 +124,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
-  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take before it fails with an error', parse: positiveSeconds },
+  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error', parse: positiveSeconds },
+  { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed', parse: positiveSeconds },
 ];
 
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
@@ -203,6 +206,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     maxParallel: get<number>('MAX_PARALLEL'),
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
+    shutdownTimeoutMs: get<number>('SHUTDOWN_TIMEOUT'),
   });
   return { kind: 'config', config };
 }

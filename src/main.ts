@@ -43,9 +43,13 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // The operator asked twice: they want out now, whatever is still owed.
+      log.warn(`${signal} received again, exiting at once`);
+      process.exit(1);
+    }
     stopping = true;
-    log.info(`${signal} received, closing`);
+    log.info(`${signal} received: no new connections; answering what was received (up to ${config.shutdownTimeoutMs / 1000} s), then exiting`);
     proxy.close().then(
       () => process.exit(0),
       (err: unknown) => {

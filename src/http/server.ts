@@ -21,6 +21,8 @@ export interface HttpFrontEndOptions {
   backend: Backend;
   stats: Stats;
   maxClients: number;
+  /** Milliseconds close() waits for requests in flight to be answered (SHUTDOWN_TIMEOUT). */
+  shutdownTimeoutMs: number;
   log: Logger;
 }
 
@@ -44,8 +46,11 @@ function statusFor(err: unknown): number {
   return 500;
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, log }: HttpFrontEndOptions): HttpFrontEnd {
+export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+  let closing = false;
+
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
+    if (closing) res.shouldKeepAlive = false;
     res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...extra });
     res.end(body);
   }
@@ -54,6 +59,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
     if (value === null) return send(res, 404, TEXT, 'key not found\n');
     if (typeof value !== 'string') return send(res, 200, 'application/octet-stream', value);
     // A cached value is a latin1 string: one char per byte.
+    if (closing) res.shouldKeepAlive = false;
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': value.length });
     res.end(value, 'latin1');
   }
@@ -118,11 +124,18 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, lo
 
   return {
     listen: (host, port) => listen(server, host, port),
-    close() {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
+    async close() {
+      // Stop accepting and close idle keep-alive connections; requests in flight are answered with
+      // `Connection: close`, and their connections close once the answer is sent.
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        log.warn(`shutdown: HTTP requests still in flight after ${shutdownTimeoutMs} ms; closing their connections`);
         server.closeAllConnections();
-      });
+      }, shutdownTimeoutMs);
+      await closed;
+      clearTimeout(timer);
     },
   };
 }

@@ -9,7 +9,7 @@ import { adoptWithReusedReadBuffer } from './reused-read-buffer.ts';
 export interface RespFrontEnd {
   listen(host: string, port: number): Promise<AddressInfo>;
   clients(): Iterable<ClientState>;
-  /** Stops accepting, lets each connection finish the replies it owes, then closes what is left. */
+  /** Stops accepting; each connection answers what it received and closes; after SHUTDOWN_TIMEOUT the rest are cut. */
   close(): Promise<void>;
 }
 
@@ -17,14 +17,16 @@ export interface RespFrontEndOptions {
   proxy: ProxyContext;
   maxClients: number;
   queryBufferLimit: number;
+  /** Milliseconds close() waits for connections to answer what they received (SHUTDOWN_TIMEOUT). */
+  shutdownTimeoutMs: number;
   log: Logger;
 }
 
-/** How long shutdown waits for connections to finish their replies. */
-const CLOSE_GRACE_MS = 1000;
-
-export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, log }: RespFrontEndOptions): RespFrontEnd {
+export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdownTimeoutMs, log }: RespFrontEndOptions): RespFrontEnd {
+  // Tracked here, not through server.getConnections(): accepted sockets are handed over to new ones
+  // (reused-read-buffer.ts), which the server does not count.
   const connections = new Map<net.Socket, RespConnection>();
+  let allClosed: (() => void) | undefined;
   let nextId = 1;
 
   // allowHalfOpen: a client that sends its requests and then shuts its side down still gets its replies.
@@ -47,6 +49,7 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, log }:
     socket.once('close', () => {
       connections.delete(socket);
       proxy.stats.respClients--;
+      if (connections.size === 0) allClosed?.();
     });
   });
 
@@ -54,13 +57,18 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, log }:
     listen: (host, port) => listen(server, host, port),
     clients: () => connections.values(),
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const connection of connections.values()) connection.closeWhenIdle();
-      const grace = setTimeout(() => {
-        for (const socket of connections.keys()) socket.destroy();
-      }, CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
+      server.close();
+      if (connections.size > 0) {
+        const closed = new Promise<void>((resolve) => (allClosed = resolve));
+        for (const connection of connections.values()) connection.closeWhenIdle();
+        const drained = await Promise.race([closed.then(() => true), sleep(shutdownTimeoutMs).then(() => false)]);
+        if (!drained) {
+          log.warn(`shutdown: ${connections.size} RESP connections still owed replies after ${shutdownTimeoutMs} ms; closing them`);
+          for (const socket of connections.keys()) socket.destroy();
+        }
+      }
     },
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -65,7 +65,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await client.ping();
     const code = await proxy.stop(signal);
     t.is(code, 0);
-    t.regex(proxy.output(), new RegExp(`${signal} received, closing`));
+    t.regex(proxy.output(), new RegExp(`${signal} received: no new connections`));
     await t.throwsAsync(fetch(`http://127.0.0.1:${proxy.httpPort}/`));
     // Redis notices the closed socket on its next turn; give it a moment.
     let clients = '';

@@ -93,6 +93,7 @@ const badValues: [key: string, value: string, message: string][] = [
   ['MAX_PARALLEL', '1e3', 'MAX_PARALLEL must be a positive integer, got "1e3"'],
   ['QUERY_BUFFER_LIMIT', '10tb', 'QUERY_BUFFER_LIMIT must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "10tb"'],
   ['REDIS_TIMEOUT', 'soon', 'REDIS_TIMEOUT must be a positive number of seconds (decimals allowed), got "soon"'],
+  ['SHUTDOWN_TIMEOUT', '-1', 'SHUTDOWN_TIMEOUT must be a positive number of seconds (decimals allowed), got "-1"'],
 ];
 
 for (const [key, value, message] of badValues) {

@@ -1,0 +1,79 @@
+// SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal exits at once.
+import net from 'node:net';
+import test from 'ava';
+import RedisParser from 'redis-parser';
+import { startRedisAndProxy } from '../helpers/proxy-process.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends `count` pipelined GETs of key:0… on a raw socket; resolves with every reply once the proxy closes it. */
+function pipelinedGets(port: number, count: number): Promise<(string | Error | null)[]> {
+  return new Promise((resolve, reject) => {
+    const replies: (string | Error | null)[] = [];
+    const parser = new RedisParser({
+      returnReply: (r: string | null) => replies.push(r),
+      returnError: (e: Error) => replies.push(e),
+      returnFatalError: reject,
+    });
+    const socket = net.connect(port, '127.0.0.1', () => {
+      let text = '';
+      for (let i = 0; i < count; i++) text += `*2\r\n$3\r\nGET\r\n$${`key:${i}`.length}\r\nkey:${i}\r\n`;
+      socket.write(text);
+    });
+    socket.on('data', (d) => parser.execute(d));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(replies));
+  });
+}
+
+test.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP read in flight: every one is answered, then exit 0', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { MAX_PARALLEL: '1' });
+  const count = 100;
+  await redis.client.mset(Object.fromEntries(Array.from({ length: count }, (_, i) => [`key:${i}`, `value:${i}`])));
+  // Redis holds every command for 500 ms: the misses wait in the proxy, one in flight, 99 queued.
+  await redis.client.call('CLIENT', 'PAUSE', '500', 'ALL');
+  const resp = pipelinedGets(proxy.respPort, count);
+  const http = proxy.http('/query?key=key:7');
+  await sleep(100);
+  const exit = proxy.stop('SIGTERM');
+  await sleep(50);
+  await t.throwsAsync(
+    new Promise<void>((resolve, reject) => net.connect(proxy.respPort, '127.0.0.1', () => resolve()).on('error', reject)),
+    { message: /ECONNREFUSED/ },
+    'no new connections once shutdown began',
+  );
+  const replies = await resp;
+  t.deepEqual(replies, Array.from({ length: count }, (_, i) => `value:${i}`));
+  const answer = await http;
+  t.is(answer.status, 200);
+  t.is(await answer.text(), 'value:7');
+  t.is(await exit, 0);
+  t.regex(proxy.output(), /SIGTERM received: no new connections/);
+});
+
+test.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the proxy exits 0', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { SHUTDOWN_TIMEOUT: '0.3', REDIS_TIMEOUT: '5' });
+  await redis.client.set('key:0', 'v');
+  await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
+  const resp = pipelinedGets(proxy.respPort, 1);
+  await sleep(100);
+  const started = Date.now();
+  t.is(await proxy.stop('SIGTERM'), 0);
+  t.true(Date.now() - started < 2500, 'did not wait for Redis');
+  t.deepEqual(await resp, []);
+  t.regex(proxy.output(), /still owed replies after 300 ms/);
+});
+
+test.serial('a second SIGTERM exits at once', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
+  await redis.client.set('key:0', 'v');
+  await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
+  void pipelinedGets(proxy.respPort, 1).catch(() => {});
+  await sleep(100);
+  const started = Date.now();
+  proxy.child.kill('SIGTERM');
+  await sleep(100);
+  t.is(await proxy.stop('SIGTERM'), 1);
+  t.true(Date.now() - started < 1500, 'did not wait for the drain');
+  t.regex(proxy.output(), /received again, exiting at once/);
+});
