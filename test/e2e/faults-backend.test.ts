@@ -42,6 +42,27 @@ test.serial('CLIENT KILL of the backend connection: a read 20 ms later is answer
   t.regex(proxy.output(), /connection lost .*reconnecting/);
 });
 
+test.serial('the backend connection killed again and again under pipelined load: no error, no wrong value', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.02' });
+  const values = knownValues(500);
+  await redis.client.mset(Object.fromEntries(values));
+  let kills = 0;
+  const killing = (async () => {
+    const until = Date.now() + (LONG ? 30_000 : 2000);
+    while (Date.now() < until) {
+      await sleep(100);
+      const id = await proxyConnectionId(redis.client).catch(() => undefined);
+      if (id && Number(await redis.client.client('KILL', 'ID', id)) === 1) kills++;
+    }
+  })();
+  const result = await checkReplies({ port: proxy.respPort, values, clients: 4, pipeline: 200, until: killing });
+  t.true(kills >= 5, `${kills} kills`);
+  t.is(result.wrong, 0, result.wrongSamples.join('\n'));
+  t.is(result.errors, 0, result.errorSamples.join('\n'));
+  t.is(result.dropped, 0);
+  t.true(result.correct > 1000, `${result.correct} replies checked`);
+});
+
 test.serial('a connection cut with reads in flight: they are sent again on the next connection and every value is right', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
