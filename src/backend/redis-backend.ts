@@ -1,9 +1,9 @@
 // The one place that talks to the backing Redis: one pipelined connection for cache fills, with deadlines, retries and health.
-import RedisParser from 'redis-parser';
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { ReplyReader } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
 import { BackendConnection } from './connection.ts';
@@ -51,7 +51,7 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * Why not ioredis: on the miss benchmark its per-command machinery (a Command object, argument
  * flattening, a promise and, with commandTimeout, a timer armed and cleared per GET) was the largest
  * part of the proxy's CPU after the socket writes. Here the GETs of one event-loop turn leave in one
- * write, replies are matched in order by redis-parser, and one sweep timer handles every deadline.
+ * write, replies are read by ReplyReader and matched in order, and one sweep timer handles every deadline.
  *
  * Reads are idempotent, so a read whose connection dies before its reply is sent again on the next
  * one, and reads queued while a lost connection is being re-established wait for it; both within
@@ -85,18 +85,23 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
   let chunksAtLastSweep = 0;
   let quietSweeps = 0;
 
-  const parser = new RedisParser({
-    returnBuffers: true,
-    returnReply: (reply: BackendReply) => {
-      if (!queue.reply(reply)) connection.destroy('reply without a request: connection out of step');
-    },
-    returnError: (err: Error) => {
+  const reader = new ReplyReader();
+
+  /** Hands one reply to the command awaiting it: a bulk string as its bytes (null when absent), an error as an error. */
+  function deliver(frame: Buffer): boolean {
+    const type = frame[0];
+    if (type === 0x24 /* $ */) {
+      if (frame[1] === 0x2d /* $-1 */) return queue.reply(null);
+      return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2));
+    }
+    if (type === 0x5f /* _ */) return queue.reply(null);
+    if (type === 0x2d /* - */) {
+      const message = frame.latin1Slice(1, frame.length - 2);
       // LOADING: Redis is up but still reading its dataset; reads fail until it is done.
-      const error = err.message.startsWith('LOADING') ? unavailable(err.message) : new BackendReplyError(err.message);
-      if (!queue.replyError(error)) connection.destroy('error reply without a request: connection out of step');
-    },
-    returnFatalError: (err: Error) => connection.destroy(`unreadable reply from Redis: ${err.message}`),
-  });
+      return queue.replyError(message.startsWith('LOADING') ? unavailable(message) : new BackendReplyError(message));
+    }
+    return queue.reply(frame);
+  }
 
   /** Logs a problem once, not again on every retry while it stays the same. */
   function report(problem: string, level: 'warn' | 'error' = 'warn') {
@@ -120,7 +125,7 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
   }
 
   async function handshake(write: (text: string) => void): Promise<void> {
-    parser.reset();
+    reader.reset();
     const login = target.password === undefined ? [] : target.username ? [target.username, target.password] : [target.password];
     const steps: Promise<BackendReply>[] = [];
     let text = '';
@@ -150,7 +155,14 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
     handlers: {
       onData(chunk) {
         chunks++;
-        parser.execute(chunk);
+        reader.push(chunk);
+        try {
+          for (let frame = reader.next(); frame !== null; frame = reader.next()) {
+            if (!deliver(frame)) return connection.destroy('reply without a request: connection out of step');
+          }
+        } catch (err) {
+          return connection.destroy(`unreadable reply from Redis: ${(err as Error).message}`);
+        }
         // Replies make room under MAX_PARALLEL: queued reads may go now, in this same turn.
         if (queue.writable) flush();
       },
