@@ -62,4 +62,9 @@ async function main(): Promise<void> {
 process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? String(err)}`));
 process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
 
-await main();
+// Before it listens, any failure is a failure to start: exit non-zero, so a supervisor sees it
+// (the handlers above would otherwise log it and let the process end with 0).
+await main().catch((err: unknown) => {
+  log.error(`cannot start: ${(err as Error)?.stack ?? String(err)}`);
+  process.exit(1);
+});
