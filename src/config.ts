@@ -1,4 +1,5 @@
 // Owns the settings: their types, defaults and units, and loading them once from .config, environment and flags.
+import { constants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
@@ -29,6 +30,10 @@ export interface Config {
   readonly cacheExpiryMs: number;
   /** Keys kept; the least recently read is evicted first. Default 10 000. */
   readonly cacheCapacity: number;
+  /** Bytes the cached entries may hold (keys, values and a fixed overhead each). Default 256 MiB. */
+  readonly cacheMaxMemory: number;
+  /** Bytes of the largest value cached; a larger one is answered but not cached. Default 1 MiB. */
+  readonly cacheMaxValueSize: number;
   /** Connections served at once, per front end (RESP and HTTP each). Default 10 000. */
   readonly maxClients: number;
   /** Backend requests in flight at once. Default 256. */
@@ -74,14 +79,24 @@ function seconds(raw: string): Parsed {
   return ms >= 1 && ms <= MAX_TIMER_MS ? ok(ms) : bad(allowed);
 }
 
-function byteSize(raw: string): Parsed {
-  const allowed = 'a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb)';
-  const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw);
-  if (!m) return bad(allowed);
-  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
-  const n = Number(m[1]) * scale;
-  return n > 0 && Number.isSafeInteger(n) ? ok(n) : bad(allowed);
+/** Bytes, with an optional kb, mb or gb (powers of 1024, as Redis reads them), from 1 to `max`. */
+function bytesUpTo(max: number, allowed: string) {
+  return (raw: string): Parsed => {
+    const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw);
+    if (!m) return bad(allowed);
+    const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+    const n = Number(m[1]) * scale;
+    return n > 0 && n <= max && Number.isSafeInteger(n) ? ok(n) : bad(allowed);
+  };
 }
+
+const byteSize = bytesUpTo(Number.MAX_SAFE_INTEGER, 'a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb)');
+
+// The cache keeps a value as a string of one char per byte: a longer one cannot be held at all.
+const valueSize = bytesUpTo(
+  constants.MAX_STRING_LENGTH,
+  `a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb)`,
+);
 
 // Underscores are allowed: resolvers accept them and Docker Compose names services with them
 // (`redis_1`); RFC 952's letters-digits-hyphens rule is not what a lookup enforces.
@@ -159,6 +174,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
   { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched (0.001 to 2147483.647)', parse: seconds },
   { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: `keys kept, at most ${MAX_CACHE_CAPACITY}; the least recently read is evicted first`, parse: integerIn(1, MAX_CACHE_CAPACITY, `a positive integer up to ${MAX_CACHE_CAPACITY} (each key's slot is preallocated at start)`) },
+  // 256 MiB (named after Redis's maxmemory): holds all 10 000 keys of the default capacity while
+  // values average up to 26 KB. Full, its entries measured about the heap they are charged, next to
+  // the process's ~140 MB at start; garbage from evictions comes on top until V8 collects it
+  // (README, "Memory"). Without a budget, 10 000 values of 512 MiB could be held.
+  { key: 'CACHE_MAX_MEMORY', default: '256mb', unit: 'bytes', help: 'bytes the cached keys and values may hold; the least recently read is evicted first', parse: byteSize },
+  // 1 MiB, 1/256 of the default budget: one big value cannot push out thousands of small hot ones,
+  // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
+  { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
   { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
@@ -225,6 +248,15 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   }
 
   const get = <T>(key: string) => parsed.get(key) as T;
+  if (get<number>('CACHE_MAX_VALUE_SIZE') > get<number>('CACHE_MAX_MEMORY')) {
+    const given = (key: string) => {
+      const from = raw.get(key);
+      return `${key}=${JSON.stringify(from?.value ?? SETTING_BY_KEY.get(key)!.default)} (${from ? `from ${from.source}` : 'default'})`;
+    };
+    throw new ConfigError(
+      `CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY (a value larger than the whole cache cannot be cached), got ${given('CACHE_MAX_VALUE_SIZE')} and ${given('CACHE_MAX_MEMORY')}`,
+    );
+  }
   const backend: BackendTarget = get<BackendTarget | undefined>('REDIS_URL') ?? {
     host: get<string>('REDIS_HOST'),
     port: get<number>('REDIS_PORT'),
@@ -240,6 +272,8 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     respPort: get<number>('RESP_PORT'),
     cacheExpiryMs: get<number>('CACHE_EXPIRY'),
     cacheCapacity: get<number>('CACHE_CAPACITY'),
+    cacheMaxMemory: get<number>('CACHE_MAX_MEMORY'),
+    cacheMaxValueSize: get<number>('CACHE_MAX_VALUE_SIZE'),
     maxClients: get<number>('MAX_CLIENTS'),
     maxParallel: get<number>('MAX_PARALLEL'),
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),

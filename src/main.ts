@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   log.info(
     `listening http=${hostPort(proxy.http.address, proxy.http.port)} resp=${hostPort(proxy.resp.address, proxy.resp.port)} ` +
       `backend=${target.tls ? 'rediss' : 'redis'}://${target.host}:${target.port}/${target.db} ` +
-      `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity}`,
+      `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity} max-memory=${config.cacheMaxMemory} max-value-size=${config.cacheMaxValueSize}`,
   );
 
   let stopping = false;

@@ -73,15 +73,21 @@ test.serial('--help lists the flags with defaults and exits 0', async (t) => {
 
 test.serial('flags override environment, which overrides .config', async (t) => {
   const proxy = await startProxy({
-    configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\n`,
-    env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22' },
-    args: ['--max-parallel', '32'],
+    configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\nCACHE_MAX_MEMORY=14mb\n`,
+    env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22', CACHE_MAX_VALUE_SIZE: '24kb' },
+    args: ['--max-parallel', '32', '--cache-max-value-size=34kb'],
   });
   const client = new Redis({ port: proxy.respPort });
   try {
     const values = await client.call('CONFIG', 'GET', 'cache-*', 'max-parallel') as string[];
     const got = Object.fromEntries(values.flatMap((v, i) => (i % 2 ? [] : [[v, values[i + 1]]])));
-    t.deepEqual(got, { 'cache-expiry': '13', 'cache-capacity': '21', 'max-parallel': '32' });
+    t.deepEqual(got, {
+      'cache-expiry': '13',
+      'cache-capacity': '21',
+      'cache-max-memory': String(14 * 1024 * 1024),
+      'cache-max-value-size': String(34 * 1024),
+      'max-parallel': '32',
+    });
     t.regex(proxy.output(), new RegExp(`listening http=127\\.0\\.0\\.1:\\d+ resp=127\\.0\\.0\\.1:\\d+ backend=redis://127\\.0\\.0\\.1:${redis.port}/0`));
   } finally {
     client.disconnect();

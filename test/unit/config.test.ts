@@ -1,5 +1,6 @@
 // Settings: defaults, precedence (file < env < flags), and one-line errors for every bad value.
 import test from 'ava';
+import { constants } from 'node:buffer';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,8 @@ test('defaults match the DESIGN table', (t) => {
   t.is(c.respPort, 6380);
   t.is(c.cacheExpiryMs, 60_000);
   t.is(c.cacheCapacity, 10_000);
+  t.is(c.cacheMaxMemory, 256 * 1024 * 1024);
+  t.is(c.cacheMaxValueSize, 1024 * 1024);
   t.is(c.maxClients, 10_000);
   t.is(c.maxParallel, 256);
   t.is(c.queryBufferLimit, 64 * 1024 * 1024);
@@ -111,6 +114,11 @@ const badValues: [key: string, value: string, message: string][] = [
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
   ['PROXY_PORT', '5000.5', 'PROXY_PORT must be an integer from 0 to 65535 (0 picks a free port), got "5000.5"'],
   ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), got "six"'],
+  ['CACHE_MAX_MEMORY', '0', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "0"'],
+  ['CACHE_MAX_MEMORY', '256 megabytes', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "256 megabytes"'],
+  // The cache holds a value as a string of one char per byte; V8 has none longer than this.
+  ['CACHE_MAX_VALUE_SIZE', '512mb', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "512mb"`],
+  ['CACHE_MAX_VALUE_SIZE', '-1', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "-1"`],
   ['MAX_CLIENTS', '-5', 'MAX_CLIENTS must be a positive integer, got "-5"'],
   ['MAX_PARALLEL', '1e3', 'MAX_PARALLEL must be a positive integer, got "1e3"'],
   ['QUERY_BUFFER_LIMIT', '10tb', 'QUERY_BUFFER_LIMIT must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "10tb"'],
@@ -248,4 +256,17 @@ test('.config: quoted values may span lines; double quotes expand \\n, the other
 
 test('.config: a value error names the line it came from', (t) => {
   t.regex(loadError({ file: '# x\nCACHE_CAPACITY=ten\n' }), /, got "ten" \(from \/.*\.config:2\)$/);
+});
+
+test('CACHE_MAX_MEMORY and CACHE_MAX_VALUE_SIZE take sizes; a value limit above the budget is one error naming both', (t) => {
+  const c = load({ env: { CACHE_MAX_MEMORY: '64kb', CACHE_MAX_VALUE_SIZE: '10000' } });
+  t.is(c.cacheMaxMemory, 64 * 1024);
+  t.is(c.cacheMaxValueSize, 10_000);
+  t.is(load({ env: { CACHE_MAX_MEMORY: '1mb' } }).cacheMaxValueSize, 1024 * 1024, 'equal is allowed');
+  t.is(
+    loadError({ env: { CACHE_MAX_MEMORY: '512kb' } }),
+    'CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY (a value larger than the whole cache cannot be cached), got CACHE_MAX_VALUE_SIZE="1mb" (default) and CACHE_MAX_MEMORY="512kb" (from environment)',
+  );
+  const fromFile = loadError({ file: 'CACHE_MAX_MEMORY=1mb\n', argv: ['--cache-max-value-size', '2mb'] });
+  t.regex(fromFile, /^CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY .*, got CACHE_MAX_VALUE_SIZE="2mb" \(from --cache-max-value-size\) and CACHE_MAX_MEMORY="1mb" \(from \/.*\.config:1\)$/);
 });
