@@ -1,8 +1,9 @@
 // Owns the settings: their types, defaults and units, and loading them once from .config, environment and flags.
+import { constants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { parseEnv } from 'node:util';
+import { parseConfigFile } from './config-file.ts';
 import { ConfigError } from './errors.ts';
 
 /** Where the backing Redis is and how to log in to it. */
@@ -29,6 +30,10 @@ export interface Config {
   readonly cacheExpiryMs: number;
   /** Keys kept; the least recently read is evicted first. Default 10 000. */
   readonly cacheCapacity: number;
+  /** Bytes the cached entries may hold (keys, values and a fixed overhead each). Default 256 MiB. */
+  readonly cacheMaxMemory: number;
+  /** Bytes of the largest value cached; a larger one is answered but not cached. Default 1 MiB. */
+  readonly cacheMaxValueSize: number;
   /** Connections served at once, per front end (RESP and HTTP each). Default 10 000. */
   readonly maxClients: number;
   /** Backend requests in flight at once. Default 256. */
@@ -62,26 +67,56 @@ function integerIn(min: number, max: number, allowed: string) {
   };
 }
 
-function positiveSeconds(raw: string): Parsed {
-  const allowed = 'a positive number of seconds (decimals allowed)';
+/**
+ * The longest wait Node's timers take: a longer one fires after 1 ms (with a warning). lru-cache's ttl
+ * needs a positive integer too, and reads a ttl of 0 as "never expires".
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Seconds, decimals allowed, to whole milliseconds in [1, 2^31 − 1]: what timers and lru-cache can do. */
+function seconds(raw: string): Parsed {
+  const allowed = `a number of seconds from 0.001 to ${MAX_TIMER_MS / 1000}, rounded to whole milliseconds`;
   if (!/^(\d+\.?\d*|\.\d+)$/.test(raw)) return bad(allowed);
-  const n = Number(raw);
-  return n > 0 && Number.isFinite(n) ? ok(Math.round(n * 1000 * 1000) / 1000) : bad(allowed);
+  const ms = Math.round(Number(raw) * 1000);
+  return ms >= 1 && ms <= MAX_TIMER_MS ? ok(ms) : bad(allowed);
 }
 
-function byteSize(raw: string): Parsed {
-  const allowed = 'a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb)';
-  const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw);
-  if (!m) return bad(allowed);
-  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
-  const n = Number(m[1]) * scale;
-  return n > 0 && Number.isSafeInteger(n) ? ok(n) : bad(allowed);
+/** Bytes, with an optional kb, mb or gb (powers of 1024, as Redis reads them), from 1 to `max`. */
+function bytesUpTo(max: number, allowed: string) {
+  return (raw: string): Parsed => {
+    const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw);
+    if (!m) return bad(allowed);
+    const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+    const n = Number(m[1]) * scale;
+    return n > 0 && n <= max && Number.isSafeInteger(n) ? ok(n) : bad(allowed);
+  };
 }
+
+const byteSize = bytesUpTo(Number.MAX_SAFE_INTEGER, 'a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb)');
+
+// The cache keeps a value as a string of one char per byte: a longer one cannot be held at all.
+const valueSize = bytesUpTo(
+  constants.MAX_STRING_LENGTH,
+  `a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb)`,
+);
+
+// Underscores are allowed: resolvers accept them and Docker Compose names services with them
+// (`redis_1`); RFC 952's letters-digits-hyphens rule is not what a lookup enforces.
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+
+const isHost = (raw: string): boolean => isIP(raw) !== 0 || HOST_NAME.test(raw);
 
 function hostName(raw: string): Parsed {
-  const allowed = 'a host name or IP address';
-  if (isIP(raw)) return ok(raw);
-  return /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(raw) ? ok(raw) : bad(allowed);
+  return isHost(raw) ? ok(raw) : bad('a host name or IP address');
+}
+
+/** decodeURIComponent, or undefined where `%` is not followed by two hex digits. */
+function percentDecoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function redisUrl(raw: string): Parsed {
@@ -96,11 +131,23 @@ function redisUrl(raw: string): Parsed {
   const dbPath = url.pathname.replace(/^\//, '');
   if (dbPath !== '' && !/^\d+$/.test(dbPath)) return bad(allowed);
   if (url.search || url.hash) return bad(allowed);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!isHost(host)) return bad('a URL whose host is a host name or IP address');
+  if (url.port === '0') return bad('a URL whose port is from 1 to 65535');
+  const username = percentDecoded(url.username);
+  const password = percentDecoded(url.password);
+  if (username === undefined || password === undefined) {
+    return bad('a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @)');
+  }
+  // AUTH takes a password, with or without a user; a user alone would silently log in as nobody.
+  if (username !== '' && password === '') {
+    return bad("a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one)");
+  }
   const target: BackendTarget = {
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    host,
     port: url.port ? Number(url.port) : 6379,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    username: username || undefined,
+    password: password || undefined,
     db: dbPath ? Number(dbPath) : 0,
     tls: url.protocol === 'rediss:',
   };
@@ -111,21 +158,37 @@ const port = integerIn(1, 65535, 'an integer from 1 to 65535');
 const listenPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port)');
 const positiveInteger = integerIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
 
+/**
+ * lru-cache preallocates every slot at start: measured 40 bytes per slot of V8 heap with size
+ * tracking on (32 without), so 10 000 000 slots take 400 MB (450 MB RSS, 520 MB at peak) before a
+ * single entry is stored; 10^9 would need 40 GB and aborts the process. Past this bound the byte
+ * budget (CACHE_MAX_MEMORY), not the key count, is what should limit the cache.
+ */
+const MAX_CACHE_CAPACITY = 10_000_000;
+
 /** Every setting, in the order `--help` and `.config` list them. */
 export const SETTINGS: readonly Setting[] = [
   { key: 'REDIS_HOST', default: '127.0.0.1', unit: 'host', help: 'backing Redis host', parse: hostName },
   { key: 'REDIS_PORT', default: '6379', unit: 'port', help: 'backing Redis port', parse: port },
-  { key: 'REDIS_URL', default: undefined, unit: 'url', help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS', parse: redisUrl },
+  { key: 'REDIS_URL', default: undefined, unit: 'url', help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS; a user needs a password', parse: redisUrl },
   { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
   { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
   { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
-  { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched', parse: positiveSeconds },
-  { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: 'keys kept; the least recently read is evicted first', parse: integerIn(1, 1e9, 'a positive integer up to 1000000000') },
+  { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched (0.001 to 2147483.647)', parse: seconds },
+  { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: `keys kept, at most ${MAX_CACHE_CAPACITY}; the least recently read is evicted first`, parse: integerIn(1, MAX_CACHE_CAPACITY, `a positive integer up to ${MAX_CACHE_CAPACITY} (each key's slot is preallocated at start)`) },
+  // 256 MiB (named after Redis's maxmemory): holds all 10 000 keys of the default capacity while
+  // values average up to 26 KB. Full, its entries measured about the heap they are charged, next to
+  // the process's ~140 MB at start; garbage from evictions comes on top until V8 collects it
+  // (README, "Memory"). Without a budget, 10 000 values of 512 MiB could be held.
+  { key: 'CACHE_MAX_MEMORY', default: '256mb', unit: 'bytes', help: 'bytes the cached keys and values may hold; the least recently read is evicted first', parse: byteSize },
+  // 1 MiB, 1/256 of the default budget: one big value cannot push out thousands of small hot ones,
+  // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
+  { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
   { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
-  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error', parse: positiveSeconds },
-  { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed', parse: positiveSeconds },
+  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)', parse: seconds },
+  { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)', parse: seconds },
 ];
 
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
@@ -157,11 +220,12 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
 
   const file = flags.configPath ? resolve(cwd, flags.configPath) : resolve(cwd, '.config');
   if (existsSync(file)) {
-    for (const [key, value] of Object.entries(readConfigFile(file))) {
+    for (const { key, value, line } of parseConfigFile(readConfigFile(file), file)) {
       if (!SETTING_BY_KEY.has(key)) {
-        throw new ConfigError(`${file}: unknown setting ${key}; known settings are ${SETTINGS.map((s) => s.key).join(', ')}`);
+        throw new ConfigError(`${file}:${line}: unknown setting ${key}; known settings are ${SETTINGS.map((s) => s.key).join(', ')}`);
       }
-      if (value !== '') raw.set(key, { value, source: file });
+      if (value !== '') raw.set(key, { value, source: `${file}:${line}` });
+      else raw.delete(key);
     }
   } else if (flags.configPath) {
     throw new ConfigError(`--config ${flags.configPath}: no such file`);
@@ -187,6 +251,15 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   }
 
   const get = <T>(key: string) => parsed.get(key) as T;
+  if (get<number>('CACHE_MAX_VALUE_SIZE') > get<number>('CACHE_MAX_MEMORY')) {
+    const given = (key: string) => {
+      const from = raw.get(key);
+      return `${key}=${JSON.stringify(from?.value ?? SETTING_BY_KEY.get(key)!.default)} (${from ? `from ${from.source}` : 'default'})`;
+    };
+    throw new ConfigError(
+      `CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY (a value larger than the whole cache cannot be cached), got ${given('CACHE_MAX_VALUE_SIZE')} and ${given('CACHE_MAX_MEMORY')}`,
+    );
+  }
   const backend: BackendTarget = get<BackendTarget | undefined>('REDIS_URL') ?? {
     host: get<string>('REDIS_HOST'),
     port: get<number>('REDIS_PORT'),
@@ -202,6 +275,8 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     respPort: get<number>('RESP_PORT'),
     cacheExpiryMs: get<number>('CACHE_EXPIRY'),
     cacheCapacity: get<number>('CACHE_CAPACITY'),
+    cacheMaxMemory: get<number>('CACHE_MAX_MEMORY'),
+    cacheMaxValueSize: get<number>('CACHE_MAX_VALUE_SIZE'),
     maxClients: get<number>('MAX_CLIENTS'),
     maxParallel: get<number>('MAX_PARALLEL'),
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
@@ -211,9 +286,9 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   return { kind: 'config', config };
 }
 
-function readConfigFile(file: string): Record<string, string> {
+function readConfigFile(file: string): string {
   try {
-    return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(`${file}: cannot be read (${(err as Error).message})`);
   }

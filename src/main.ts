@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   log.info(
     `listening http=${hostPort(proxy.http.address, proxy.http.port)} resp=${hostPort(proxy.resp.address, proxy.resp.port)} ` +
       `backend=${target.tls ? 'rediss' : 'redis'}://${target.host}:${target.port}/${target.db} ` +
-      `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity}`,
+      `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity} max-memory=${config.cacheMaxMemory} max-value-size=${config.cacheMaxValueSize}`,
   );
 
   let stopping = false;
@@ -66,4 +66,9 @@ async function main(): Promise<void> {
 process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? String(err)}`));
 process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
 
-await main();
+// Before it listens, any failure is a failure to start: exit non-zero, so a supervisor sees it
+// (the handlers above would otherwise log it and let the process end with 0).
+await main().catch((err: unknown) => {
+  log.error(`cannot start: ${(err as Error)?.stack ?? String(err)}`);
+  process.exit(1);
+});

@@ -20,7 +20,13 @@ export interface RunningProxy {
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
   const backend = createRedisBackend({ target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log });
-  const store = createCacheStore({ capacity: config.cacheCapacity, expiryMs: config.cacheExpiryMs, stats });
+  const store = createCacheStore({
+    capacity: config.cacheCapacity,
+    expiryMs: config.cacheExpiryMs,
+    maxMemory: config.cacheMaxMemory,
+    maxValueSize: config.cacheMaxValueSize,
+    stats,
+  });
   const readThrough = createReadThrough({ store, backend, stats });
 
   const ports = { resp: config.respPort, http: config.httpPort };

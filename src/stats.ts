@@ -7,8 +7,10 @@ export interface Stats {
   cacheMisses: number;
   /** Misses that joined a fetch already in flight instead of starting one. */
   coalescedReads: number;
-  /** Entries dropped to make room at CACHE_CAPACITY. */
+  /** Entries dropped to make room at CACHE_CAPACITY or CACHE_MAX_MEMORY. */
   evictions: number;
+  /** Reads answered but not cached: the value was over CACHE_MAX_VALUE_SIZE (or key and value over CACHE_MAX_MEMORY). */
+  uncacheableValues: number;
   /** GETs sent to the backing Redis. */
   backendReads: number;
   /** Backend reads that failed (unreachable, timeout, error reply). */
@@ -39,6 +41,7 @@ export function createStats(): Stats {
     cacheMisses: 0,
     coalescedReads: 0,
     evictions: 0,
+    uncacheableValues: 0,
     backendReads: 0,
     backendErrors: 0,
     commandsProcessed: 0,

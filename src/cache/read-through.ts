@@ -1,13 +1,12 @@
 // Owns cached reads: answer from the store, else fetch once per key (single-flight).
-import { constants } from 'node:buffer';
 import type { Backend } from '../backend/redis-backend.ts';
 import type { Stats } from '../stats.ts';
 import type { CacheStore, CachedValue } from './store.ts';
 
 /**
  * What a read answers: the value's bytes (a latin1 string, as cached), or null when Redis does not
- * have the key. A value too long for a JavaScript string (over ~512 MiB) is answered as the Buffer
- * Redis sent and not cached.
+ * have the key. A value the cache does not keep (over CACHE_MAX_VALUE_SIZE) is answered as the
+ * Buffer Redis sent: no copy is made of what will not be kept.
  */
 export type ReadValue = CachedValue | Buffer;
 
@@ -21,6 +20,8 @@ export interface ReadThrough {
   readonly inflight: number;
   /** Entries in the store. */
   readonly size: number;
+  /** Bytes the store's entries are charged. */
+  readonly bytes: number;
 }
 
 export interface ReadThroughOptions {
@@ -46,7 +47,11 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
       (reply) => {
         // Same tick as store.set: no reader can find the key neither cached nor in flight.
         inflight.delete(key);
-        if (reply !== null && reply.length > constants.MAX_STRING_LENGTH) return reply;
+        // Served to this reader and every one that joined the fetch, but not kept.
+        if (!store.fits(key, reply === null ? 0 : reply.length)) {
+          stats.uncacheableValues++;
+          return reply;
+        }
         // The string is the cache's own compact copy: the reply is a view into the whole socket read.
         const value = reply === null ? null : reply.toString('latin1');
         store.set(key, value, fetchedAt);
@@ -83,6 +88,9 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
     },
     get size() {
       return store.size;
+    },
+    get bytes() {
+      return store.bytes;
     },
   };
 }

@@ -53,6 +53,7 @@ const SECTIONS: Record<string, Section> = {
     ['cache_misses', stats.cacheMisses],
     ['cache_coalesced_reads', stats.coalescedReads],
     ['cache_evictions', stats.evictions],
+    ['cache_values_too_large', stats.uncacheableValues],
     ['cache_inflight_fetches', readThrough.inflight],
     ['backend_reads', stats.backendReads],
     ['backend_errors', stats.backendErrors],
@@ -64,6 +65,9 @@ const SECTIONS: Record<string, Section> = {
   cache: ({ config, readThrough, backend }) => [
     ['cache_entries', readThrough.size],
     ['cache_capacity', config.cacheCapacity],
+    ['cache_bytes', readThrough.bytes],
+    ['cache_max_memory', config.cacheMaxMemory],
+    ['cache_max_value_size', config.cacheMaxValueSize],
     ['cache_expiry_seconds', config.cacheExpiryMs / 1000],
     ['backend', backend.address],
     ['backend_status', backend.isReady() ? 'up' : 'down'],

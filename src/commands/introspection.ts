@@ -110,6 +110,8 @@ function configParameters({ config, ports }: ProxyContext): [string, string][] {
     ['proto-max-bulk-len', String(MAX_BULK)],
     ['cache-expiry', String(config.cacheExpiryMs / 1000)],
     ['cache-capacity', String(config.cacheCapacity)],
+    ['cache-max-memory', String(config.cacheMaxMemory)],
+    ['cache-max-value-size', String(config.cacheMaxValueSize)],
     ['max-parallel', String(config.maxParallel)],
   ];
 }

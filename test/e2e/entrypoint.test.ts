@@ -17,13 +17,45 @@ test.serial('a bad .config value exits with code 2 and one line naming the key, 
   t.is(code, 2);
   const lines = stderr.trim().split('\n');
   t.is(lines.length, 1);
-  t.regex(lines[0]!, /^redis-cache-proxy: CACHE_CAPACITY must be a positive integer up to 1000000000, got "ten" \(from .*\.config\)$/);
+  t.regex(lines[0]!, /^redis-cache-proxy: CACHE_CAPACITY must be a positive integer up to 10000000 \(.*\), got "ten" \(from .*\.config:1\)$/);
+});
+
+test.serial('a .config line that is not KEY=value exits with code 2 and one line naming the file and line', async (t) => {
+  // node:util's parseEnv skipped such lines, so a typo silently left the setting at its default.
+  const { code, stderr } = await runProxyCommand({ configFile: `REDIS_PORT=${redis.port}\n# expiry\nCACHE_EXPIRY 5\n` });
+  t.is(code, 2);
+  const lines = stderr.trim().split('\n');
+  t.is(lines.length, 1, stderr);
+  t.regex(lines[0]!, /^redis-cache-proxy: \/.*\/\.config:3: expected KEY=value, got "CACHE_EXPIRY 5"$/);
+});
+
+test.serial('a malformed percent-escape in REDIS_URL exits with code 2 and one line', async (t) => {
+  // It threw a URIError out of the settings, which was logged, and the process exited 0.
+  const { code, stderr } = await runProxyCommand({ env: { REDIS_URL: 'redis://u:%zz@127.0.0.1:1' } });
+  t.is(code, 2);
+  const lines = stderr.trim().split('\n');
+  t.is(lines.length, 1, stderr);
+  t.is(lines[0], 'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:%zz@127.0.0.1:1" (from environment)');
+});
+
+test.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to whole milliseconds)', async (t) => {
+  // lru-cache takes only an integer ttl: CACHE_EXPIRY=0.0015 crashed the start with exit code 1.
+  const proxy = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.0015' } });
+  const client = new Redis({ port: proxy.respPort });
+  try {
+    await redis.client.set('fractional-expiry', 'v1');
+    t.is(await client.get('fractional-expiry'), 'v1');
+    t.regex(await client.info('cache'), /^cache_expiry_seconds:0\.002\r$/m);
+  } finally {
+    client.disconnect();
+    await proxy.stop();
+  }
 });
 
 test.serial('a bad environment value or flag, and an unknown flag, exit with code 2', async (t) => {
   const env = await runProxyCommand({ env: { CACHE_EXPIRY: 'soon' } });
   t.is(env.code, 2);
-  t.regex(env.stderr, /CACHE_EXPIRY must be a positive number of seconds \(decimals allowed\), got "soon" \(from environment\)/);
+  t.regex(env.stderr, /CACHE_EXPIRY must be a number of seconds from 0\.001 to 2147483\.647, rounded to whole milliseconds, got "soon" \(from environment\)/);
   const flag = await runProxyCommand({ args: ['--max-clients', '0'] });
   t.is(flag.code, 2);
   t.regex(flag.stderr, /MAX_CLIENTS must be a positive integer, got "0" \(from --max-clients\)/);
@@ -41,15 +73,21 @@ test.serial('--help lists the flags with defaults and exits 0', async (t) => {
 
 test.serial('flags override environment, which overrides .config', async (t) => {
   const proxy = await startProxy({
-    configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\n`,
-    env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22' },
-    args: ['--max-parallel', '32'],
+    configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\nCACHE_MAX_MEMORY=14mb\n`,
+    env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22', CACHE_MAX_VALUE_SIZE: '24kb' },
+    args: ['--max-parallel', '32', '--cache-max-value-size=34kb'],
   });
   const client = new Redis({ port: proxy.respPort });
   try {
     const values = await client.call('CONFIG', 'GET', 'cache-*', 'max-parallel') as string[];
     const got = Object.fromEntries(values.flatMap((v, i) => (i % 2 ? [] : [[v, values[i + 1]]])));
-    t.deepEqual(got, { 'cache-expiry': '13', 'cache-capacity': '21', 'max-parallel': '32' });
+    t.deepEqual(got, {
+      'cache-expiry': '13',
+      'cache-capacity': '21',
+      'cache-max-memory': String(14 * 1024 * 1024),
+      'cache-max-value-size': String(34 * 1024),
+      'max-parallel': '32',
+    });
     t.regex(proxy.output(), new RegExp(`listening http=127\\.0\\.0\\.1:\\d+ resp=127\\.0\\.0\\.1:\\d+ backend=redis://127\\.0\\.0\\.1:${redis.port}/0`));
   } finally {
     client.disconnect();

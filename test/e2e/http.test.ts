@@ -98,6 +98,8 @@ test.serial('/metrics and /health report the proxy\'s state', async (t) => {
   t.regex(metrics, /^redis_cache_proxy_cache_hits_total [1-9]\d*$/m);
   t.regex(metrics, /^redis_cache_proxy_cache_coalesced_reads_total \d+$/m);
   t.regex(metrics, /^redis_cache_proxy_cache_inflight_fetches 0$/m);
+  t.regex(metrics, /^# TYPE redis_cache_proxy_cache_bytes gauge\nredis_cache_proxy_cache_bytes [1-9]\d*$/m);
+  t.regex(metrics, /^# TYPE redis_cache_proxy_cache_values_too_large_total counter\nredis_cache_proxy_cache_values_too_large_total \d+$/m);
   const health = await proxy.http('/health');
   t.is(health.status, 200);
   t.like(await health.json(), { status: 'ok' });

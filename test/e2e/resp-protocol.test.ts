@@ -159,6 +159,10 @@ test('INFO reports the proxy\'s sections with the cache\'s counters', async (t) 
     t.regex(info, /^cache_misses:\d+\r$/m);
     t.regex(info, /^cache_coalesced_reads:\d+\r$/m);
     t.regex(info, /^cache_evictions:\d+\r$/m);
+    t.regex(info, /^cache_values_too_large:\d+\r$/m);
+    t.regex(info, /^cache_bytes:\d+\r$/m);
+    t.regex(info, /^cache_max_memory:268435456\r$/m);
+    t.regex(info, /^cache_max_value_size:1048576\r$/m);
     t.regex(info, /^backend_errors:\d+\r$/m);
     t.regex(info, /^db0:keys=\d+/m);
     const stats = await client.info('stats');

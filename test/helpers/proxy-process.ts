@@ -40,14 +40,19 @@ export interface RunOptions {
   configFile?: string;
 }
 
-/** Runs the entrypoint to completion (for config errors and --help): exit code and output. */
-export async function runProxyCommand(options: RunOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the entrypoint to completion (for config errors and --help): exit code and output. A proxy
+ * that starts serving instead of exiting is killed after `timeoutMs` and reported with code null.
+ */
+export async function runProxyCommand(options: RunOptions = {}, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { child, cleanup } = spawnProxy(options);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
+  clearTimeout(timer);
   cleanup();
   return { code, stdout, stderr };
 }

@@ -1,8 +1,10 @@
 // Settings: defaults, precedence (file < env < flags), and one-line errors for every bad value.
 import test from 'ava';
+import { constants } from 'node:buffer';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfigFile } from '../../src/config-file.ts';
 import { loadConfig, SETTINGS, type Config } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 
@@ -36,6 +38,8 @@ test('defaults match the DESIGN table', (t) => {
   t.is(c.respPort, 6380);
   t.is(c.cacheExpiryMs, 60_000);
   t.is(c.cacheCapacity, 10_000);
+  t.is(c.cacheMaxMemory, 256 * 1024 * 1024);
+  t.is(c.cacheMaxValueSize, 1024 * 1024);
   t.is(c.maxClients, 10_000);
   t.is(c.maxParallel, 256);
   t.is(c.queryBufferLimit, 64 * 1024 * 1024);
@@ -76,28 +80,56 @@ test('REDIS_URL wins over host and port and carries user, password, db and TLS',
   t.is(load({ env: { REDIS_URL: 'redis://[::1]' } }).backend.host, '::1');
 });
 
+const URL_RULE = 'REDIS_URL must be redis://[user:password@]host[:port][/db] or rediss://… for TLS';
+const SECONDS_RULE = 'must be a number of seconds from 0.001 to 2147483.647, rounded to whole milliseconds';
+const CAPACITY_RULE = "CACHE_CAPACITY must be a positive integer up to 10000000 (each key's slot is preallocated at start)";
+
 const badValues: [key: string, value: string, message: string][] = [
-  ['CACHE_CAPACITY', 'ten', 'CACHE_CAPACITY must be a positive integer up to 1000000000, got "ten"'],
-  ['CACHE_CAPACITY', '0', 'CACHE_CAPACITY must be a positive integer up to 1000000000, got "0"'],
-  ['CACHE_EXPIRY', '-1', 'CACHE_EXPIRY must be a positive number of seconds (decimals allowed), got "-1"'],
-  ['CACHE_EXPIRY', '0', 'CACHE_EXPIRY must be a positive number of seconds (decimals allowed), got "0"'],
-  ['CACHE_EXPIRY', '1m', 'CACHE_EXPIRY must be a positive number of seconds (decimals allowed), got "1m"'],
+  ['CACHE_CAPACITY', 'ten', `${CAPACITY_RULE}, got "ten"`],
+  ['CACHE_CAPACITY', '0', `${CAPACITY_RULE}, got "0"`],
+  // lru-cache preallocates every slot: 4M slots took 126 MB at start, 10^9 aborted the process.
+  ['CACHE_CAPACITY', '10000001', `${CAPACITY_RULE}, got "10000001"`],
+  ['CACHE_CAPACITY', '1000000000', `${CAPACITY_RULE}, got "1000000000"`],
+  ['CACHE_EXPIRY', '-1', `CACHE_EXPIRY ${SECONDS_RULE}, got "-1"`],
+  ['CACHE_EXPIRY', '0', `CACHE_EXPIRY ${SECONDS_RULE}, got "0"`],
+  ['CACHE_EXPIRY', '1m', `CACHE_EXPIRY ${SECONDS_RULE}, got "1m"`],
+  // Rounds to 0 ms, which lru-cache reads as "never expires": a changed value was served forever.
+  ['CACHE_EXPIRY', '0.0000001', `CACHE_EXPIRY ${SECONDS_RULE}, got "0.0000001"`],
+  ['CACHE_EXPIRY', '0.0004', `CACHE_EXPIRY ${SECONDS_RULE}, got "0.0004"`],
+  ['CACHE_EXPIRY', '2147483.648', `CACHE_EXPIRY ${SECONDS_RULE}, got "2147483.648"`],
   ['REDIS_PORT', '70000', 'REDIS_PORT must be an integer from 1 to 65535, got "70000"'],
   ['REDIS_HOST', 'bad host', 'REDIS_HOST must be a host name or IP address, got "bad host"'],
-  ['REDIS_URL', 'http://x', 'REDIS_URL must be redis://[user:password@]host[:port][/db] or rediss://… for TLS, got "http://x"'],
-  ['REDIS_URL', 'redis://h/x', 'REDIS_URL must be redis://[user:password@]host[:port][/db] or rediss://… for TLS, got "redis://h/x"'],
+  ['REDIS_HOST', 'redis/1', 'REDIS_HOST must be a host name or IP address, got "redis/1"'],
+  ['REDIS_HOST', '-redis', 'REDIS_HOST must be a host name or IP address, got "-redis"'],
+  ['REDIS_URL', 'http://x', `${URL_RULE}, got "http://x"`],
+  ['REDIS_URL', 'redis://h/x', `${URL_RULE}, got "redis://h/x"`],
+  // A malformed percent-escape threw out of loadConfig, was logged, and the process exited 0.
+  ['REDIS_URL', 'redis://u:%zz@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:%zz@h"'],
+  ['REDIS_URL', 'redis://%E0%A4%A@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://%E0%A4%A@h"'],
+  // A user without a password sent no AUTH at all, so the proxy ran as the default user unnoticed.
+  ['REDIS_URL', 'redis://bob@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob@h"`],
+  ['REDIS_URL', 'redis://bob:@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob:@h"`],
+  ['REDIS_URL', 'redis://a%20b:6379', 'REDIS_URL must be a URL whose host is a host name or IP address, got "redis://a%20b:6379"'],
+  ['REDIS_URL', 'redis://h:0', 'REDIS_URL must be a URL whose port is from 1 to 65535, got "redis://h:0"'],
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
   ['PROXY_PORT', '5000.5', 'PROXY_PORT must be an integer from 0 to 65535 (0 picks a free port), got "5000.5"'],
   ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), got "six"'],
+  ['CACHE_MAX_MEMORY', '0', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "0"'],
+  ['CACHE_MAX_MEMORY', '256 megabytes', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "256 megabytes"'],
+  // The cache holds a value as a string of one char per byte; V8 has none longer than this.
+  ['CACHE_MAX_VALUE_SIZE', '512mb', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "512mb"`],
+  ['CACHE_MAX_VALUE_SIZE', '-1', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "-1"`],
   ['MAX_CLIENTS', '-5', 'MAX_CLIENTS must be a positive integer, got "-5"'],
   ['MAX_PARALLEL', '1e3', 'MAX_PARALLEL must be a positive integer, got "1e3"'],
   ['QUERY_BUFFER_LIMIT', '10tb', 'QUERY_BUFFER_LIMIT must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "10tb"'],
-  ['REDIS_TIMEOUT', 'soon', 'REDIS_TIMEOUT must be a positive number of seconds (decimals allowed), got "soon"'],
-  ['SHUTDOWN_TIMEOUT', '-1', 'SHUTDOWN_TIMEOUT must be a positive number of seconds (decimals allowed), got "-1"'],
+  ['REDIS_TIMEOUT', 'soon', `REDIS_TIMEOUT ${SECONDS_RULE}, got "soon"`],
+  // 3·10^9 ms overflowed Node's timers to 1 ms: "connect timed out after 3000000000 ms" at once.
+  ['REDIS_TIMEOUT', '3000000', `REDIS_TIMEOUT ${SECONDS_RULE}, got "3000000"`],
+  ['SHUTDOWN_TIMEOUT', '-1', `SHUTDOWN_TIMEOUT ${SECONDS_RULE}, got "-1"`],
 ];
 
 for (const [key, value, message] of badValues) {
-  test(`${key}=${JSON.stringify(value)} is refused with one line naming key, value and rule`, (t) => {
+  test(`${key}=${value} is refused with one line naming key, value and rule`, (t) => {
     t.is(loadError({ env: { [key]: value } }), `${message} (from environment)`);
     const fromFile = loadError({ file: `${key}=${value}\n` });
     t.true(fromFile.startsWith(message) && fromFile.includes('.config'), fromFile);
@@ -121,8 +153,8 @@ test('sizes accept kb, mb and gb', (t) => {
 test('unknown flags and unknown .config keys are errors that say what is known', (t) => {
   t.is(loadError({ argv: ['--cache-size', '5'] }), 'unknown option "--cache-size"; run with --help to list the options');
   t.is(loadError({ argv: ['--cache-capacity'] }), 'option --cache-capacity needs a value; run with --help to list the options');
-  const message = loadError({ file: 'CACHE_EXPIRE=5\n' });
-  t.regex(message, /\.config: unknown setting CACHE_EXPIRE; known settings are REDIS_HOST, .*CACHE_EXPIRY/);
+  const message = loadError({ file: 'REDIS_PORT=1\nCACHE_EXPIRE=5\n' });
+  t.regex(message, /\.config:2: unknown setting CACHE_EXPIRE; known settings are REDIS_HOST, .*CACHE_EXPIRY/);
 });
 
 test('--help lists every flag with its default', (t) => {
@@ -133,4 +165,109 @@ test('--help lists every flag with its default', (t) => {
     t.truthy(line, s.key);
     if (s.default !== undefined) t.true(line!.includes(`(default ${s.default})`), line);
   }
+});
+
+test('seconds become whole milliseconds from 1 to 2^31 − 1, the range timers and lru-cache take', (t) => {
+  t.is(load({ env: { CACHE_EXPIRY: '0.0015' } }).cacheExpiryMs, 2, 'lru-cache needs an integer ttl: 1.5 ms crashed the start');
+  t.is(load({ env: { CACHE_EXPIRY: '0.001' } }).cacheExpiryMs, 1);
+  t.is(load({ env: { CACHE_EXPIRY: '.25' } }).cacheExpiryMs, 250);
+  t.is(load({ env: { CACHE_EXPIRY: '2147483.647' } }).cacheExpiryMs, 2 ** 31 - 1);
+  t.is(load({ env: { REDIS_TIMEOUT: '2147483.647' } }).backendTimeoutMs, 2 ** 31 - 1);
+  t.is(load({ env: { REDIS_TIMEOUT: '0.0125' } }).backendTimeoutMs, 13);
+  for (const key of ['CACHE_EXPIRY', 'REDIS_TIMEOUT'] as const) {
+    const ms = key === 'CACHE_EXPIRY' ? 'cacheExpiryMs' : 'backendTimeoutMs';
+    for (const value of ['0.0005', '0.001', '1.0004', '60', '86400.5']) t.true(Number.isInteger(load({ env: { [key]: value } })[ms]), `${key}=${value}`);
+  }
+});
+
+test('CACHE_CAPACITY takes up to 10 000 000 keys', (t) => {
+  t.is(load({ env: { CACHE_CAPACITY: '10000000' } }).cacheCapacity, 10_000_000);
+});
+
+test('host names may contain underscores, as Docker Compose service names do', (t) => {
+  t.is(load({ env: { REDIS_HOST: 'redis_1' } }).backend.host, 'redis_1');
+  t.is(load({ env: { REDIS_HOST: 'cache_redis_1.my_net' } }).backend.host, 'cache_redis_1.my_net');
+  t.is(load({ env: { REDIS_URL: 'redis://redis_1:6390' } }).backend.host, 'redis_1');
+  t.is(load({ env: { PROXY_LISTEN: 'proxy_1' } }).listen, 'proxy_1');
+});
+
+test('REDIS_URL: a password alone logs in as the default user; escapes are decoded', (t) => {
+  const c = load({ env: { REDIS_URL: 'redis://:p%3Ass@h' } });
+  t.is(c.backend.username, undefined);
+  t.is(c.backend.password, 'p:ss');
+  t.deepEqual(load({ env: { REDIS_URL: 'redis://h' } }).backend, { host: 'h', port: 6379, username: undefined, password: undefined, db: 0, tls: false });
+  t.is(load({ env: { REDIS_URL: 'redis://b%C3%B6b:x@h' } }).backend.username, 'böb');
+});
+
+test('.config: a line that is not KEY=value is an error naming the file and line', (t) => {
+  const cases: [text: string, line: number, message: string][] = [
+    ['CACHE_CAPACITY=5\n\nCACHE_EXPIRY 5\n', 3, 'expected KEY=value, got "CACHE_EXPIRY 5"'],
+    ['# settings\ngarbage\nCACHE_EXPIRY=5\n', 2, 'expected KEY=value, got "garbage"'],
+    ['=5\n', 1, 'expected KEY=value, got "=5"'],
+    ['CACHE EXPIRY=5\n', 1, 'expected KEY=value, got "CACHE EXPIRY=5"'],
+    ['CACHE_EXPIRY: 5\n', 1, 'expected KEY=value, got "CACHE_EXPIRY: 5"'],
+    ['REDIS_HOST="h\nREDIS_PORT=1\n', 1, 'the value of REDIS_HOST opens a " quote that is never closed'],
+    ["REDIS_HOST='h' x\n", 1, "unexpected text after the closing ' of REDIS_HOST: \"x\""],
+    [`MAX_CLIENTS=1\n${'x'.repeat(200)}\n`, 2, `expected KEY=value, got "${'x'.repeat(80)}…"`],
+  ];
+  for (const [text, line, message] of cases) {
+    const got = loadError({ file: text });
+    t.regex(got, /^\/.*\.config:\d+: /, got);
+    t.is(got.slice(got.indexOf('.config:') + '.config:'.length), `${line}: ${message}`);
+    t.false(got.includes('\n'));
+  }
+});
+
+test('.config: dotenv syntax — comments, export, quotes, spaces, CRLF, multi-line values', (t) => {
+  const c = load({
+    file: [
+      '\uFEFF# a comment',
+      '   # an indented comment',
+      'export REDIS_HOST=cache.internal   # where Redis is',
+      '  REDIS_PORT = 6390  ',
+      'PROXY_LISTEN="0.0.0.0"  # quoted, then a comment',
+      "MAX_CLIENTS='12'",
+      'MAX_PARALLEL=`7`',
+      'CACHE_EXPIRY=1.5#no space before the comment',
+      'REDIS_URL=',
+      'CACHE_CAPACITY=5\r',
+      'CACHE_CAPACITY=6\r',
+      '',
+    ].join('\n'),
+  });
+  t.is(c.backend.host, 'cache.internal');
+  t.is(c.backend.port, 6390);
+  t.is(c.listen, '0.0.0.0');
+  t.is(c.maxClients, 12);
+  t.is(c.maxParallel, 7);
+  t.is(c.cacheExpiryMs, 1500);
+  t.is(c.cacheCapacity, 6, 'a key given twice takes its last value');
+});
+
+test('.config: quoted values may span lines; double quotes expand \\n, the others keep it', (t) => {
+  const entries = parseConfigFile('A="one\ntwo" # c\nB=\'x\\ny\'\nC="x\\ny"\nD=`#not a comment`\nE=\n', 'f');
+  t.deepEqual(entries, [
+    { key: 'A', value: 'one\ntwo', line: 1 },
+    { key: 'B', value: 'x\\ny', line: 3 },
+    { key: 'C', value: 'x\ny', line: 4 },
+    { key: 'D', value: '#not a comment', line: 5 },
+    { key: 'E', value: '', line: 6 },
+  ]);
+});
+
+test('.config: a value error names the line it came from', (t) => {
+  t.regex(loadError({ file: '# x\nCACHE_CAPACITY=ten\n' }), /, got "ten" \(from \/.*\.config:2\)$/);
+});
+
+test('CACHE_MAX_MEMORY and CACHE_MAX_VALUE_SIZE take sizes; a value limit above the budget is one error naming both', (t) => {
+  const c = load({ env: { CACHE_MAX_MEMORY: '64kb', CACHE_MAX_VALUE_SIZE: '10000' } });
+  t.is(c.cacheMaxMemory, 64 * 1024);
+  t.is(c.cacheMaxValueSize, 10_000);
+  t.is(load({ env: { CACHE_MAX_MEMORY: '1mb' } }).cacheMaxValueSize, 1024 * 1024, 'equal is allowed');
+  t.is(
+    loadError({ env: { CACHE_MAX_MEMORY: '512kb' } }),
+    'CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY (a value larger than the whole cache cannot be cached), got CACHE_MAX_VALUE_SIZE="1mb" (default) and CACHE_MAX_MEMORY="512kb" (from environment)',
+  );
+  const fromFile = loadError({ file: 'CACHE_MAX_MEMORY=1mb\n', argv: ['--cache-max-value-size', '2mb'] });
+  t.regex(fromFile, /^CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY .*, got CACHE_MAX_VALUE_SIZE="2mb" \(from --cache-max-value-size\) and CACHE_MAX_MEMORY="1mb" \(from \/.*\.config:1\)$/);
 });

@@ -13,7 +13,7 @@ interface PendingGet {
   reject(err: Error): void;
 }
 
-function setup({ expiryMs = 60_000, capacity = 100 } = {}) {
+function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValueSize = 1 << 20 } = {}) {
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
@@ -25,7 +25,7 @@ function setup({ expiryMs = 60_000, capacity = 100 } = {}) {
   };
   const clock = { t: 10_000, now() { return this.t; } };
   const stats = createStats();
-  const store = createCacheStore({ capacity, expiryMs, stats, clock });
+  const store = createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock });
   const cache = createReadThrough({ store, backend, stats });
   return { calls, clock, stats, cache };
 }
@@ -126,4 +126,36 @@ test('a fetched entry expires CACHE_EXPIRY after its request left, however slow 
   await tick();
   calls[1]!.resolve(Buffer.from('v2'));
   t.is(await again, 'v2');
+});
+
+test('a value over CACHE_MAX_VALUE_SIZE reaches every reader of its fetch, is not cached, and is counted', async (t) => {
+  const { calls, stats, cache } = setup({ maxValueSize: 10 });
+  const big = Buffer.from('0123456789A');
+  const reads = [cache.read('big'), cache.read('big'), cache.read('big')];
+  await tick();
+  t.is(calls.length, 1);
+  calls[0]!.resolve(big);
+  for (const value of await Promise.all(reads)) t.true(Buffer.isBuffer(value) && value.equals(big));
+  t.is(stats.uncacheableValues, 1);
+  t.is(cache.size, 0);
+  t.is(cache.bytes, 0);
+  const again = cache.read('big');
+  t.true(again instanceof Promise, 'not cached: the next read fetches again');
+  await tick();
+  calls[1]!.resolve(Buffer.from('0123456789'));
+  t.is(await again, '0123456789', 'at the limit it is cached');
+  t.is(cache.read('big'), '0123456789');
+  t.is(stats.uncacheableValues, 1);
+  t.is(calls.length, 2);
+});
+
+test('an entry whose key alone exceeds CACHE_MAX_MEMORY is answered (even as absent) and not cached', async (t) => {
+  const { calls, stats, cache } = setup({ maxMemory: 200, maxValueSize: 100 });
+  const key = 'k'.repeat(300);
+  const first = cache.read(key);
+  await tick();
+  calls[0]!.resolve(null);
+  t.is(await first, null);
+  t.is(stats.uncacheableValues, 1);
+  t.true(cache.read(key) instanceof Promise);
 });
