@@ -119,7 +119,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
   { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched', parse: positiveSeconds },
   { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: 'keys kept; the least recently read is evicted first', parse: integerIn(1, 1e9, 'a positive integer up to 1000000000') },
-  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
+  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
   { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take before it fails with an error', parse: positiveSeconds },

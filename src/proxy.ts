@@ -26,7 +26,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const ports = { resp: config.respPort, http: config.httpPort };
   const context: ProxyContext = { readThrough, backend, stats, config, ports, clients: () => respFrontEnd.clients() };
   const respFrontEnd = createRespFrontEnd({ proxy: context, maxClients: config.maxClients, queryBufferLimit: config.queryBufferLimit, log });
-  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients, log });
+  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients, backendTimeoutMs: config.backendTimeoutMs, log });
 
   // Serving starts either way; a backend that is down is retried in the background.
   if (!(await backend.waitReady(config.backendTimeoutMs))) {
