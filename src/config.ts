@@ -184,7 +184,7 @@ export const SETTINGS: readonly Setting[] = [
   // 1 MiB, 1/256 of the default budget: one big value cannot push out thousands of small hot ones,
   // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
   { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
-  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; the next one is refused', parse: positiveInteger },
+  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
   { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)', parse: seconds },

@@ -38,7 +38,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
   });
-  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients, shutdownTimeoutMs: config.shutdownTimeoutMs, log });
+  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients,
+    backendTimeoutMs: config.backendTimeoutMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    log,
+  });
 
   // Serving starts either way; a backend that is down is retried in the background.
   if (!(await backend.waitReady(config.backendTimeoutMs))) {

@@ -7,6 +7,7 @@ import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
+import { ConnectionSlots } from './connection-slots.ts';
 import { renderMetrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
 
@@ -23,8 +24,28 @@ export interface HttpFrontEndOptions {
   maxClients: number;
   /** Milliseconds close() waits for requests in flight to be answered (SHUTDOWN_TIMEOUT). */
   shutdownTimeoutMs: number;
+  /** REDIS_TIMEOUT in milliseconds: a request waiting this long for Redis is answered, not dropped as idle. */
+  backendTimeoutMs: number;
   log: Logger;
 }
+
+// Timeouts for a small GET API. A request here is a few hundred bytes that any client sends at once, so
+// Node's defaults (60 s for the headers, checked every 30 s) only let slow or silent clients hold
+// connections: 10 000 of them locked the port, health checks included, for 90 s.
+/** From connect, or from a kept-alive connection's next request's first byte, until its headers are complete. */
+const HEADERS_TIMEOUT_MS = 5_000;
+/** Until the whole request is received; a GET has no body, so this only bounds the odd request that has one. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** An idle keep-alive connection waits this long for its next request (Node's default; it adds 1 s of grace). */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often Node checks those two deadlines (default 30 s): a timed-out request is answered at most this late. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/**
+ * No byte moving either way for this long closes the connection: a client that stopped reading its reply
+ * (Node looks again one period later when a write is stuck mid-way, so such a client goes within twice this).
+ * Never shorter than REDIS_TIMEOUT plus a second, so a read waiting for Redis gets its 503 first.
+ */
+const SOCKET_IDLE_TIMEOUT_MS = 10_000;
 
 const USAGE = `redis-cache-proxy
 
@@ -46,7 +67,27 @@ function statusFor(err: unknown): number {
   return 500;
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+/** Node's codes for requests its parser gave up on, and the status Node itself answers them with; anything else is 400. */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+};
+
+/** The whole response to a request the parser gave up on; the connection is closed after it. */
+function clientErrorResponse(err: NodeJS.ErrnoException): string {
+  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  const body =
+    status === 408
+      ? `the request was not received in time (headers within ${HEADERS_TIMEOUT_MS / 1000} s, all of it within ${REQUEST_TIMEOUT_MS / 1000} s)\n`
+      : `${http.STATUS_CODES[status]}\n`;
+  return (
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n` +
+    `Content-Type: ${TEXT}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
+
+export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
 
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
@@ -107,19 +148,41 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, sh
     send(res, 404, TEXT, `no such path ${path}; GET / lists the endpoints\n`);
   }
 
-  const server = http.createServer(route);
-  // Node closes connections past this at accept, before any byte is read; 'drop' counts them.
-  server.maxConnections = maxClients;
-  server.on('drop', () => {
-    stats.rejectedConnections++;
-  });
+  const slots = new ConnectionSlots<Socket>(maxClients, stats);
+
+  const server = http.createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    (req, res) => {
+      const socket = req.socket;
+      slots.requestStarted(socket);
+      // 'close' follows 'finish', and also comes when the connection goes away before the answer is sent.
+      res.once('close', () => slots.requestFinished(socket));
+      route(req, res);
+    },
+  );
+  server.timeout = Math.max(SOCKET_IDLE_TIMEOUT_MS, backendTimeoutMs + 1000);
+  // Not server.maxConnections: Node would refuse a newcomer while the slots are held by connections that
+  // have not sent a whole request yet, or sit idle between requests. ConnectionSlots closes one of those instead.
   server.on('connection', (socket: Socket) => {
-    stats.httpClients++;
-    socket.once('close', () => stats.httpClients--);
+    if (!slots.admit(socket)) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => slots.closed(socket));
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy(err);
+    // While a reply is being sent on this connection, another status line would corrupt it: only close.
+    if (socket.writable && !slots.isAnswering(socket)) {
+      // Closed once the response is flushed, so a client that keeps its side open cannot keep the slot.
+      socket.end(clientErrorResponse(err), () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
   });
 
   return {
