@@ -357,7 +357,15 @@ function firstDifference(got: Buffer[][], expected: Buffer[][]): string | null {
   return null;
 }
 
-const seeded = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32: no short cycles, unlike a float LCG). */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
 
 test('a pipeline of thousands of frames decodes whole in 64 KiB reads, however they split header lines', (t) => {
   const { bytes, expected } = pipeline(10_000, seeded(7));
@@ -384,7 +392,7 @@ test('a pipeline of thousands of frames decodes whole in 64 KiB reads, however t
 test('a pipeline of thousands of frames decodes whole in reads of random sizes, read in full or held back', (t) => {
   const random = seeded(11);
   const { bytes, expected } = pipeline(10_000, random);
-  for (let run = 0; run < 30; run++) {
+  for (let run = 0; run < 20; run++) {
     const maxRead = [16, 1500, 64 * 1024, 256 * 1024][run % 4]!;
     const chunks: Buffer[] = [];
     for (let i = 0; i < bytes.length; ) {
