@@ -1,7 +1,7 @@
 // Owns COMMAND (count, info, docs, list) and CONFIG GET: what clients ask to learn about the server.
 import type { Reply } from '../resp/reply.ts';
 import { MAX_BULK } from '../resp/request-decoder.ts';
-import { globMatch } from './glob.ts';
+import { compileGlob } from './glob.ts';
 import { command, help, status, syntaxError, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
 
@@ -134,10 +134,12 @@ export const configCommand: CommandSpec = command({
       complexity: 'O(N) when N is the number of configuration parameters provided',
       arguments: [{ name: 'parameter', type: 'string', multiple: true }],
       handler: ({ proxy }, args) => {
-        const patterns = args.slice(2).map((a) => a.toString('utf8'));
+        // Case is ignored, as Redis's CONFIG GET does.
+        const matchers = args.slice(2).map((pattern) => compileGlob(pattern, { nocase: true }));
         const found = new Map<string, Reply>();
         for (const [name, value] of configParameters(proxy)) {
-          if (patterns.some((p) => globMatch(p, name))) found.set(name, value);
+          const bytes = Buffer.from(name, 'latin1');
+          if (matchers.some((matches) => matches(bytes))) found.set(name, value);
         }
         return found;
       },

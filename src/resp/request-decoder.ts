@@ -148,12 +148,19 @@ export class RequestDecoder {
     return this.#join();
   }
 
-  /** Index of the CR of the next CRLF-ended line, or -1 when the line is incomplete. */
-  #lineEnd(tooLong: string): number {
+  /**
+   * Index of the `terminator` that ends the line at the read position, once it and the `after` bytes
+   * following it have arrived; -1 until then. Only this line counts against MAX_LINE, never the requests
+   * pipelined behind it in chunks not yet joined (a 64 KiB read landing while `*2` is half received is
+   * no reason to refuse anything). Pending chunks are joined when the line does not end in #buf: either
+   * its end is in them (then each is copied once), or all of them are part of the line (at most MAX_LINE).
+   */
+  #lineEnd(terminator: number, after: number, tooLong: string): number {
     for (;;) {
-      const cr = this.#buf.indexOf(CR, this.#pos);
-      if (cr !== -1 && cr + 1 < this.#buf.length) return cr;
-      if (this.buffered > MAX_LINE) throw new ProtocolError(`Protocol error: ${tooLong}`);
+      const end = this.#buf.indexOf(terminator, this.#pos);
+      // Refused whether or not its end has arrived, so that the verdict does not depend on how it was split.
+      if ((end === -1 ? this.#buf.length : end) - this.#pos > MAX_LINE) throw new ProtocolError(`Protocol error: ${tooLong}`);
+      if (end !== -1 && end + after < this.#buf.length) return end;
       if (!this.#join()) return -1;
     }
   }
@@ -189,7 +196,7 @@ export class RequestDecoder {
 
   /** `*<count>\r\n`: starts a frame (or skips an empty one); false when the line is incomplete. */
   #multibulkHeader(): boolean {
-    const cr = this.#lineEnd('too big mbulk count string');
+    const cr = this.#lineEnd(CR, 1, 'too big mbulk count string');
     if (cr === -1) return false;
     const count = parseInteger(this.#buf, this.#pos + 1, cr);
     if (count === null || count > MAX_MULTIBULK) throw new ProtocolError('Protocol error: invalid multibulk length');
@@ -209,7 +216,7 @@ export class RequestDecoder {
       if (type !== DOLLAR) {
         throw new ProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(type)}'`);
       }
-      const cr = this.#lineEnd('too big bulk count string');
+      const cr = this.#lineEnd(CR, 1, 'too big bulk count string');
       if (cr === -1) return null;
       const length = parseInteger(this.#buf, this.#pos + 1, cr);
       if (length === null || length < 0 || length > MAX_BULK) throw new ProtocolError('Protocol error: invalid bulk length');
@@ -229,13 +236,8 @@ export class RequestDecoder {
 
   /** A line of space-separated words, as typed into telnet. */
   #inline(): Buffer[] | null {
-    let lf: number;
-    for (;;) {
-      lf = this.#buf.indexOf(LF, this.#pos);
-      if (lf !== -1) break;
-      if (this.buffered > MAX_LINE) throw new ProtocolError('Protocol error: too big inline request');
-      if (!this.#join()) return null;
-    }
+    const lf = this.#lineEnd(LF, 0, 'too big inline request');
+    if (lf === -1) return null;
     const end = lf > this.#pos && this.#buf[lf - 1] === CR ? lf - 1 : lf;
     const line = this.#buf.subarray(this.#pos, end);
     this.#pos = lf + 1;

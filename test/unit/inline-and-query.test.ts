@@ -1,6 +1,5 @@
-// Inline-command splitting (Redis's sdssplitargs rules), HTTP query keys as raw bytes, and glob patterns.
+// Inline-command splitting (Redis's sdssplitargs rules) and HTTP query keys as raw bytes.
 import test from 'ava';
-import { globMatch } from '../../src/commands/glob.ts';
 import { queryParamBytes } from '../../src/http/query-string.ts';
 import { splitInlineArgs } from '../../src/resp/inline.ts';
 
@@ -34,17 +33,4 @@ test('HTTP query: percent-encoded bytes are taken as bytes, + as space, others a
   t.deepEqual(queryParamBytes('key=', 'key'), Buffer.alloc(0));
   t.is(queryParamBytes('keys=1&x=2', 'key'), undefined);
   t.is(queryParamBytes('', 'key'), undefined);
-});
-
-test('glob patterns as CONFIG GET reads them', (t) => {
-  t.true(globMatch('save', 'save'));
-  t.true(globMatch('SAVE', 'save'));
-  t.true(globMatch('max*', 'maxclients'));
-  t.true(globMatch('*', 'anything'));
-  t.true(globMatch('p?rt', 'port'));
-  t.true(globMatch('[ab]ind', 'bind'));
-  t.false(globMatch('[^b]ind', 'bind'));
-  t.false(globMatch('save', 'saves'));
-  t.true(globMatch('a.c', 'a.c'));
-  t.false(globMatch('a.c', 'abc'));
 });

@@ -293,3 +293,149 @@ test('random bytes, in random chunks, only ever yield requests or a ProtocolErro
   }
   t.pass();
 });
+
+/**
+ * A long pipeline as clients send it: whole GETs, GETs with binary keys, MGETs, SETs with values of every
+ * size, PINGs and inline commands; returned with the requests it must decode to (GET keys as ['GET', key]).
+ */
+function pipeline(count: number, random: () => number): { bytes: Buffer; expected: Buffer[][] } {
+  const parts: Buffer[] = [];
+  const expected: Buffer[][] = [];
+  const key = () => Buffer.from(`key:${Math.floor(random() * 100_000)}`);
+  for (let i = 0; i < count; i++) {
+    const r = random();
+    let args: Buffer[];
+    if (r < 0.6) args = [Buffer.from('GET'), key()];
+    else if (r < 0.7) args = [Buffer.from('GET'), Buffer.from([13, 10, 0, 42, 36, 255, i & 0xff])];
+    else if (r < 0.8) args = [Buffer.from('MGET'), ...Array.from({ length: 1 + Math.floor(random() * 30) }, key)];
+    else if (r < 0.9) args = [Buffer.from('SET'), key(), Buffer.alloc(Math.floor(random() * (r < 0.802 ? 200_000 : 200)), i & 0xff)];
+    else if (r < 0.95) args = [Buffer.from('PING')];
+    else {
+      parts.push(Buffer.from(`ECHO inline-${i}\r\n`));
+      expected.push([Buffer.from('ECHO'), Buffer.from(`inline-${i}`)]);
+      continue;
+    }
+    parts.push(multibulk(args));
+    expected.push(args);
+  }
+  return { bytes: Buffer.concat(parts), expected };
+}
+
+/**
+ * Decodes `chunks` the way a connection under back-pressure does: after each push it takes at most
+ * `take()` requests before the next chunk arrives, so unread chunks pile up behind the one being parsed.
+ */
+function decodeHoldingBack(chunks: Buffer[], take: () => number): Buffer[][] {
+  const decoder = new RequestDecoder(LIMIT);
+  const out: Buffer[][] = [];
+  const drain = (max: number) => {
+    for (let n = 0; n < max; n++) {
+      const req = decoder.next();
+      if (req === null) return;
+      out.push(asArgs(req));
+    }
+  };
+  for (const chunk of chunks) {
+    decoder.push(chunk);
+    drain(take());
+  }
+  drain(Infinity);
+  if (decoder.buffered !== 0) throw new Error(`${decoder.buffered} bytes left undecoded`);
+  return out;
+}
+
+/** The first request that differs, for a readable failure instead of a 100 000-element diff. */
+function firstDifference(got: Buffer[][], expected: Buffer[][]): string | null {
+  for (let i = 0; i < Math.max(got.length, expected.length); i++) {
+    const a = got[i];
+    const b = expected[i];
+    if (!a || !b || a.length !== b.length || a.some((arg, j) => !arg.equals(b[j]!))) {
+      const show = (req?: Buffer[]) => (req ? JSON.stringify(req.map((x) => x.toString('latin1').slice(0, 40))) : 'nothing');
+      return `request ${i} of ${expected.length}: got ${show(a)}, expected ${show(b)}`;
+    }
+  }
+  return null;
+}
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32: no short cycles, unlike a float LCG). */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+test('a pipeline of thousands of frames decodes whole in 64 KiB reads, however they split header lines', (t) => {
+  const { bytes, expected } = pipeline(10_000, seeded(7));
+  const READ = 64 * 1024;
+  // Every read a full 64 KiB, starting at offsets that put the cut inside a `*N`, a `$N` or an inline line.
+  const headerStarts: number[] = [];
+  for (let i = bytes.indexOf('\r\n*'); i !== -1 && headerStarts.length < 10; i = bytes.indexOf('\r\n*', i + READ)) headerStarts.push(i + 3);
+  for (let i = bytes.indexOf('\r\n$', 100_000); i !== -1 && headerStarts.length < 20; i = bytes.indexOf('\r\n$', i + READ)) headerStarts.push(i + 3);
+  for (let i = bytes.indexOf('ECHO inline'); i !== -1 && headerStarts.length < 30; i = bytes.indexOf('ECHO inline', i + READ)) headerStarts.push(i + 4);
+  t.is(headerStarts.length, 30);
+  for (const cut of headerStarts) {
+    const chunks = [bytes.subarray(0, cut), ...splitEvery(bytes.subarray(cut), READ)];
+    for (const [name, got] of [
+      ['read in full', decodeChunks(chunks, { recogniseGet: true })],
+      ['held back', decodeHoldingBack(chunks, () => 0)],
+    ] as const) {
+      const diff = firstDifference(upper(got), expected);
+      if (diff !== null) return t.fail(`${name}, first read of ${cut} bytes: ${diff}`);
+    }
+  }
+  t.pass();
+});
+
+test('a pipeline of thousands of frames decodes whole in reads of random sizes, read in full or held back', (t) => {
+  const random = seeded(11);
+  const { bytes, expected } = pipeline(10_000, random);
+  for (let run = 0; run < 20; run++) {
+    const maxRead = [16, 1500, 64 * 1024, 256 * 1024][run % 4]!;
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; ) {
+      const size = 1 + Math.floor(random() * maxRead);
+      chunks.push(bytes.subarray(i, i + size));
+      i += size;
+    }
+    const got = run % 2 === 0 ? decodeChunks(chunks, { recogniseGet: run % 3 === 0 }) : decodeHoldingBack(chunks, () => Math.floor(random() * 4));
+    const diff = firstDifference(upper(got), expected);
+    if (diff !== null) return t.fail(`run ${run} (reads up to ${maxRead} bytes): ${diff}`);
+  }
+  t.pass();
+});
+
+test('an MGET of 100 000 keys decodes whole from 64 KiB reads, read in full or held back', (t) => {
+  const args = [Buffer.from('MGET'), ...Array.from({ length: 100_000 }, (_, i) => Buffer.from(`key:${i}`))];
+  const chunks = splitEvery(multibulk(args), 64 * 1024);
+  for (const got of [decodeChunks(chunks), decodeHoldingBack(chunks, () => 0)]) {
+    t.is(got.length, 1);
+    t.is(firstDifference(got, [args]), null);
+  }
+});
+
+test('a line longer than 64 KiB is refused however it arrives; one just under it is not', (t) => {
+  const MAX_LINE = 64 * 1024;
+  const after = Buffer.concat(Array.from({ length: 2000 }, () => multibulk(['GET', 'behind'])));
+  const cases: [name: string, line: Buffer, message: string][] = [
+    ['inline', Buffer.from(`ECHO ${'a'.repeat(MAX_LINE)}\r\n`), 'Protocol error: too big inline request'],
+    ['multibulk count', Buffer.from(`*${'1'.repeat(MAX_LINE + 1)}\r\n`), 'Protocol error: too big mbulk count string'],
+    ['bulk count', Buffer.from(`*1\r\n$${'1'.repeat(MAX_LINE + 1)}\r\n`), 'Protocol error: too big bulk count string'],
+  ];
+  for (const [name, line, message] of cases) {
+    const bytes = Buffer.concat([multibulk(['PING']), line, after]);
+    for (const size of [bytes.length, 64 * 1024, 1000, 7]) {
+      const error = t.throws(() => decodeChunks(splitEvery(bytes, size)), undefined, `${name} in reads of ${size}`);
+      t.true(error instanceof ProtocolError && error.message === message, `${name} in reads of ${size}: ${error?.message}`);
+    }
+  }
+  const longest = Buffer.from(`ECHO ${'a'.repeat(MAX_LINE - 7)}\r\n`);
+  const bytes = Buffer.concat([longest, after]);
+  for (const size of [bytes.length, 64 * 1024, 1000]) {
+    const got = decodeChunks(splitEvery(bytes, size));
+    t.is(got.length, 2001);
+    t.is(got[0]![1]!.length, MAX_LINE - 7);
+  }
+});
