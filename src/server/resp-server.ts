@@ -22,6 +22,9 @@ export interface RespFrontEndOptions {
   log: Logger;
 }
 
+/** How long a refused connection stays open for its error line to be read. */
+const REFUSED_LINGER_MS = 1000;
+
 export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdownTimeoutMs, log }: RespFrontEndOptions): RespFrontEnd {
   // Tracked here, not through server.getConnections(): accepted sockets are handed over to new ones
   // (reused-read-buffer.ts), which the server does not count.
@@ -38,6 +41,8 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
       // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
       accepted.resume();
       accepted.end('-ERR max number of clients reached\r\n');
+      // A client that keeps its side open must not keep the socket: close it soon after the error.
+      setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
       return;
     }
     let connection: RespConnection | undefined;

@@ -179,6 +179,19 @@ test.serial('MAX_CLIENTS=5: the sixth connection gets the error and is closed; t
     await Promise.all(clients.map((c) => c.ping()));
     const sixth = await connectRaw(limited.respPort);
     t.is(await sixth.closed(), '-ERR max number of clients reached\r\n');
+    // A refused client that keeps its own side open is closed all the same.
+    const stubborn = net.connect({ port: limited.respPort, host: '127.0.0.1', allowHalfOpen: true });
+    stubborn.on('error', () => {});
+    let refusal = '';
+    stubborn.on('data', (d) => (refusal += d));
+    const closed = new Promise((resolve) => stubborn.once('close', resolve));
+    await new Promise((resolve) => stubborn.once('end', resolve));
+    t.is(refusal, '-ERR max number of clients reached\r\n');
+    // Its socket is gone from the proxy after a moment: what the client writes then is reset.
+    await new Promise((r) => setTimeout(r, 1500));
+    stubborn.write('PING\r\n');
+    setTimeout(() => stubborn.writable && stubborn.write('PING\r\n'), 100);
+    await closed;
     t.deepEqual(await Promise.all(clients.map((c) => c.get('Batman'))), Array(5).fill('Superhero'));
     clients[0]!.disconnect();
     await new Promise((r) => setTimeout(r, 100));
