@@ -245,7 +245,8 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     const result = setting.parse(text.trim());
     if (!result.ok) {
       const from = given ? ` (from ${given.source})` : '';
-      throw new ConfigError(`${setting.key} must be ${result.allowed}, got ${JSON.stringify(text)}${from}`);
+      const shown = setting.key === 'REDIS_URL' ? maskPassword(text) : text;
+      throw new ConfigError(`${setting.key} must be ${result.allowed}, got ${JSON.stringify(shown)}${from}`);
     }
     parsed.set(setting.key, result.value);
   }
@@ -343,4 +344,9 @@ function helpText(): string {
     '  --help                            show this text',
     '',
   ].join('\n');
+}
+
+/** A URL as it may be shown: `redis://user:secret@host` → `redis://user:***@host`; errors and logs never carry the password. */
+export function maskPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }

@@ -104,11 +104,11 @@ const badValues: [key: string, value: string, message: string][] = [
   ['REDIS_URL', 'http://x', `${URL_RULE}, got "http://x"`],
   ['REDIS_URL', 'redis://h/x', `${URL_RULE}, got "redis://h/x"`],
   // A malformed percent-escape threw out of loadConfig, was logged, and the process exited 0.
-  ['REDIS_URL', 'redis://u:%zz@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:%zz@h"'],
+  ['REDIS_URL', 'redis://u:%zz@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@h"'],
   ['REDIS_URL', 'redis://%E0%A4%A@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://%E0%A4%A@h"'],
   // A user without a password sent no AUTH at all, so the proxy ran as the default user unnoticed.
   ['REDIS_URL', 'redis://bob@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob@h"`],
-  ['REDIS_URL', 'redis://bob:@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob:@h"`],
+  ['REDIS_URL', 'redis://bob:@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob:***@h"`],
   ['REDIS_URL', 'redis://a%20b:6379', 'REDIS_URL must be a URL whose host is a host name or IP address, got "redis://a%20b:6379"'],
   ['REDIS_URL', 'redis://h:0', 'REDIS_URL must be a URL whose port is from 1 to 65535, got "redis://h:0"'],
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
@@ -270,4 +270,10 @@ test('CACHE_MAX_MEMORY and CACHE_MAX_VALUE_SIZE take sizes; a value limit above 
   );
   const fromFile = loadError({ file: 'CACHE_MAX_MEMORY=1mb\n', argv: ['--cache-max-value-size', '2mb'] });
   t.regex(fromFile, /^CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY .*, got CACHE_MAX_VALUE_SIZE="2mb" \(from --cache-max-value-size\) and CACHE_MAX_MEMORY="1mb" \(from \/.*\.config:1\)$/);
+});
+
+test('a bad REDIS_URL is reported without its password', (t) => {
+  const message = loadError({ env: { REDIS_URL: 'redis://bob:hunter2@redis_host:99999' } });
+  t.false(message.includes('hunter2'), message);
+  t.regex(message, /redis:\/\/bob:\*\*\*@redis_host:99999/);
 });
