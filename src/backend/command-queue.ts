@@ -1,6 +1,6 @@
 // Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
 
-/** A reply as the reply reader hands it over (redis-parser: a Buffer for bulk strings, null, arrays, numbers). */
+/** A reply as the backend hands it over: a bulk string's bytes, null, or a whole frame (ReplyReader). */
 export type BackendReply = unknown;
 
 /** One command, from the moment it is queued until its promise settles. */
