@@ -51,7 +51,7 @@ function measurementRows(r: BenchResults): string[][] {
   ] as const) {
     const twem = r.medians[`twemproxy/${key}`];
     const redis = r.medians[`redis/${key}`];
-    for (const target of ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss']) {
+    for (const target of ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss', 'base-hit', 'base-miss']) {
       const m = r.medians[`${target}/${key}`];
       if (!m) continue;
       rows.push([workload, target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]);

@@ -19,6 +19,11 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
 /** For iterating on one figure: BENCH_ONLY=memory or BENCH_ONLY=throughput. */
 const ONLY = process.env.BENCH_ONLY;
+/**
+ * Before/after figures for a change in one run: BENCH_BASELINE=<another checkout, with node_modules>
+ * adds its proxy as base-hit and base-miss next to this one's.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
 const VALUE = Buffer.alloc(100, 0x76);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -60,16 +65,28 @@ async function throughput(redis: TestRedis, notes: string[]) {
   const hitProxy = await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' });
   // Capacity 1 over 10 000 random keys: nearly every read misses and goes to Redis.
   const missProxy = await startBenchProxy(redis, { CACHE_CAPACITY: '1', CACHE_EXPIRY: '86400' });
+  const baseHit = BASELINE ? await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' }, BASELINE) : undefined;
+  const baseMiss = BASELINE ? await startBenchProxy(redis, { CACHE_CAPACITY: '1', CACHE_EXPIRY: '86400' }, BASELINE) : undefined;
+  if (BASELINE) notes.push(`base-hit and base-miss: the proxy from ${BASELINE}, for before/after figures.`);
   const bare = await startBareHttpServer();
   try {
-    const cached = await warm(hitProxy.respPort, KEYSPACE, benchKey);
-    if (cached !== KEYSPACE) throw new Error(`warming cached ${cached} of ${KEYSPACE} keys`);
+    for (const proxy of [hitProxy, baseHit]) {
+      if (!proxy) continue;
+      const cached = await warm(proxy.respPort, KEYSPACE, benchKey);
+      if (cached !== KEYSPACE) throw new Error(`warming cached ${cached} of ${KEYSPACE} keys`);
+    }
 
     const resp = [
       { name: 'redis', port: redis.port },
       ...(twemproxy ? [{ name: 'twemproxy', port: twemproxy.port }] : []),
       { name: 'proxy-hit', port: hitProxy.respPort },
       { name: 'proxy-miss', port: missProxy.respPort },
+      ...(baseHit && baseMiss
+        ? [
+            { name: 'base-hit', port: baseHit.respPort },
+            { name: 'base-miss', port: baseMiss.respPort },
+          ]
+        : []),
     ];
     const http = [
       { name: 'proxy-http', port: hitProxy.httpPort, randomKeys: true },
@@ -107,7 +124,7 @@ async function throughput(redis: TestRedis, notes: string[]) {
     notes.push(`HTTP load generator: ${httpTool}, 50 connections.`);
     return Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
   } finally {
-    await Promise.all([hitProxy.stop(), missProxy.stop(), bare.stop(), twemproxy?.stop()]);
+    await Promise.all([hitProxy.stop(), missProxy.stop(), baseHit?.stop(), baseMiss?.stop(), bare.stop(), twemproxy?.stop()]);
   }
 }
 
@@ -170,8 +187,9 @@ async function main() {
   printTable(results);
   const file = saveResults(results);
   // A partial run does not replace the published table.
-  if (!ONLY && SCALE === 1) updateBenchmarksMd(results);
-  log(`\nresults: ${file}${!ONLY && SCALE === 1 ? '; BENCHMARKS.md updated' : ''}`);
+  const published = !ONLY && !BASELINE && SCALE === 1;
+  if (published) updateBenchmarksMd(results);
+  log(`\nresults: ${file}${published ? '; BENCHMARKS.md updated' : ''}`);
 }
 
 await main();

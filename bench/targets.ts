@@ -53,9 +53,9 @@ export async function startTwemproxy(redis: TestRedis): Promise<Server | null> {
   return { port, stop: stopChild(child) };
 }
 
-/** The proxy through its real entrypoint, in front of `redis`. */
-export async function startBenchProxy(redis: TestRedis, env: Record<string, string>): Promise<ProxyProcess> {
-  return startProxy({ env: { ...backendEnv(redis), ...env } });
+/** The proxy through its real entrypoint, in front of `redis`; from another checkout when `root` is given. */
+export async function startBenchProxy(redis: TestRedis, env: Record<string, string>, root?: string): Promise<ProxyProcess> {
+  return startProxy({ env: { ...backendEnv(redis), ...env }, root });
 }
 
 /** The Node HTTP ceiling: a minimal node:http server answering a constant body. */

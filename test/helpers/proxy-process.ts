@@ -13,12 +13,13 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * `npm start`'s command, word by word, with paths made absolute: the tests run exactly what users run
  * (Node's flags included), from any working directory.
  */
-const START_COMMAND: readonly string[] = (() => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+function startCommand(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.split(/\s+/);
   if (words[0] !== 'node') throw new Error(`npm start should run node, not ${words[0]}`);
-  return words.slice(1).map((w) => (w.startsWith('-') ? w : resolve(ROOT, w)));
-})();
+  return words.slice(1).map((w) => (w.startsWith('-') ? w : resolve(root, w)));
+}
+const START_COMMAND: readonly string[] = startCommand(ROOT);
 
 export interface ProxyProcess {
   readonly httpPort: number;
@@ -38,6 +39,8 @@ export interface RunOptions {
   args?: string[];
   /** Contents of a .config file written into the proxy's working directory. */
   configFile?: string;
+  /** Another checkout of the proxy to run instead of this one (the benchmark's baseline). */
+  root?: string;
 }
 
 /**
@@ -57,10 +60,10 @@ export async function runProxyCommand(options: RunOptions = {}, timeoutMs = 15_0
   return { code, stdout, stderr };
 }
 
-function spawnProxy({ env = {}, args = [], configFile }: RunOptions) {
+function spawnProxy({ env = {}, args = [], configFile, root }: RunOptions) {
   const cwd = mkdtempSync(join(tmpdir(), 'rcp-proxy-'));
   if (configFile !== undefined) writeFileSync(join(cwd, '.config'), configFile);
-  const child = spawn(process.execPath, [...START_COMMAND, ...args], {
+  const child = spawn(process.execPath, [...(root ? startCommand(root) : START_COMMAND), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', PROXY_PORT: '0', RESP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
