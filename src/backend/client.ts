@@ -1,16 +1,22 @@
-// The one place that talks to the backing Redis: one pipelined connection for cache fills, with deadlines, retries and health.
+// Owns a shared, self-healing connection to the backing Redis: pipelined commands with deadlines, retries and health.
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
+import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
-import { PROXY_NAME } from '../version.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
 import { BackendConnection } from './connection.ts';
 
-export interface Backend {
-  /** The value of `key` (its bytes as a latin1 string) as raw bytes, or null when Redis does not have it. */
-  get(key: string): Promise<Buffer | null>;
+export interface BackendClient {
+  /**
+   * Sends one command (a RESP frame, latin1) to run in database `db`. Resolves with its reply: in
+   * 'value' mode a bulk string's bytes or null, rejecting on an error reply; in 'frame' mode the
+   * reply's exact bytes, errors included. Rejects with BackendUnavailableError when Redis cannot be
+   * reached or the deadline passes.
+   */
+  send(frame: string, retriable: boolean, db: number): Promise<Buffer | null>;
   /** True while the connection is up and ready for commands. */
   isReady(): boolean;
   /** Why the backend is not ready (e.g. `connect ECONNREFUSED …`, `login refused: WRONGPASS …`); '' while it is. */
@@ -23,26 +29,33 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export interface BackendOptions {
+export interface BackendClientOptions {
   target: BackendTarget;
-  /** Milliseconds a read may take from when it is queued (REDIS_TIMEOUT); also bounds a connect attempt. */
+  /** The protocol the connection speaks (3: HELLO 3 in its handshake); replies relayed in 'frame' mode are in it. */
+  protocol: ProtocolVersion;
+  /** How replies are handed over: 'value' (cache fills) or 'frame' (relayed to clients as they are). */
+  replies: 'value' | 'frame';
+  /** The connection's name in Redis's CLIENT LIST. */
+  name: string;
+  /** Milliseconds a command may take from when it is queued (REDIS_TIMEOUT); also bounds a connect attempt. */
   timeoutMs: number;
-  /** Most reads awaiting a reply at once (MAX_PARALLEL). */
+  /** Most commands awaiting a reply at once (MAX_PARALLEL). */
   maxInFlight: number;
+  /** Whether this connection's problems are logged (one connection per backend logs, so a failure is reported once). */
+  logs: boolean;
   log: Logger;
 }
 
 /** Deadlines are checked this many times per REDIS_TIMEOUT: a read fails between 1 and 1.1 timeouts after it was queued. */
 const SWEEPS_PER_TIMEOUT = 10;
 
-/** A command as RESP bytes, in a string of one char per byte: the arguments are latin1 strings too. */
-function frame(args: readonly string[]): string {
-  let text = `*${args.length}\r\n`;
-  for (const arg of args) text += `$${arg.length}\r\n${arg}\r\n`;
-  return text;
-}
-
 const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+/** In 'frame' mode an error reply resolves like any reply; the handshake needs it as a failure. */
+function failOnError(reply: BackendReply): BackendReply {
+  if (reply instanceof Buffer && reply[0] === 0x2d) throw new BackendReplyError(reply.latin1Slice(1, reply.length - 2));
+  return reply;
+}
 
 /** Error replies that mean the proxy may not use Redis at all with the configured login. */
 const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client sent AUTH|AUTH))/;
@@ -58,7 +71,7 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * their deadline. Only when an attempt to connect fails is the backend called unavailable: reads then
  * fail at once, with the reason, until it is back.
  */
-export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: BackendOptions): Backend {
+export function createBackendClient({ target, protocol, replies, name, timeoutMs, maxInFlight, logs, log }: BackendClientOptions): BackendClient {
   const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
@@ -87,9 +100,15 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   const reader = new ReplyReader();
 
-  /** Hands one reply to the command awaiting it: a bulk string as its bytes (null when absent), an error as an error. */
+  /** Hands one reply to the command awaiting it: in 'value' mode a bulk string as its bytes (null when absent), an error as an error. */
   function deliver(frame: Buffer): boolean {
     const type = frame[0];
+    if (type === 0x3e /* > */) {
+      // A RESP3 push: nothing on this connection subscribes or tracks, so it answers no command.
+      report(`ignored an unexpected push from Redis: ${frame.latin1Slice(0, Math.min(frame.length, 80))}`);
+      return true;
+    }
+    if (replies === 'frame') return queue.reply(frame);
     if (type === 0x24 /* $ */) {
       if (frame[1] === 0x2d /* $-1 */) return queue.reply(null);
       return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2));
@@ -105,7 +124,7 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   /** Logs a problem once, not again on every retry while it stays the same. */
   function report(problem: string, level: 'warn' | 'error' = 'warn') {
-    if (problem === lastLogged) return;
+    if (!logs || problem === lastLogged) return;
     lastLogged = problem;
     log[level](`backend ${address}: ${problem}`);
   }
@@ -126,18 +145,21 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   async function handshake(write: (text: string) => void): Promise<void> {
     reader.reset();
+    queue.connected(target.db);
     const login = target.password === undefined ? [] : target.username ? [target.username, target.password] : [target.password];
     const steps: Promise<BackendReply>[] = [];
     let text = '';
-    const send = (args: string[]) => {
-      text += frame(args);
-      return queue.sendNow(frame(args));
+    const send = (args: readonly string[]) => {
+      const frame = encodeCommand(args);
+      text += frame;
+      return queue.sendNow(frame).then(failOnError);
     };
     if (login.length) steps.push(send(['AUTH', ...login.map(latin1)]));
+    if (protocol === 3) steps.push(send(['HELLO', '3']));
     if (target.db !== 0) steps.push(send(['SELECT', String(target.db)]));
     // Names the connection in CLIENT LIST. A Redis without the command, or a user not allowed it,
     // still serves reads; but NOAUTH here means Redis wants a login the proxy was not given.
-    const naming = send(['CLIENT', 'SETNAME', PROXY_NAME]).catch((err: Error) => {
+    const naming = send(['CLIENT', 'SETNAME', name]).catch((err: Error) => {
       if (err.message.startsWith('NOAUTH')) throw err;
     });
     write(text);
@@ -169,7 +191,7 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
       handshake,
       onReady() {
         reason = '';
-        log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
+        if (logs) log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
         everReady = true;
         lastLogged = '';
         for (const wake of readyWaiters) wake();
@@ -208,10 +230,10 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   return {
     address,
-    get(key) {
+    send(frame, retriable, db) {
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
       scheduleFlush();
-      return queue.enqueue(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true) as Promise<Buffer | null>;
+      return queue.enqueue(frame, retriable, db) as Promise<Buffer | null>;
     },
     isReady: () => connection.ready,
     get unavailableReason() {

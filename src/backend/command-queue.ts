@@ -9,6 +9,8 @@ interface Pending {
   readonly frame: string;
   /** Safe to send again on a new connection when the first one died before its reply (reads are). */
   readonly retriable: boolean;
+  /** The database it must run in; ANY_DB when it does not matter. */
+  readonly db: number;
   /** The sweep tick after which it fails with a timeout; counted from when it was queued, once. */
   readonly deadlineTick: number;
   resolve(reply: BackendReply): void;
@@ -58,10 +60,15 @@ class Fifo<T> {
   }
 }
 
+/** For commands that run in whatever database the connection has selected (a handshake, SELECT itself). */
+export const ANY_DB = -1;
+
+const noop = () => {};
+
 export interface CommandQueueOptions {
   /** Most commands awaiting a reply at once (MAX_PARALLEL); the rest wait their turn unsent. */
   maxInFlight: number;
-  /** Ticks of the owner's sweep a command may wait, queued or sent, before it fails. */
+  /** Ticks of the owner's sweep a command may wait, queued or sent, before it fails; Infinity: never. */
   deadlineTicks: number;
   /** The error a command gets when its deadline passes. */
   timedOut: () => Error;
@@ -81,31 +88,47 @@ export class CommandQueue {
   // Written, reply not read yet, oldest first.
   readonly #sent = new Fifo<Pending>();
   #tick = 0;
+  /** The database the connection has selected, as far as written commands go. */
+  #db = 0;
 
   constructor(options: CommandQueueOptions) {
     this.#options = options;
   }
 
-  /** Queues a command; it is written by the next takeWritable(). */
-  enqueue(frame: string, retriable: boolean): Promise<BackendReply> {
+  /** A new connection starts in `db` (its handshake selected it). */
+  connected(db: number): void {
+    this.#db = db;
+  }
+
+  /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
+  enqueue(frame: string, retriable: boolean, db: number = ANY_DB): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#unsent.push({ frame, retriable, db, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
     return promise;
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#sent.push({ frame, retriable: false, db: ANY_DB, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
     return promise;
   }
 
-  /** The frames to write now, as one string, moved to awaiting a reply; '' when none may go. */
+  /**
+   * The frames to write now, as one string, moved to awaiting a reply; '' when none may go. A command
+   * for another database than the connection's is preceded by a SELECT, whose reply is dropped.
+   */
   takeWritable(): string {
     let text = '';
     while (this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight) {
       const pending = this.#unsent.shift()!;
       if (pending.settled) continue;
+      if (pending.db !== ANY_DB && pending.db !== this.#db) {
+        const select = `*2\r\n$6\r\nSELECT\r\n$${String(pending.db).length}\r\n${pending.db}\r\n`;
+        this.#sent.push({ frame: select, retriable: false, db: ANY_DB, deadlineTick: Infinity, resolve: noop, reject: noop, settled: true });
+        this.#db = pending.db;
+        text += select;
+      }
       this.#sent.push(pending);
       text += pending.frame;
     }

@@ -24,6 +24,8 @@ export interface ConnectionOptions {
   target: BackendTarget;
   /** Milliseconds a connect attempt (TCP, TLS and handshake) may take. */
   connectTimeoutMs: number;
+  /** Connect again after a loss (shared connections); false for a client's own connection, whose state a new one would not have. */
+  reconnect?: boolean;
   handlers: ConnectionHandlers;
 }
 
@@ -124,7 +126,7 @@ export class BackendConnection {
       this.#socket = undefined;
       if (this.#closed) return;
       handlers.onDown(failure || 'connection closed by the server', wasReady);
-      if (this.#closed) return;
+      if (this.#closed || this.#options.reconnect === false) return;
       const delay = wasReady ? 0 : reconnectDelay(++this.#failedAttempts);
       this.#retryTimer = setTimeout(() => this.#connect(), delay);
     });

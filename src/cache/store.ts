@@ -24,6 +24,10 @@ export interface CacheStore {
    * that will not be kept is never copied.
    */
   fits(key: string, valueBytes: number): boolean;
+  /** Drops the entry for `key`, if any. */
+  delete(key: string): void;
+  /** Drops every entry. */
+  clear(): void;
   /**
    * Stores `value` (which `fits`) as fetched at `fetchedAt` (a `now()` reading): it expires
    * `expiryMs` after that. Least recently read entries are evicted to stay within both limits.
@@ -93,6 +97,12 @@ export function createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, 
     },
     set(key, value, fetchedAt) {
       lru.set(key, value === null ? ABSENT : value, { start: fetchedAt });
+    },
+    delete(key) {
+      lru.delete(key);
+    },
+    clear() {
+      lru.clear();
     },
     now: () => clock.now(),
     get size() {

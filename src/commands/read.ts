@@ -4,7 +4,7 @@ import { command } from './spec.ts';
 import type { CommandContext, CommandSpec } from './types.ts';
 
 /** GET: the one step both the command table and the decoder's whole-GET path run. */
-export const getKey = ({ proxy }: CommandContext, key: string) => proxy.readThrough.read(key);
+export const getKey = ({ proxy, client }: CommandContext, key: string) => proxy.readThrough.read(key, client.db);
 
 export const readCommands: CommandSpec[] = [
   command({
@@ -30,11 +30,11 @@ export const readCommands: CommandSpec[] = [
     summary: 'Returns the string values of one or more keys; the misses are fetched together.',
     complexity: 'O(N) where N is the number of keys to retrieve.',
     arguments: [{ name: 'key', type: 'key', multiple: true }],
-    handler: ({ proxy }, args) => {
+    handler: ({ proxy, client }, args) => {
       const values: (ReadValue | Promise<ReadValue>)[] = new Array(args.length - 1);
       let waiting = false;
       for (let i = 1; i < args.length; i++) {
-        const value = proxy.readThrough.read(cacheKey(args[i]!));
+        const value = proxy.readThrough.read(cacheKey(args[i]!), client.db);
         if (value instanceof Promise) waiting = true;
         values[i - 1] = value;
       }

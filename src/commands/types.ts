@@ -9,6 +9,8 @@ import type { Stats } from '../stats.ts';
 export interface ClientState {
   readonly id: number;
   protocol: ProtocolVersion;
+  /** The database selected with SELECT; 0 at first. */
+  db: number;
   /** CLIENT SETNAME / HELLO SETNAME; '' when none. */
   name: string;
   libName: string;

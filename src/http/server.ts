@@ -111,7 +111,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, ba
       send(res, 400, TEXT, 'missing the key parameter: GET /query?key=K\n');
       return;
     }
-    const result = readThrough.read(cacheKey(key));
+    const result = readThrough.read(cacheKey(key), 0);
     if (!(result instanceof Promise)) {
       answerRead(res, result);
       return;

@@ -1,6 +1,6 @@
 // Owns turning replies into RESP2/RESP3 bytes, counted in bytes, packed so a batch leaves in one write.
 import { BackendReplyError, CommandError, ProxyError } from '../errors.ts';
-import { SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
+import { PushReply, RawReply, SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
 
 // Replies are packed into a shared slab and handed to the socket as views of it. A connection encodes
 // and takes its batch in one synchronous step, so batches of different connections never interleave;
@@ -71,6 +71,17 @@ function writeBulk(value: Buffer): void {
   slab[used++] = LF;
 }
 
+/** Bytes already in RESP (a reply relayed from Redis). */
+function writeRaw(bytes: Buffer): void {
+  if (bytes.length >= COPY_LIMIT) {
+    sealRegion();
+    parts.push(bytes);
+  } else {
+    reserve(bytes.length);
+    used += bytes.copy(slab, used);
+  }
+}
+
 /** A bulk string from a string of one char per byte (latin1): a cached value, or ASCII text. */
 function writeBulkBinary(value: string): void {
   const length = value.length;
@@ -118,7 +129,12 @@ export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
   else if (typeof reply === 'number') writeHeader(0x3a /* : */, reply);
   else if (reply instanceof SimpleString) writeLine(0x2b /* + */, reply.text);
   else if (reply instanceof Error) writeLine(0x2d /* - */, errorLine(reply));
+  else if (reply instanceof RawReply) writeRaw(reply.bytes);
   else if (reply instanceof VerbatimString) writeText(reply.text, protocol === 3);
+  else if (reply instanceof PushReply) {
+    writeHeader(protocol === 3 ? 0x3e /* > */ : 0x2a /* * */, reply.items.length);
+    for (const item of reply.items) writeReply(item, protocol);
+  }
   else if (reply instanceof Map) {
     writeHeader(protocol === 3 ? 0x25 /* % */ : 0x2a /* * */, protocol === 3 ? reply.size : reply.size * 2);
     for (const [key, value] of reply) {

@@ -16,10 +16,27 @@ export class VerbatimString {
   }
 }
 
+/** A reply exactly as Redis sent it (already in the client's protocol): relayed byte for byte. */
+export class RawReply {
+  readonly bytes: Buffer;
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+}
+
+/** Out-of-band data (Pub/Sub confirmations): a RESP3 push (`>`), or in RESP2 an array. */
+export class PushReply {
+  readonly items: readonly Reply[];
+  constructor(items: readonly Reply[]) {
+    this.items = items;
+  }
+}
+
 /**
  * What a command handler returns:
  * Buffer or string → bulk string; number → integer; null → null; SimpleString → `+…`;
- * Error → `-…`; array → array; Map → RESP3 map (RESP2: flat array of key, value, …).
+ * Error → `-…`; array → array; Map → RESP3 map (RESP2: flat array of key, value, …);
+ * RawReply → its bytes as they are; PushReply → RESP3 push (RESP2: array).
  */
 export type Reply =
   | Buffer
@@ -28,6 +45,8 @@ export type Reply =
   | null
   | SimpleString
   | VerbatimString
+  | RawReply
+  | PushReply
   | Error
   | readonly Reply[]
   | ReadonlyMap<string, Reply>;

@@ -38,6 +38,7 @@ export interface ConnectionOptions {
 export class RespConnection implements ClientState {
   readonly id: number;
   protocol: ProtocolVersion = 2;
+  db = 0;
   name = '';
   libName = '';
   libVersion = '';

@@ -105,3 +105,25 @@ test('failAll fails everything not yet answered', async (t) => {
   t.deepEqual([a, b], [{ error: 'down' }, { error: 'down' }]);
   t.is(q.awaitingReply + q.waiting, 0);
 });
+
+test('a command for another database is preceded by SELECT, whose reply is dropped; retried commands select again', async (t) => {
+  const q = make(10, 100);
+  q.connected(0);
+  const a = watch(q.enqueue('A', true, 0));
+  const b = watch(q.enqueue('B', true, 2));
+  const c = watch(q.enqueue('C', true, 2));
+  const any = watch(q.enqueue('X', true));
+  t.is(q.takeWritable(), 'A*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\nBCX');
+  q.reply('ra');
+  q.reply('+OK for SELECT');
+  q.reply('rb');
+  // The connection dies before C's reply: on the next one (in db 0 again) C selects db 2 again.
+  q.connectionLost(new Error('lost'));
+  q.connected(0);
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\nCX');
+  q.reply('+OK');
+  q.reply('rc');
+  q.reply('rx');
+  await settle();
+  t.deepEqual([a, b, c, any], [{ value: 'ra' }, { value: 'rb' }, { value: 'rc' }, { value: 'rx' }]);
+});

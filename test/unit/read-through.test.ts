@@ -9,6 +9,7 @@ import { createStats } from '../../src/stats.ts';
 
 interface PendingGet {
   key: string;
+  db: number;
   resolve(value: Buffer | null): void;
   reject(err: Error): void;
 }
@@ -17,7 +18,7 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
-    get: (key) => new Promise((resolve, reject) => calls.push({ key, resolve, reject })),
+    get: (key, db) => new Promise((resolve, reject) => calls.push({ key, db, resolve, reject })),
     isReady: () => true,
     unavailableReason: '',
     waitReady: async () => true,
@@ -34,11 +35,11 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 test('a hit answers synchronously and never reaches the backend', async (t) => {
   const { calls, cache } = setup();
-  const first = cache.read('k');
+  const first = cache.read('k', 0);
   await tick();
   calls[0]!.resolve(Buffer.from('v'));
   t.is(await first, 'v');
-  const second = cache.read('k');
+  const second = cache.read('k', 0);
   t.false(second instanceof Promise);
   t.is(second, 'v');
   t.is(calls.length, 1);
@@ -46,7 +47,7 @@ test('a hit answers synchronously and never reaches the backend', async (t) => {
 
 test('N concurrent reads of one missing key make one backend read and all get the value', async (t) => {
   const { calls, stats, cache } = setup();
-  const reads = Array.from({ length: 40 }, () => cache.read('k'));
+  const reads = Array.from({ length: 40 }, () => cache.read('k', 0));
   await tick();
   t.is(calls.length, 1);
   t.is(cache.inflight, 1);
@@ -60,8 +61,8 @@ test('N concurrent reads of one missing key make one backend read and all get th
 
 test('reads of different keys never wait on each other', async (t) => {
   const { calls, cache } = setup();
-  const slow = cache.read('slow');
-  const fast = cache.read('fast');
+  const slow = cache.read('slow', 0);
+  const fast = cache.read('fast', 0);
   await tick();
   t.deepEqual(calls.map((c) => c.key), ['slow', 'fast']);
   calls[1]!.resolve(Buffer.from('F'));
@@ -76,34 +77,34 @@ test('reads of different keys never wait on each other', async (t) => {
 
 test('a cached value is the reply\'s bytes as a latin1 string, a copy independent of the socket\'s buffer', async (t) => {
   const { calls, cache } = setup();
-  const read = cache.read('bin');
+  const read = cache.read('bin', 0);
   await tick();
   const chunk = Buffer.from([0x2a, 0, 13, 10, 255, 0x2a]);
   calls[0]!.resolve(chunk.subarray(1, 5));
   t.is(await read, '\x00\r\n\xff');
   chunk.fill(0);
-  t.is(cache.read('bin'), '\x00\r\n\xff');
+  t.is(cache.read('bin', 0), '\x00\r\n\xff');
 });
 
 test('an absent key is cached as absent', async (t) => {
   const { calls, cache } = setup();
-  const first = cache.read('nope');
+  const first = cache.read('nope', 0);
   await tick();
   calls[0]!.resolve(null);
   t.is(await first, null);
-  t.is(cache.read('nope'), null);
+  t.is(cache.read('nope', 0), null);
   t.is(calls.length, 1);
 });
 
 test('a failed fetch fails every waiter, caches nothing, and the next read tries again', async (t) => {
   const { calls, stats, cache } = setup();
-  const reads = [cache.read('k'), cache.read('k'), cache.read('k')];
+  const reads = [cache.read('k', 0), cache.read('k', 0), cache.read('k', 0)];
   await tick();
   calls[0]!.reject(new BackendUnavailableError('backend down'));
   for (const read of reads) await t.throwsAsync(read as Promise<unknown>, { instanceOf: BackendUnavailableError });
   t.is(stats.backendErrors, 1);
   t.is(cache.inflight, 0);
-  const retry = cache.read('k');
+  const retry = cache.read('k', 0);
   t.true(retry instanceof Promise);
   await tick();
   t.is(calls.length, 2);
@@ -113,15 +114,15 @@ test('a failed fetch fails every waiter, caches nothing, and the next read tries
 
 test('a fetched entry expires CACHE_EXPIRY after its request left, however slow the reply', async (t) => {
   const { calls, clock, cache } = setup({ expiryMs: 1000 });
-  const read = cache.read('k');
+  const read = cache.read('k', 0);
   await tick();
   clock.t += 600;
   calls[0]!.resolve(Buffer.from('v1'));
   await read;
   clock.t += 400;
-  t.is(cache.read('k'), 'v1');
+  t.is(cache.read('k', 0), 'v1');
   clock.t += 1;
-  const again = cache.read('k');
+  const again = cache.read('k', 0);
   t.true(again instanceof Promise, 'expired: fetched again');
   await tick();
   calls[1]!.resolve(Buffer.from('v2'));
@@ -131,7 +132,7 @@ test('a fetched entry expires CACHE_EXPIRY after its request left, however slow 
 test('a value over CACHE_MAX_VALUE_SIZE reaches every reader of its fetch, is not cached, and is counted', async (t) => {
   const { calls, stats, cache } = setup({ maxValueSize: 10 });
   const big = Buffer.from('0123456789A');
-  const reads = [cache.read('big'), cache.read('big'), cache.read('big')];
+  const reads = [cache.read('big', 0), cache.read('big', 0), cache.read('big', 0)];
   await tick();
   t.is(calls.length, 1);
   calls[0]!.resolve(big);
@@ -139,12 +140,12 @@ test('a value over CACHE_MAX_VALUE_SIZE reaches every reader of its fetch, is no
   t.is(stats.uncacheableValues, 1);
   t.is(cache.size, 0);
   t.is(cache.bytes, 0);
-  const again = cache.read('big');
+  const again = cache.read('big', 0);
   t.true(again instanceof Promise, 'not cached: the next read fetches again');
   await tick();
   calls[1]!.resolve(Buffer.from('0123456789'));
   t.is(await again, '0123456789', 'at the limit it is cached');
-  t.is(cache.read('big'), '0123456789');
+  t.is(cache.read('big', 0), '0123456789');
   t.is(stats.uncacheableValues, 1);
   t.is(calls.length, 2);
 });
@@ -152,10 +153,79 @@ test('a value over CACHE_MAX_VALUE_SIZE reaches every reader of its fetch, is no
 test('an entry whose key alone exceeds CACHE_MAX_MEMORY is answered (even as absent) and not cached', async (t) => {
   const { calls, stats, cache } = setup({ maxMemory: 200, maxValueSize: 100 });
   const key = 'k'.repeat(300);
-  const first = cache.read(key);
+  const first = cache.read(key, 0);
   await tick();
   calls[0]!.resolve(null);
   t.is(await first, null);
   t.is(stats.uncacheableValues, 1);
-  t.true(cache.read(key) instanceof Promise);
+  t.true(cache.read(key, 0) instanceof Promise);
+});
+
+test('the same key in two databases is two entries, each fetched from its own database', async (t) => {
+  const { calls, cache } = setup();
+  const zero = cache.read('k', 0);
+  const one = cache.read('k', 1);
+  await tick();
+  t.deepEqual(calls.map((c) => [c.key, c.db]), [['k', 0], ['k', 1]]);
+  calls[0]!.resolve(Buffer.from('zero'));
+  calls[1]!.resolve(Buffer.from('one'));
+  t.deepEqual([await zero, await one], ['zero', 'one']);
+  t.deepEqual([cache.read('k', 0), cache.read('k', 1)], ['zero', 'one']);
+});
+
+test('a database-0 key that looks like another database\'s entry key stays apart from it', async (t) => {
+  const { calls, cache } = setup();
+  const tricky = '\xff\xfe1:k';
+  const a = cache.read(tricky, 0);
+  const b = cache.read('k', 1);
+  await tick();
+  calls[0]!.resolve(Buffer.from('db0 tricky'));
+  calls[1]!.resolve(Buffer.from('db1 k'));
+  t.deepEqual([await a, await b], ['db0 tricky', 'db1 k']);
+  t.deepEqual([cache.read(tricky, 0), cache.read('k', 1)], ['db0 tricky', 'db1 k']);
+  cache.invalidate(tricky);
+  t.true(cache.read(tricky, 0) instanceof Promise);
+  t.is(cache.read('k', 1), 'db1 k');
+});
+
+test('invalidate drops the key in every database; a fetch under way is neither stored nor joined', async (t) => {
+  const { calls, cache } = setup();
+  for (const db of [0, 3]) {
+    const read = cache.read('k', db);
+    await tick();
+    calls.at(-1)!.resolve(Buffer.from(`old${db}`));
+    await read;
+  }
+  const racing = cache.read('k', 0); // Will be answered with what Redis had before the write.
+  t.is(racing, 'old0');
+  cache.invalidate('k');
+  const before = cache.read('k', 0);
+  await tick();
+  cache.invalidate('k'); // The write's reply arrives while this fetch is under way.
+  const after = cache.read('k', 0);
+  t.not(after, before, 'a read after the write does not join the fetch from before it');
+  await tick();
+  t.is(calls.length, 4);
+  calls[2]!.resolve(Buffer.from('old0'));
+  calls[3]!.resolve(Buffer.from('new0'));
+  t.deepEqual(await before, Buffer.from('old0'), 'answered to the read that came before the write');
+  t.is(await after, 'new0');
+  t.is(cache.read('k', 0), 'new0', 'only what was read after the write is kept');
+  t.true(cache.read('k', 3) instanceof Promise, 'database 3 dropped too');
+});
+
+test('clear drops every entry and makes every fetch under way stale', async (t) => {
+  const { calls, cache } = setup();
+  const a = cache.read('a', 0);
+  await tick();
+  calls[0]!.resolve(Buffer.from('A'));
+  await a;
+  const b = cache.read('b', 2);
+  await tick();
+  cache.clear();
+  calls[1]!.resolve(Buffer.from('B'));
+  await b;
+  t.is(cache.size, 0);
+  t.true(cache.read('a', 0) instanceof Promise);
+  t.true(cache.read('b', 2) instanceof Promise);
 });

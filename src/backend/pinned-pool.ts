@@ -1,0 +1,110 @@
+// Owns MAX_PINNED_CONNECTIONS: the clients' own backend connections, and the idle ones kept for their client's next session.
+import type { BackendTarget } from '../config.ts';
+import { CommandError } from '../errors.ts';
+import type { ProtocolVersion } from '../resp/reply.ts';
+import { PinnedConnection } from './pinned-connection.ts';
+
+export interface PinnedPoolOptions {
+  target: BackendTarget;
+  connectTimeoutMs: number;
+  /** Most pinned connections open at once, in sessions or idle (MAX_PINNED_CONNECTIONS). */
+  max: number;
+}
+
+/** An idle connection is kept this long for its client's next session (a worker looping on BRPOP reuses one). */
+const IDLE_KEEP_MS = 30_000;
+
+interface Parked {
+  readonly connection: PinnedConnection;
+  readonly since: number;
+}
+
+/**
+ * A client whose session ended cleanly (EXEC, DISCARD, UNWATCH, a blocking command answered) keeps
+ * its connection idle for its next session, so a worker looping on BRPOP or MULTI does not connect
+ * each time. Idle connections belong to one client only, and give way when the limit is reached.
+ */
+export class PinnedPool {
+  readonly #options: PinnedPoolOptions;
+  #open = 0;
+  // Insertion order is idle order: the first is the longest idle.
+  readonly #parked = new Map<object, Parked>();
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(options: PinnedPoolOptions) {
+    this.#options = options;
+    this.#sweeper = setInterval(() => this.#closeIdle(performance.now() - IDLE_KEEP_MS), IDLE_KEEP_MS / 4);
+    this.#sweeper.unref();
+  }
+
+  /** Pinned connections open now (in sessions and idle). */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** A connection for `owner`'s session: its idle one if it fits, else a new one; an error past the limit. */
+  acquire(owner: object, protocol: ProtocolVersion, db: number): PinnedConnection | CommandError {
+    const parked = this.#parked.get(owner);
+    if (parked !== undefined) {
+      this.#parked.delete(owner);
+      if (parked.connection.open && parked.connection.protocol === protocol) return parked.connection;
+      parked.connection.close();
+    }
+    if (this.#open >= this.#options.max) {
+      const [idleOwner, idle] = this.#parked.entries().next().value ?? [];
+      if (idle === undefined) {
+        return new CommandError(
+          `ERR too many clients in transactions, blocking commands or Pub/Sub at once (MAX_PINNED_CONNECTIONS is ${this.#options.max}); retry, or raise MAX_PINNED_CONNECTIONS`,
+        );
+      }
+      this.#parked.delete(idleOwner!);
+      idle.connection.close();
+    }
+    const connection = new PinnedConnection({ target: this.#options.target, protocol, db, connectTimeoutMs: this.#options.connectTimeoutMs });
+    this.#open++;
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      this.#open--;
+    };
+    // Either way it goes, the slot is free again.
+    connection.ready.catch(uncount);
+    connection.onGone(uncount);
+    return connection;
+  }
+
+  /** `owner`'s session is over: keep the connection for its next one when it is clean, else close it. */
+  release(owner: object, connection: PinnedConnection, clean: boolean): void {
+    if (!clean || !connection.open) {
+      connection.close();
+      return;
+    }
+    this.#parked.get(owner)?.connection.close();
+    this.#parked.delete(owner);
+    this.#parked.set(owner, { connection, since: performance.now() });
+    connection.onClosed = () => {
+      if (this.#parked.get(owner)?.connection === connection) this.#parked.delete(owner);
+    };
+  }
+
+  /** `owner` disconnected: its idle connection goes too. */
+  forget(owner: object): void {
+    this.#parked.get(owner)?.connection.close();
+    this.#parked.delete(owner);
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    for (const { connection } of this.#parked.values()) connection.close();
+    this.#parked.clear();
+  }
+
+  #closeIdle(before: number): void {
+    for (const [owner, parked] of this.#parked) {
+      if (parked.since > before) break;
+      this.#parked.delete(owner);
+      parked.connection.close();
+    }
+  }
+}

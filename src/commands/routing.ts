@@ -1,0 +1,129 @@
+// Owns where each command goes — answered here, read through the cache, forwarded, pinned, or refused — and what a write invalidates.
+import { getKeyIndexes, exists as knownToIoredis, hasFlag } from '@ioredis/commands';
+import { CommandError } from '../errors.ts';
+import { type BackendCommand, type CommandTable, keyPositions, lookupCommand } from './backend-commands.ts';
+
+/** The stateful sessions a client gets its own backend connection for. */
+export type SessionKind = 'multi' | 'watch' | 'blocking' | 'subscribe' | 'monitor';
+
+export type Route =
+  /** The proxy's own handler (connection state, INFO, CONFIG GET, …). */
+  | { readonly kind: 'local' }
+  /** A read served through the cache (GET, MGET). */
+  | { readonly kind: 'cached' }
+  /** Sent on a connection shared by many clients; the reply is relayed as Redis sent it. */
+  | { readonly kind: 'forward' }
+  /** Needs a backend connection of the client's own for as long as the session lasts. */
+  | { readonly kind: 'session'; readonly session: SessionKind }
+  | { readonly kind: 'refused'; readonly error: CommandError };
+
+const LOCAL: Route = { kind: 'local' };
+const CACHED: Route = { kind: 'cached' };
+const FORWARD: Route = { kind: 'forward' };
+const session = (kind: SessionKind): Route => ({ kind: 'session', session: kind });
+const refused = (name: string, why: string): Route => ({
+  kind: 'refused',
+  error: new CommandError(`ERR '${name.replace('|', ' ').toUpperCase()}' is not allowed through redis-cache-proxy: ${why}`),
+});
+
+const SHARED = 'its backend connections are shared by many clients';
+
+/**
+ * The proxy's rules, by lower-case name (`container|sub` for subcommands). Anything not here is
+ * forwarded, or starts a session when the backend flags it blocking.
+ */
+const RULES = new Map<string, Route>([
+  ['get', CACHED],
+  ['mget', CACHED],
+  // Connection state lives in the proxy: each client has its own, the backend connections do not.
+  ...['ping', 'echo', 'quit', 'hello', 'auth', 'select', 'reset', 'info', 'config|get'].map((n) => [n, LOCAL] as const),
+  ...['setname', 'getname', 'setinfo', 'id', 'info', 'list', 'help', 'no-evict', 'no-touch', 'getredir'].map((n) => [`client|${n}`, LOCAL] as const),
+  ['client', LOCAL],
+  // Outside a session these only have Redis's answer for a connection with no transaction or subscription.
+  ...['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe'].map((n) => [n, LOCAL] as const),
+  ['multi', session('multi')],
+  ['watch', session('watch')],
+  ['subscribe', session('subscribe')],
+  ['psubscribe', session('subscribe')],
+  ['ssubscribe', session('subscribe')],
+  ['monitor', session('monitor')],
+  // Block without the backend flagging them blocking.
+  ['wait', session('blocking')],
+  ['waitaof', session('blocking')],
+  ['client|tracking', refused('client|tracking', 'the proxy keeps its own cache coherent; point client-side caching at Redis directly')],
+  ['client|caching', refused('client|caching', 'the proxy keeps its own cache coherent; point client-side caching at Redis directly')],
+  ['client|reply', refused('client|reply', `${SHARED}, and every request is answered`)],
+  ['client|kill', refused('client|kill', `${SHARED}; kill clients of the proxy by closing them, or use Redis directly`)],
+  ['client|pause', refused('client|pause', `${SHARED}; pause Redis directly`)],
+  ['client|unpause', refused('client|unpause', `${SHARED}; unpause Redis directly`)],
+  ['client|unblock', refused('client|unblock', 'client ids of the proxy are not Redis\'s')],
+  ['shutdown', refused('shutdown', 'stop Redis directly, or stop the proxy with SIGTERM')],
+  ['replicaof', refused('replicaof', 'change replication on Redis directly')],
+  ['slaveof', refused('slaveof', 'change replication on Redis directly')],
+  ['failover', refused('failover', 'fail over on Redis directly')],
+  ['sync', refused('sync', 'the proxy is not a replication endpoint')],
+  ['psync', refused('psync', 'the proxy is not a replication endpoint')],
+  ['debug', refused('debug', 'DEBUG can crash or freeze the Redis every client of the proxy shares; run it on Redis directly')],
+  // What Redis itself answers in standalone mode, so cluster-aware clients fall back to a single endpoint.
+  ['cluster', { kind: 'refused', error: new CommandError('ERR This instance has cluster support disabled') }],
+  ['sentinel', refused('sentinel', 'the proxy is a single Redis endpoint, not a Sentinel')],
+]);
+
+/** Blocking only with their BLOCK option. */
+const BLOCK_OPTION = new Set(['xread', 'xreadgroup']);
+
+const lowerName = (arg: Buffer): string => arg.toString('latin1').toLowerCase();
+
+/** Where `args` (args[0] is the command's name) goes. */
+export function routeOf(args: readonly Buffer[], table: CommandTable | undefined): Route {
+  const name = lowerName(args[0]!);
+  const direct = RULES.get(name);
+  if (direct !== undefined && name !== 'client') return direct;
+  if (args.length >= 2 && (name === 'client' || name === 'config')) {
+    const sub = RULES.get(`${name}|${lowerName(args[1]!)}`);
+    if (sub !== undefined) return sub;
+    if (name === 'client') return LOCAL; // CLIENT <unknown>: the proxy's own error, as Redis words it
+  }
+  if (direct !== undefined) return direct;
+  if (BLOCK_OPTION.has(name)) return args.some((a) => lowerName(a) === 'block') ? session('blocking') : FORWARD;
+  const command = table === undefined ? undefined : lookupCommand(table, name, args);
+  const blocking = command ? command.flags.has('blocking') : knownToIoredis(name) && hasFlag(name, 'blocking');
+  return blocking ? session('blocking') : FORWARD;
+}
+
+/**
+ * What a command may change in the cache once Redis has acknowledged it: nothing (a read), these keys
+ * (in any database: MOVE and COPY … DB reach across), or everything (no way to tell which keys).
+ */
+export type WriteEffect = null | readonly Buffer[] | 'all';
+
+/** Scripts and functions: any key, whatever they declare. */
+const SCRIPTS = new Set(['eval', 'evalsha', 'fcall']);
+
+export function writeEffect(args: readonly Buffer[], table: CommandTable | undefined): WriteEffect {
+  const name = lowerName(args[0]!);
+  if (SCRIPTS.has(name)) return 'all';
+  const command: BackendCommand | undefined = table === undefined ? undefined : lookupCommand(table, name, args);
+  if (command === undefined) {
+    if (!knownToIoredis(name)) return 'all'; // a module's command, or one newer than both tables
+    if (!hasFlag(name, 'write')) return null;
+    return keysOrAll(ioredisKeyPositions(name, args), args);
+  }
+  if (!command.flags.has('write')) return null;
+  return keysOrAll(keyPositions(command, args) ?? (knownToIoredis(name) ? ioredisKeyPositions(name, args) : null), args);
+}
+
+/** A write with no key Redis names (FLUSHALL, FLUSHDB, SWAPDB, …) may change anything. */
+function keysOrAll(positions: number[] | null, args: readonly Buffer[]): WriteEffect {
+  if (positions === null || positions.length === 0) return 'all';
+  return positions.filter((i) => i < args.length).map((i) => args[i]!);
+}
+
+/** @ioredis/commands counts positions after the name, and knows the movable keys of SORT and MIGRATE. */
+function ioredisKeyPositions(name: string, args: readonly Buffer[]): number[] | null {
+  try {
+    return getKeyIndexes(name, args.slice(1)).map((i) => i + 1);
+  } catch {
+    return null;
+  }
+}
