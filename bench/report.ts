@@ -1,6 +1,7 @@
 // Owns presenting a benchmark run: the console table, the JSON under bench/results/, and BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { measuredWorkloads } from './series.ts';
 import type { Measurement } from './workloads.ts';
 
 export interface BenchResults {
@@ -44,25 +45,18 @@ function goals(r: BenchResults): Goal[] {
 }
 
 function measurementRows(r: BenchResults): string[][] {
-  const rows: string[][] = [];
-  for (const [workload, key] of [
-    ['GET P1', 'P1'],
-    ['GET P16', 'P16'],
-  ] as const) {
-    const twem = r.medians[`twemproxy/${key}`];
-    const redis = r.medians[`redis/${key}`];
-    for (const target of ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss', 'base-hit', 'base-miss']) {
-      const m = r.medians[`${target}/${key}`];
-      if (!m) continue;
-      rows.push([workload, target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]);
-    }
-  }
-  const bare = r.medians['bare-node-http'];
-  for (const target of ['proxy-http', 'bare-node-http']) {
-    const m = r.medians[target];
-    if (m) rows.push(['HTTP GET', target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), '', `${fmt(bare && m.rps / bare.rps)} × bare`]);
-  }
-  return rows;
+  return measuredWorkloads(r.medians).flatMap(({ workload, http, runs }) => {
+    const reference = (target: string) => runs.find((run) => run.target === target)?.m;
+    const [twem, redis, bare] = [reference('twemproxy'), reference('redis'), reference('bare-node-http')];
+    return runs.map(({ target, m }) => [
+      workload,
+      target,
+      fmt(m.rps, 0),
+      fmt(m.p50, 3),
+      fmt(m.p99, 3),
+      ...(http ? ['', `${fmt(bare && m.rps / bare.rps)} × bare`] : [fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]),
+    ]);
+  });
 }
 
 function markdownTable(header: string[], rows: string[][]): string {
