@@ -1,6 +1,8 @@
-// Owns presenting a benchmark run: the console table, the JSON under bench/results/, and BENCHMARKS.md.
+// Owns presenting a benchmark run: the console table, the JSON and chart under bench/results/, and BENCHMARKS.md with its chart.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { renderChart } from './chart.ts';
+import { measuredWorkloads } from './series.ts';
 import type { Measurement } from './workloads.ts';
 
 export interface BenchResults {
@@ -44,25 +46,18 @@ function goals(r: BenchResults): Goal[] {
 }
 
 function measurementRows(r: BenchResults): string[][] {
-  const rows: string[][] = [];
-  for (const [workload, key] of [
-    ['GET P1', 'P1'],
-    ['GET P16', 'P16'],
-  ] as const) {
-    const twem = r.medians[`twemproxy/${key}`];
-    const redis = r.medians[`redis/${key}`];
-    for (const target of ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss', 'base-hit', 'base-miss']) {
-      const m = r.medians[`${target}/${key}`];
-      if (!m) continue;
-      rows.push([workload, target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]);
-    }
-  }
-  const bare = r.medians['bare-node-http'];
-  for (const target of ['proxy-http', 'bare-node-http']) {
-    const m = r.medians[target];
-    if (m) rows.push(['HTTP GET', target, fmt(m.rps, 0), fmt(m.p50, 3), fmt(m.p99, 3), '', `${fmt(bare && m.rps / bare.rps)} × bare`]);
-  }
-  return rows;
+  return measuredWorkloads(r.medians).flatMap(({ workload, http, runs }) => {
+    const reference = (target: string) => runs.find((run) => run.target === target)?.m;
+    const [twem, redis, bare] = [reference('twemproxy'), reference('redis'), reference('bare-node-http')];
+    return runs.map(({ target, m }) => [
+      workload,
+      target,
+      fmt(m.rps, 0),
+      fmt(m.p50, 3),
+      fmt(m.p99, 3),
+      ...(http ? ['', `${fmt(bare && m.rps / bare.rps)} × bare`] : [fmt(twem && m.rps / twem.rps), fmt(redis && m.rps / redis.rps)]),
+    ]);
+  });
 }
 
 function markdownTable(header: string[], rows: string[][]): string {
@@ -99,22 +94,27 @@ export function printTable(r: BenchResults): void {
   process.stdout.write(`\n${render(r)}\n`);
 }
 
+/** Writes bench/results/<startedAt>.json and .svg; returns their paths without the extension. */
 export function saveResults(r: BenchResults): string {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${r.startedAt.replaceAll(':', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ ...r, goals: goals(r) }, null, 2)}\n`);
-  return file;
+  const stem = join(dir, r.startedAt.replaceAll(':', '-'));
+  writeFileSync(`${stem}.json`, `${JSON.stringify({ ...r, goals: goals(r) }, null, 2)}\n`);
+  writeFileSync(`${stem}.svg`, renderChart(r));
+  return stem;
 }
 
+/** Rewrites BENCHMARKS.md and the bench/chart.svg it shows. */
 export function updateBenchmarksMd(r: BenchResults): void {
+  writeFileSync(join(ROOT, 'bench', 'chart.svg'), renderChart(r));
   const text = `# Benchmarks
 
 \`npm run bench\` starts a private redis-server, twemproxy (nutcracker) in front of it, and the
 proxy through its real entrypoint, all on free loopback ports; loads 10 000 keys with 100-byte
 values; warms every target up (50 000 requests each, not counted); and runs each workload against
 each target, alternating the order, ${r.rounds} rounds, reporting the median. Figures are ratios against references measured in the same run, because
-the machines are shared and noisy. Raw results go to \`bench/results/\` (not committed).
+the machines are shared and noisy. Raw results and their charts go to \`bench/results/\` (not committed);
+the chart of the latest run is \`bench/chart.svg\`.
 
 - **GET P1 / P16**: \`redis-benchmark -c 50 -r 10000 -t get -P 1|16\`. \`proxy-hit\` has every key
   cached (capacity 20 000, expiry 1 day); \`proxy-miss\` has capacity 1, so nearly every read
@@ -128,6 +128,8 @@ Rerun: \`npm run bench\` (needs redis-server, redis-tools, and nutcracker for th
 \`BENCH_ONLY=throughput|memory\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
 
 ## Latest run
+
+![req/s and p99 latency per target for GET P1, GET P16 and HTTP GET](bench/chart.svg)
 
 ${render(r)}
 

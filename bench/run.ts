@@ -185,11 +185,11 @@ async function main() {
     notes,
   };
   printTable(results);
-  const file = saveResults(results);
+  const saved = saveResults(results);
   // A partial run does not replace the published table.
   const published = !ONLY && !BASELINE && SCALE === 1;
   if (published) updateBenchmarksMd(results);
-  log(`\nresults: ${file}${published ? '; BENCHMARKS.md updated' : ''}`);
+  log(`\nresults: ${saved}.json and .svg${published ? '; BENCHMARKS.md and bench/chart.svg updated' : ''}`);
 }
 
 await main();

@@ -1,0 +1,32 @@
+// Owns which workloads and targets a run reports, in their fixed order: the rows of the table and the bars of the chart.
+import type { Measurement } from './workloads.ts';
+
+/** Every target a run can measure, in the order they are reported and coloured. */
+export const TARGETS = ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss', 'base-hit', 'base-miss', 'proxy-http', 'bare-node-http'] as const;
+
+export interface WorkloadRuns {
+  /** As the table names it: `GET P1`, `GET P16`, `HTTP GET`. */
+  workload: string;
+  http: boolean;
+  /** The targets measured under this workload, in TARGETS order. */
+  runs: { target: string; m: Measurement }[];
+}
+
+const WORKLOADS = [
+  { workload: 'GET P1', http: false, key: (target: string) => `${target}/P1` },
+  { workload: 'GET P16', http: false, key: (target: string) => `${target}/P16` },
+  { workload: 'HTTP GET', http: true, key: (target: string) => target },
+];
+const HTTP_TARGETS: readonly string[] = ['proxy-http', 'bare-node-http'];
+
+/** The measured workloads of a run's medians (keyed `target/P<pipeline>` for RESP, by target for HTTP); unmeasured ones are left out. */
+export function measuredWorkloads(medians: Record<string, Measurement>): WorkloadRuns[] {
+  return WORKLOADS.map(({ workload, http, key }) => ({
+    workload,
+    http,
+    runs: TARGETS.filter((target) => HTTP_TARGETS.includes(target) === http).flatMap((target) => {
+      const m = medians[key(target)];
+      return m ? [{ target, m }] : [];
+    }),
+  })).filter((w) => w.runs.length > 0);
+}
