@@ -54,7 +54,7 @@ async function warm(port: number, count: number, key: (i: number) => string): Pr
 
 async function proxyStats(port: number): Promise<Record<string, number>> {
   const client = new Redis({ port, protocol: 2 });
-  const info = await client.info('stats');
+  const info = await client.info('cache');
   client.disconnect();
   return Object.fromEntries([...info.matchAll(/^(\w+):(\d+)\r?$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }

@@ -38,6 +38,11 @@ export interface Config {
   readonly maxClients: number;
   /** Backend requests in flight at once. Default 256. */
   readonly maxParallel: number;
+  /**
+   * Backend connections of clients' own (MULTI/WATCH sessions, blocking commands, Pub/Sub, MONITOR),
+   * in use or kept idle for their client. Default 1000.
+   */
+  readonly maxPinnedConnections: number;
   /** Bytes one unfinished RESP request may hold before it is refused. Default 64 MiB. */
   readonly queryBufferLimit: number;
   /** Milliseconds a backend read may take, counted from when it was queued, before it fails. Default 2 000 (REDIS_TIMEOUT=2). */
@@ -185,7 +190,9 @@ export const SETTINGS: readonly Setting[] = [
   // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
   { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
   { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it', parse: positiveInteger },
-  { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once; more wait their turn', parse: positiveInteger },
+  { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once on each shared connection; more wait their turn', parse: positiveInteger },
+  // 1000: Redis's own default maxclients is 10 000, and each pinned connection is one of them.
+  { key: 'MAX_PINNED_CONNECTIONS', default: '1000', unit: 'connections', help: "backend connections of clients' own (transactions, blocking commands, Pub/Sub, MONITOR); past it such a command gets an error", parse: positiveInteger },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
   { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)', parse: seconds },
   { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)', parse: seconds },
@@ -280,6 +287,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     cacheMaxValueSize: get<number>('CACHE_MAX_VALUE_SIZE'),
     maxClients: get<number>('MAX_CLIENTS'),
     maxParallel: get<number>('MAX_PARALLEL'),
+    maxPinnedConnections: get<number>('MAX_PINNED_CONNECTIONS'),
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
     shutdownTimeoutMs: get<number>('SHUTDOWN_TIMEOUT'),

@@ -1,6 +1,6 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
-import { createRedisBackend } from './backend/redis-backend.ts';
+import { createBackends } from './backend/backends.ts';
 import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
@@ -19,7 +19,8 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  const backend = createRedisBackend({ target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log });
+  const backends = createBackends(config, log);
+  const backend = backends.fill;
   const store = createCacheStore({
     capacity: config.cacheCapacity,
     expiryMs: config.cacheExpiryMs,
@@ -30,7 +31,24 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const readThrough = createReadThrough({ store, backend, stats });
 
   const ports = { resp: config.respPort, http: config.httpPort };
-  const context: ProxyContext = { readThrough, backend, stats, config, ports, clients: () => respFrontEnd.clients() };
+  const context: ProxyContext = {
+    readThrough,
+    backends,
+    stats,
+    config,
+    ports,
+    clients: () => respFrontEnd.clients(),
+    invalidate(effect) {
+      if (effect === null) return;
+      if (effect === 'all') {
+        stats.cacheFlushes++;
+        readThrough.clear();
+        return;
+      }
+      stats.invalidatedKeys += effect.length;
+      for (const key of effect) readThrough.invalidate(key.latin1Slice(0, key.length));
+    },
+  };
   const respFrontEnd = createRespFrontEnd({
     proxy: context,
     maxClients: config.maxClients,
@@ -38,7 +56,12 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
   });
-  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients,
+  const httpFrontEnd = createHttpFrontEnd({
+    readThrough,
+    backend,
+    stats,
+    db: config.backend.db,
+    maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
@@ -55,7 +78,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     http = await httpFrontEnd.listen(config.listen, config.httpPort);
   } catch (err) {
     await respFrontEnd.close();
-    await backend.close();
+    await backends.close();
     throw err;
   }
   ports.resp = resp.port;
@@ -66,7 +89,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     resp,
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
-      await backend.close();
+      await backends.close();
     },
   };
 }

@@ -28,6 +28,12 @@ export interface Stats {
   rejectedConnections: number;
   /** Connections closed for a malformed request. */
   protocolErrors: number;
+  /** Commands forwarded to Redis on the shared connections. */
+  forwardedCommands: number;
+  /** Keys dropped from the cache because a write through the proxy changed them. */
+  invalidatedKeys: number;
+  /** Times the whole cache was dropped because a write's keys could not be known (FLUSHALL, a script, …). */
+  cacheFlushes: number;
   /** Milliseconds since the epoch when the proxy started. */
   readonly startedAt: number;
 }
@@ -51,6 +57,9 @@ export function createStats(): Stats {
     httpRequests: 0,
     rejectedConnections: 0,
     protocolErrors: 0,
+    forwardedCommands: 0,
+    invalidatedKeys: 0,
+    cacheFlushes: 0,
     startedAt: Date.now(),
   };
 }

@@ -136,15 +136,14 @@ export const connectionCommands: CommandSpec[] = [
     flags: ['loading', 'stale', 'fast'],
     aclCategories: ['@keyspace', '@fast'],
     group: 'connection',
-    summary: 'Changes the selected database; the proxy serves one database, 0.',
+    summary: "Changes the client's database: its cached reads and forwarded commands run there.",
     complexity: 'O(1)',
     arguments: [{ name: 'index', type: 'integer' }],
-    handler: (_ctx, args) => {
+    handler: ({ client, proxy }, args) => {
       const index = integerArg(args[1]!);
       if (index === null) return notAnInteger();
-      if (index !== 0) {
-        return new CommandError(`ERR DB index is out of range: this proxy serves a single database, use SELECT 0 (got ${index})`);
-      }
+      if (index < 0 || index >= proxy.backends.databases()) return new CommandError('ERR DB index is out of range');
+      client.db = index;
       return OK;
     },
   }),
@@ -155,11 +154,12 @@ export const connectionCommands: CommandSpec[] = [
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
     since: '6.2.0',
-    summary: 'Resets the connection: RESP2, no name.',
+    summary: 'Resets the connection: RESP2, no name, the default database, no transaction or subscription.',
     complexity: 'O(1)',
-    handler: ({ client }) => {
+    handler: ({ client, proxy }) => {
       client.protocol = 2;
       client.name = '';
+      client.db = proxy.config.backend.db;
       return RESET;
     },
   }),

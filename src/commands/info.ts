@@ -1,94 +1,85 @@
-// Owns INFO: the proxy's state in Redis's INFO layout, with the cache's counters in its stats.
+// Owns INFO: Redis's own INFO, forwarded, with the proxy's sections (Proxy, Cache) added.
+import { encodeCommand } from '../resp/command-encoder.ts';
 import { VerbatimString } from '../resp/reply.ts';
+import { parseReply } from '../resp/reply-reader.ts';
 import { uptimeSeconds } from '../stats.ts';
-import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
+import { PROXY_NAME, PROXY_VERSION } from '../version.ts';
 import { command, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
 
 type Section = (proxy: ProxyContext) => [string, string | number][];
 
+/** The proxy's own sections; every other section is Redis's. */
 const SECTIONS: Record<string, Section> = {
-  server: (proxy) => {
-    const uptime = uptimeSeconds(proxy.stats);
-    return [
-      ['redis_version', REDIS_COMPAT_VERSION],
-      ['proxy_name', PROXY_NAME],
-      ['proxy_version', PROXY_VERSION],
-      ['redis_mode', 'standalone'],
-      ['os', `${process.platform} ${process.arch}`],
-      ['arch_bits', 64],
-      ['process_id', process.pid],
-      ['node_version', process.version],
-      ['tcp_port', proxy.ports.resp],
-      ['http_port', proxy.ports.http],
-      ['uptime_in_seconds', uptime],
-      ['uptime_in_days', Math.floor(uptime / 86400)],
-    ];
-  },
-  clients: (proxy) => [
-    ['connected_clients', proxy.stats.respClients],
-    ['http_clients', proxy.stats.httpClients],
-    ['maxclients', proxy.config.maxClients],
-    ['blocked_clients', 0],
-  ],
-  memory: () => {
+  proxy: (proxy) => {
+    const fill = proxy.backends.fill;
     const m = process.memoryUsage();
     return [
-      ['used_memory', m.heapUsed + m.external],
+      ['proxy_name', PROXY_NAME],
+      ['proxy_version', PROXY_VERSION],
+      ['node_version', process.version],
+      ['process_id', process.pid],
+      ['tcp_port', proxy.ports.resp],
+      ['http_port', proxy.ports.http],
+      ['uptime_in_seconds', uptimeSeconds(proxy.stats)],
+      ['connected_clients', proxy.stats.respClients],
+      ['http_clients', proxy.stats.httpClients],
+      ['maxclients', proxy.config.maxClients],
+      ['total_connections_received', proxy.stats.respConnectionsTotal],
+      ['total_commands_processed', proxy.stats.commandsProcessed],
+      ['forwarded_commands', proxy.stats.forwardedCommands],
+      ['rejected_connections', proxy.stats.rejectedConnections],
+      ['protocol_errors', proxy.stats.protocolErrors],
+      ['http_requests', proxy.stats.httpRequests],
+      ['pinned_connections', proxy.backends.pinned.open],
+      ['max_pinned_connections', proxy.config.maxPinnedConnections],
       ['used_memory_rss', m.rss],
       ['used_memory_heap', m.heapUsed],
-      ['used_memory_external', m.external],
-      ['maxmemory', 0],
+      ['backend', fill.address],
+      ['backend_status', fill.isReady() ? 'up' : 'down'],
+      ['backend_down_reason', fill.unavailableReason],
     ];
   },
-  // Clients such as ioredis check `loading` before they call a connection ready.
-  persistence: () => [['loading', 0]],
-  stats: ({ stats, readThrough }) => [
-    ['total_connections_received', stats.respConnectionsTotal],
-    ['total_commands_processed', stats.commandsProcessed],
-    ['rejected_connections', stats.rejectedConnections],
-    ['protocol_errors', stats.protocolErrors],
-    ['http_requests', stats.httpRequests],
-    ['cache_hits', stats.cacheHits],
-    ['cache_misses', stats.cacheMisses],
-    ['cache_coalesced_reads', stats.coalescedReads],
-    ['cache_evictions', stats.evictions],
-    ['cache_values_too_large', stats.uncacheableValues],
-    ['cache_inflight_fetches', readThrough.inflight],
-    ['backend_reads', stats.backendReads],
-    ['backend_errors', stats.backendErrors],
-  ],
-  replication: () => [
-    ['role', 'master'],
-    ['connected_slaves', 0],
-  ],
-  cache: ({ config, readThrough, backend }) => [
+  cache: ({ config, readThrough, stats }) => [
     ['cache_entries', readThrough.size],
     ['cache_capacity', config.cacheCapacity],
     ['cache_bytes', readThrough.bytes],
     ['cache_max_memory', config.cacheMaxMemory],
     ['cache_max_value_size', config.cacheMaxValueSize],
     ['cache_expiry_seconds', config.cacheExpiryMs / 1000],
-    ['backend', backend.address],
-    ['backend_status', backend.isReady() ? 'up' : 'down'],
-    ['backend_down_reason', backend.unavailableReason],
+    ['cache_hits', stats.cacheHits],
+    ['cache_misses', stats.cacheMisses],
+    ['cache_coalesced_reads', stats.coalescedReads],
+    ['cache_evictions', stats.evictions],
+    ['cache_values_too_large', stats.uncacheableValues],
+    ['cache_inflight_fetches', readThrough.inflight],
+    ['cache_invalidated_keys', stats.invalidatedKeys],
+    ['cache_flushes', stats.cacheFlushes],
+    ['backend_reads', stats.backendReads],
+    ['backend_errors', stats.backendErrors],
   ],
-  // The cache's entries stand in for keys; every entry expires.
-  keyspace: ({ readThrough }) => (readThrough.size > 0 ? [['db0', `keys=${readThrough.size},expires=${readThrough.size},avg_ttl=0`]] : []),
 };
 
-const DEFAULT_SECTIONS = Object.keys(SECTIONS);
+const ALL = new Set(['default', 'all', 'everything']);
 
-function renderInfo(proxy: ProxyContext, requested: string[]): string {
-  const wanted = requested.length === 0 || requested.some((s) => s === 'default' || s === 'all' || s === 'everything') ? DEFAULT_SECTIONS : requested;
-  const blocks: string[] = [];
-  for (const name of DEFAULT_SECTIONS) {
-    if (!wanted.includes(name)) continue;
-    const title = name[0]!.toUpperCase() + name.slice(1);
-    const lines = SECTIONS[name]!(proxy).map(([k, v]) => `${k}:${v}\r\n`);
-    blocks.push(`# ${title}\r\n${lines.join('')}`);
+function renderSections(proxy: ProxyContext, names: readonly string[]): string {
+  return names
+    .map((name) => {
+      const lines = SECTIONS[name]!(proxy).map(([k, v]) => `${k}:${v}\r\n`);
+      return `# ${name[0]!.toUpperCase()}${name.slice(1)}\r\n${lines.join('')}`;
+    })
+    .join('\r\n');
+}
+
+/** Redis's INFO for `sections` (all of its defaults when empty), or '' when Redis cannot be asked. */
+async function backendInfo(proxy: ProxyContext, db: number, sections: readonly Buffer[]): Promise<string> {
+  try {
+    const frame = await proxy.backends.forward(2, db, encodeCommand(['INFO', ...sections]));
+    const reply = parseReply(frame);
+    return reply instanceof Buffer ? reply.toString('latin1') : '';
+  } catch {
+    return '';
   }
-  return blocks.join('\r\n');
 }
 
 export const infoCommand: CommandSpec = command({
@@ -97,8 +88,19 @@ export const infoCommand: CommandSpec = command({
   flags: ['loading', 'stale'],
   aclCategories: ['@slow', '@dangerous'],
   group: 'server',
-  summary: "Returns the proxy's state and counters, including cache hits, misses and evictions.",
+  summary: "Returns Redis's INFO with the proxy's sections (Proxy, Cache) added.",
   complexity: 'O(1)',
   arguments: [{ name: 'section', type: 'string', optional: true, multiple: true }],
-  handler: ({ proxy }, args) => new VerbatimString(renderInfo(proxy, args.slice(1).map(word))),
+  handler: async ({ proxy, client }, args) => {
+    const requested = args.slice(1);
+    const names = requested.map(word);
+    const everything = names.length === 0 || names.some((n) => ALL.has(n));
+    const ours = everything ? Object.keys(SECTIONS) : Object.keys(SECTIONS).filter((n) => names.includes(n));
+    const theirs = everything ? requested : requested.filter((_, i) => !(names[i]! in SECTIONS));
+    // Monitoring tools read Redis's fields through the proxy (redis_version, used_memory, # Keyspace).
+    const redis = everything || theirs.length > 0 ? await backendInfo(proxy, client.db, theirs) : '';
+    const own = renderSections(proxy, ours);
+    const text = redis === '' ? own : own === '' ? redis : `${redis.replace(/(\r\n)+$/, '')}\r\n\r\n${own}`;
+    return new VerbatimString(text);
+  },
 });

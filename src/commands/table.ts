@@ -1,23 +1,24 @@
-// Owns the command table: every command the proxy serves, looked up by name in any case.
+// Owns the table of commands the proxy answers itself, looked up by name in any case (everything else goes to Redis: routing.ts).
 import { clientCommand } from './client.ts';
 import { connectionCommands } from './connection.ts';
 import { infoCommand } from './info.ts';
-import { configCommand, createCommandCommand } from './introspection.ts';
+import { configCommand } from './config-get.ts';
+import { noSessionCommands } from './no-session.ts';
 import { readCommands } from './read.ts';
 import type { CommandSpec } from './types.ts';
 
-const COMMANDS: readonly CommandSpec[] = [
+export const LOCAL_COMMANDS: readonly CommandSpec[] = [
   ...readCommands,
   ...connectionCommands,
   clientCommand,
-  createCommandCommand(() => COMMANDS),
   configCommand,
   infoCommand,
+  ...noSessionCommands,
 ];
 
-const BY_NAME = new Map(COMMANDS.map((spec) => [spec.name, spec]));
+const BY_NAME = new Map(LOCAL_COMMANDS.map((spec) => [spec.name, spec]));
 const SUBCOMMANDS = new Map(
-  COMMANDS.filter((s) => s.subcommands).map((s) => [s.name, new Map(s.subcommands!.map((sub) => [sub.name.split('|')[1]!, sub]))]),
+  LOCAL_COMMANDS.filter((s) => s.subcommands).map((s) => [s.name, new Map(s.subcommands!.map((sub) => [sub.name.split('|')[1]!, sub]))]),
 );
 
 export const findCommand = (lowerName: string): CommandSpec | undefined => BY_NAME.get(lowerName);

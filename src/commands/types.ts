@@ -1,9 +1,10 @@
 // Owns the shapes shared by the command table, its handlers and the connection that calls them.
-import type { Backend } from '../backend/redis-backend.ts';
+import type { Backends } from '../backend/backends.ts';
 import type { ReadThrough } from '../cache/read-through.ts';
 import type { Config } from '../config.ts';
 import type { ProtocolVersion, Reply } from '../resp/reply.ts';
 import type { Stats } from '../stats.ts';
+import type { WriteEffect } from './routing.ts';
 
 /** What a command may read or change about the connection that sent it. */
 export interface ClientState {
@@ -26,14 +27,29 @@ export interface ClientState {
   /** Received bytes not yet turned into a request, and reply bytes not yet sent (CLIENT LIST's qbuf, omem). */
   readonly inputBytes: number;
   readonly outputBytes: number;
+  /** The session on the client's own backend connection, if one is open. */
+  readonly session: SessionInfo | undefined;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+}
+
+/** A client's session as CLIENT LIST shows it. */
+export interface SessionInfo {
+  /** Commands queued in MULTI, or -1 outside one. */
+  readonly multi: number;
+  readonly channels: number;
+  readonly patterns: number;
+  readonly shardChannels: number;
+  readonly blocked: boolean;
+  readonly monitoring: boolean;
 }
 
 /** The proxy-wide parts a command may use. */
 export interface ProxyContext {
   readonly readThrough: ReadThrough;
-  readonly backend: Backend;
+  readonly backends: Backends;
+  /** A write Redis acknowledged: drops from the cache what it may have changed, before its reply is relayed. */
+  invalidate(effect: WriteEffect): void;
   readonly stats: Stats;
   readonly config: Config;
   /** Ports actually bound (differ from the config when it asked for 0). */

@@ -20,6 +20,8 @@ export interface HttpFrontEnd {
 export interface HttpFrontEndOptions {
   readThrough: ReadThrough;
   backend: Backend;
+  /** The database /query reads (REDIS_URL's, else 0). */
+  db: number;
   stats: Stats;
   maxClients: number;
   /** Milliseconds close() waits for requests in flight to be answered (SHUTDOWN_TIMEOUT). */
@@ -87,7 +89,7 @@ function clientErrorResponse(err: NodeJS.ErrnoException): string {
   );
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
 
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
@@ -111,7 +113,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, ba
       send(res, 400, TEXT, 'missing the key parameter: GET /query?key=K\n');
       return;
     }
-    const result = readThrough.read(cacheKey(key), 0);
+    const result = readThrough.read(cacheKey(key), db);
     if (!(result instanceof Promise)) {
       answerRead(res, result);
       return;

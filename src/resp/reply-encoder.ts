@@ -1,6 +1,6 @@
 // Owns turning replies into RESP2/RESP3 bytes, counted in bytes, packed so a batch leaves in one write.
 import { BackendReplyError, CommandError, ProxyError } from '../errors.ts';
-import { PushReply, RawReply, SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
+import { PushReply, RawReply, ReplySequence, SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
 
 // Replies are packed into a shared slab and handed to the socket as views of it. A connection encodes
 // and takes its batch in one synchronous step, so batches of different connections never interleave;
@@ -131,7 +131,9 @@ export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
   else if (reply instanceof Error) writeLine(0x2d /* - */, errorLine(reply));
   else if (reply instanceof RawReply) writeRaw(reply.bytes);
   else if (reply instanceof VerbatimString) writeText(reply.text, protocol === 3);
-  else if (reply instanceof PushReply) {
+  else if (reply instanceof ReplySequence) {
+    for (const item of reply.items) writeReply(item, protocol);
+  } else if (reply instanceof PushReply) {
     writeHeader(protocol === 3 ? 0x3e /* > */ : 0x2a /* * */, reply.items.length);
     for (const item of reply.items) writeReply(item, protocol);
   }

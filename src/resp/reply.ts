@@ -32,6 +32,14 @@ export class PushReply {
   }
 }
 
+/** Several replies to one command, written one after another (UNSUBSCRIBE answers once per channel). */
+export class ReplySequence {
+  readonly items: readonly Reply[];
+  constructor(items: readonly Reply[]) {
+    this.items = items;
+  }
+}
+
 /**
  * What a command handler returns:
  * Buffer or string → bulk string; number → integer; null → null; SimpleString → `+…`;
@@ -47,6 +55,7 @@ export type Reply =
   | VerbatimString
   | RawReply
   | PushReply
+  | ReplySequence
   | Error
   | readonly Reply[]
   | ReadonlyMap<string, Reply>;

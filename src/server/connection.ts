@@ -1,14 +1,17 @@
-// Owns one RESP client connection: decode requests, run them, write replies in request order, apply back-pressure.
+// Owns one RESP client connection: decode requests, route each (local, cache, shared, its own session), write replies in request order, apply back-pressure.
 import type { Socket } from 'node:net';
 import { hostPort } from '../address.ts';
 import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
-import type { ClientState, CommandContext, ProxyContext } from '../commands/types.ts';
-import { ProxyError } from '../errors.ts';
+import { routeOf, writeEffect } from '../commands/routing.ts';
+import type { ClientState, CommandContext, ProxyContext, SessionInfo } from '../commands/types.ts';
+import { CommandError, ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
-import type { ProtocolVersion, Reply } from '../resp/reply.ts';
+import { RawReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
+import { Session, type SessionHost } from './session.ts';
 
 /**
  * A client that does not read its replies must not make the proxy buffer without bound. Past this many
@@ -27,6 +30,31 @@ interface Slot {
   readonly protocol: ProtocolVersion;
 }
 
+/**
+ * Lanes: the paths a command can take to Redis. Commands on one lane keep their order on it (one
+ * connection, or reads that commute); a command for another lane waits until the client has nothing
+ * outstanding, so Redis runs a client's commands in the order it sent them (a GET after a SET sees the
+ * SET, a SET after a GET does not change what the GET reads).
+ */
+const NO_LANE = 0;
+const CACHE_LANE = 1;
+const SHARED_LANE = 2;
+const SESSION_LANE = 3;
+type Lane = typeof NO_LANE | typeof CACHE_LANE | typeof SHARED_LANE | typeof SESSION_LANE;
+
+/** #run's answer when the request must wait for the client's outstanding commands on another lane. */
+const HOLD = Symbol('hold');
+
+const GET_NAME = Buffer.from('GET');
+const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
+const isErrorFrame = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x21; /* ! */
+const NOT_IN_SESSION = new CommandError(
+  'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
+);
+const NOT_IN_MULTI = new CommandError('ERR SELECT inside MULTI is not supported through redis-cache-proxy; SELECT before MULTI');
+/** Commands that a session (not the proxy) answers while one is open. */
+const SESSION_COMMANDS = new Set(['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'echo']);
+
 export interface ConnectionOptions {
   id: number;
   socket: Socket;
@@ -35,10 +63,10 @@ export interface ConnectionOptions {
   log: Logger;
 }
 
-export class RespConnection implements ClientState {
+export class RespConnection implements ClientState, SessionHost {
   readonly id: number;
   protocol: ProtocolVersion = 2;
-  db = 0;
+  db: number;
   name = '';
   libName = '';
   libVersion = '';
@@ -63,9 +91,16 @@ export class RespConnection implements ClientState {
   // Shutting down: read nothing more from the socket, but answer the requests already received.
   #draining = false;
   #paused = false;
+  // The lane of the commands outstanding (sent, reply not settled), and how many there are.
+  #lane: Lane = NO_LANE;
+  #outstanding = 0;
+  // A request waiting for the outstanding commands of another lane to finish.
+  #held: Buffer[] | string | undefined;
+  #session: Session | undefined;
 
   constructor({ id, socket, proxy, queryBufferLimit, log }: ConnectionOptions) {
     this.id = id;
+    this.db = proxy.config.backend.db;
     this.#socket = socket;
     this.#decoder = new RequestDecoder(queryBufferLimit);
     this.#ctx = { client: this, proxy };
@@ -83,6 +118,20 @@ export class RespConnection implements ClientState {
     socket.on('finish', () => socket.destroy());
     socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
+    socket.once('close', () => {
+      // A blocked pop must not consume an element nobody will receive: its connection goes now.
+      this.#session?.close();
+      this.#session = undefined;
+      proxy.backends.pinned.forget(this);
+    });
+  }
+
+  get owner(): object {
+    return this;
+  }
+
+  get session(): SessionInfo | undefined {
+    return this.#session?.info;
   }
 
   /** Handles bytes read from the client; `borrowed` bytes are overwritten once this returns. */
@@ -121,7 +170,7 @@ export class RespConnection implements ClientState {
     this.lastActiveAt = monotonicSeconds();
     const stats = this.#ctx.proxy.stats;
     try {
-      while (!this.#inputStopped && !this.#paused) {
+      while (!this.#inputStopped && !this.#paused && this.#held === undefined) {
         let request: Buffer[] | string | null;
         try {
           request = this.#decoder.next();
@@ -137,8 +186,15 @@ export class RespConnection implements ClientState {
           if (this.#draining) this.#stopInput();
           break;
         }
+        const result = this.#run(request);
+        if (result === HOLD) {
+          this.#held = request;
+          // Reading stops too, so a client pipelining meanwhile is not buffered without bound.
+          this.#socket.pause();
+          break;
+        }
         stats.commandsProcessed++;
-        this.#enqueue(this.#run(request));
+        if (result !== undefined) this.#enqueue(result);
         if (this.closeAfterReply) {
           this.#stopInput();
           break;
@@ -161,15 +217,113 @@ export class RespConnection implements ClientState {
     this.#socket.pause();
   }
 
-  /** A string request is the key of a GET the decoder recognised whole. */
-  #run(request: Buffer[] | string): Reply | Promise<Reply> {
+  /**
+   * Routes one request. A string request is the key of a GET the decoder recognised whole. Returns
+   * the reply (or its promise), undefined when it will come in the session's stream, or HOLD.
+   */
+  #run(request: Buffer[] | string): Reply | Promise<Reply> | undefined | typeof HOLD {
     try {
-      return typeof request === 'string' ? dispatchGet(this.#ctx, request) : dispatch(this.#ctx, request);
+      if (typeof request === 'string') {
+        // The hot path: a GET through the cache, unless the client's earlier commands must finish first.
+        if (this.#session === undefined && (this.#outstanding === 0 || this.#lane === CACHE_LANE)) {
+          this.#lane = CACHE_LANE;
+          return dispatchGet(this.#ctx, request);
+        }
+        request = [GET_NAME, Buffer.from(request, 'latin1')];
+      }
+      if (this.#session !== undefined) return this.#inSession(this.#session, request);
+      const table = this.#ctx.proxy.backends.table();
+      const route = routeOf(request, table);
+      switch (route.kind) {
+        case 'local':
+          return dispatch(this.#ctx, request);
+        case 'refused':
+          return route.error;
+        case 'cached':
+          if (this.#outstanding === 0 || this.#lane === CACHE_LANE) {
+            this.#lane = CACHE_LANE;
+            return dispatch(this.#ctx, request);
+          }
+          // Behind a write on the shared connection: in order there, not from the cache.
+          if (this.#lane === SHARED_LANE) return this.#forward(request);
+          return HOLD;
+        case 'forward':
+          if (this.#outstanding > 0 && this.#lane !== SHARED_LANE) return HOLD;
+          return this.#forward(request);
+        case 'session': {
+          if (this.#outstanding > 0) return HOLD;
+          const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db);
+          if (connection instanceof CommandError) return connection;
+          this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+          this.#lane = SESSION_LANE;
+          return this.#session.run(request);
+        }
+      }
     } catch (err) {
       const name = typeof request === 'string' ? 'GET' : request[0]!.toString('latin1');
       this.#log.error(`command ${name} failed: ${(err as Error)?.stack ?? String(err)}`);
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  /** While a session is open: Redis answers everything but what only the proxy can (QUIT, RESET, connection state). */
+  #inSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined {
+    const name = lower(args[0]!);
+    if (name === 'quit' || name === 'reset') {
+      session.close();
+      this.#session = undefined;
+      return dispatch(this.#ctx, args);
+    }
+    if (session.streaming) return session.run(args);
+    const route = routeOf(args, this.#ctx.proxy.backends.table());
+    if (session.inMulti) {
+      // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
+      if (route.kind === 'refused') return session.refuseInTransaction(route.error);
+      if (name === 'select') return session.refuseInTransaction(NOT_IN_MULTI);
+      if (name === 'hello') return session.refuseInTransaction(NOT_IN_SESSION);
+      return session.run(args);
+    }
+    if (route.kind === 'refused') return route.error;
+    if (route.kind === 'local' && !SESSION_COMMANDS.has(name)) return name === 'hello' ? NOT_IN_SESSION : dispatch(this.#ctx, args);
+    this.#lane = SESSION_LANE;
+    return session.run(args);
+  }
+
+  /** A command on the shared connection of the client's protocol; the writes it acknowledges are invalidated before its reply is relayed. */
+  #forward(args: Buffer[]): Promise<Reply> {
+    const proxy = this.#ctx.proxy;
+    const effect = writeEffect(args, proxy.backends.table());
+    this.#lane = SHARED_LANE;
+    proxy.stats.forwardedCommands++;
+    return proxy.backends.forward(this.protocol, this.db, encodeCommand(args)).then((frame) => {
+      if (effect !== null && !isErrorFrame(frame)) proxy.invalidate(effect);
+      return new RawReply(frame);
+    });
+  }
+
+  // SessionHost: what the client's session calls back.
+  relay(frame: Buffer): void {
+    this.#enqueue(new RawReply(frame));
+    if (this.#queueHead === this.#queue.length) this.#flush();
+  }
+
+  invalidate(effect: Parameters<ProxyContext['invalidate']>[0]): void {
+    this.#ctx.proxy.invalidate(effect);
+  }
+
+  ended(): void {
+    this.#session = undefined;
+  }
+
+  lost(reason: string): void {
+    this.#log.warn(`client ${this.id}: its subscription's backend connection was lost (${reason}); closing the client so it reconnects`);
+    this.#session = undefined;
+    this.#flush();
+    this.#socket.destroy();
+  }
+
+  table() {
+    return this.#ctx.proxy.backends.table();
   }
 
   #enqueue(result: Reply | Promise<Reply>): void {
@@ -180,6 +334,7 @@ export class RespConnection implements ClientState {
     }
     const slot: Slot = { reply: undefined, settled: false, protocol: this.protocol };
     this.#queue.push(slot);
+    this.#outstanding++;
     result.then(
       (reply) => this.#settle(slot, reply),
       (err: unknown) => {
@@ -192,12 +347,31 @@ export class RespConnection implements ClientState {
   #settle(slot: Slot, reply: Reply): void {
     slot.reply = reply;
     slot.settled = true;
+    // The last outstanding command of its lane: a request held for another lane may go now.
+    if (--this.#outstanding === 0 && this.#held !== undefined) queueMicrotask(this.#release);
     // Several lookups usually land in one backend read; write their replies together.
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       setImmediate(this.#drain);
     }
   }
+
+  /** Runs the held request, then goes on with what is buffered. */
+  #release = (): void => {
+    const held = this.#held;
+    if (held === undefined || this.#outstanding > 0) return;
+    this.#held = undefined;
+    const result = this.#run(held);
+    if (result === HOLD) {
+      this.#held = held;
+      return;
+    }
+    this.#ctx.proxy.stats.commandsProcessed++;
+    if (result !== undefined) this.#enqueue(result);
+    if (this.closeAfterReply) this.#stopInput();
+    else if (!this.#paused && !this.#draining && !this.#inputStopped) this.#socket.resume();
+    this.#process();
+  };
 
   #drain = (): void => {
     this.#drainScheduled = false;
@@ -228,7 +402,7 @@ export class RespConnection implements ClientState {
   #resumeIfBelowLimits(): void {
     if (!this.#paused || this.#overLimits()) return;
     this.#paused = false;
-    if (!this.#draining && !this.#inputStopped) this.#socket.resume();
+    if (!this.#draining && !this.#inputStopped && this.#held === undefined) this.#socket.resume();
     // Requests may already sit decoded-to-be in the buffer; they will not arrive as a new 'data' event.
     this.#process();
   }

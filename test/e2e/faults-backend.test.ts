@@ -101,7 +101,7 @@ test.serial('Redis wants a password the proxy was not given: logged once, /healt
   const http = await proxy.http('/query?key=k');
   t.is(http.status, 503);
   t.regex(await http.text(), /login refused: NOAUTH/);
-  t.regex(await client.info('cache'), /backend_status:down/);
+  t.regex(await client.info('proxy'), /backend_status:down/);
   await sleep(1500); // several retries
   t.is(proxy.output().match(/login refused/g)?.length, 1, `logged once:\n${proxy.output()}`);
   t.notRegex(proxy.output(), /backend \S+ connected/);

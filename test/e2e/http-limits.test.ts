@@ -85,8 +85,10 @@ test('only when every slot is answering a request is the next connection refused
   // INFO on the RESP port (its own MAX_CLIENTS) shows the HTTP counters while the HTTP port is full.
   const resp = new Redis({ port: proxy.respPort });
   t.teardown(() => resp.disconnect());
-  const httpStat = async (field: string) => Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await resp.info())![1]);
+  const httpStat = async (field: string) => Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await resp.info('proxy'))![1]);
 
+  // Connected and through ioredis's ready check (INFO, which reaches Redis) before Redis is paused.
+  await resp.info('proxy');
   // Redis holds every command, so the three reads stay in progress until it resumes.
   await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
   const busy = await openRaw(t, proxy.httpPort, 3);

@@ -23,7 +23,7 @@ async function withProxy(env: Record<string, string>, fn: (proxy: ProxyProcess, 
   }
 }
 
-const proxyStat = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('stats'))![1]);
+const proxyStat = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('cache'))![1]);
 
 test.serial('40 clients reading one uncached key at once cause one backend read', async (t) => {
   await withProxy({}, async (proxy, control) => {

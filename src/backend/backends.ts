@@ -1,0 +1,76 @@
+// Owns the proxy's connections to Redis: the cache's fill connection, the shared connections commands are forwarded on, the pinned pool, and the backend's command table.
+import type { CommandTable } from '../commands/backend-commands.ts';
+import { parseCommandTable } from '../commands/backend-commands.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
+import type { ProtocolVersion } from '../resp/reply.ts';
+import { parseReply } from '../resp/reply-reader.ts';
+import { PROXY_NAME } from '../version.ts';
+import { type BackendClient, createBackendClient } from './client.ts';
+import { PinnedPool } from './pinned-pool.ts';
+import { type Backend, createRedisBackend } from './redis-backend.ts';
+
+export interface Backends {
+  /** The connection that fills the cache; its state is the backend's health. */
+  readonly fill: Backend;
+  /** Sends a client's command on the shared connection of its protocol, in database `db`; resolves with Redis's reply as it is. */
+  forward(protocol: ProtocolVersion, db: number, frame: string): Promise<Buffer>;
+  readonly pinned: PinnedPool;
+  /** The backend's command table once read (at the first connect); undefined until then. */
+  table(): CommandTable | undefined;
+  /** How many databases the backend has (CONFIG GET databases; 16 until known). */
+  databases(): number;
+  close(): Promise<void>;
+}
+
+/** How often the command table is asked for again while Redis could not be asked. */
+const TABLE_RETRY_MS = 1000;
+
+export function createBackends(config: Config, log: Logger): Backends {
+  const common = { target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
+  const fill = createRedisBackend(common);
+  // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in
+  // the client's protocol (a RESP3 HGETALL is a map, a RESP2 one an array).
+  const shared: Record<ProtocolVersion, BackendClient> = {
+    2: createBackendClient({ ...common, protocol: 2, replies: 'frame', name: `${PROXY_NAME}-shared`, logs: false }),
+    3: createBackendClient({ ...common, protocol: 3, replies: 'frame', name: `${PROXY_NAME}-shared`, logs: false }),
+  };
+  const pinned = new PinnedPool({ target: config.backend, connectTimeoutMs: config.backendTimeoutMs, max: config.maxPinnedConnections });
+
+  let table: CommandTable | undefined;
+  let databases = 16;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  /** Reads the backend's COMMAND table and database count, retrying until Redis answers. */
+  async function learn(): Promise<void> {
+    try {
+      const [commands, config] = await Promise.all([
+        shared[2].send(encodeCommand(['COMMAND']), true, -1),
+        shared[2].send(encodeCommand(['CONFIG', 'GET', 'databases']), true, -1),
+      ]);
+      table = parseCommandTable(parseReply(commands!));
+      const pair = parseReply(config!);
+      if (Array.isArray(pair) && pair.length === 2) databases = Number(pair[1]!.toString()) || databases;
+      if (table === undefined) log.warn(`backend ${fill.address} did not list its commands (COMMAND); writes are recognised from @ioredis/commands`);
+    } catch {
+      if (!closed) retry = setTimeout(() => void learn(), TABLE_RETRY_MS).unref();
+    }
+  }
+  void learn();
+
+  return {
+    fill,
+    forward: (protocol, db, frame) => shared[protocol].send(frame, false, db) as Promise<Buffer>,
+    pinned,
+    table: () => table,
+    databases: () => databases,
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      pinned.close();
+      await Promise.all([fill.close(), shared[2].close(), shared[3].close()]);
+    },
+  };
+}
