@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parseConfigFile } from './config-file.ts';
 import { ConfigError } from './errors.ts';
+import { maskPassword } from './mask.ts';
 
 /** Where the backing Redis is and how to log in to it. */
 export interface BackendTarget {
@@ -344,9 +345,4 @@ function helpText(): string {
     '  --help                            show this text',
     '',
   ].join('\n');
-}
-
-/** A URL as it may be shown: `redis://user:secret@host` → `redis://user:***@host`; errors and logs never carry the password. */
-export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }

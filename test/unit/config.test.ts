@@ -277,3 +277,13 @@ test('a bad REDIS_URL is reported without its password', (t) => {
   t.false(message.includes('hunter2'), message);
   t.regex(message, /redis:\/\/bob:\*\*\*@redis_host:99999/);
 });
+
+test('a REDIS_URL whose password holds a / or @ is reported without any of it', (t) => {
+  // Not a URL (the / ends the host part): the error line showed it whole.
+  const slash = loadError({ env: { REDIS_URL: 'redis://bob:hun/ter2@redis_host' } });
+  t.false(slash.includes('ter2') || slash.includes('hun'), slash);
+  t.regex(slash, /got "redis:\/\/bob:\*\*\*@redis_host"/);
+  // A URL (its password is hunter@2) refused for its port: the error showed "2".
+  const at = loadError({ env: { REDIS_URL: 'redis://bob:hunter@2@redis_host:99999' } });
+  t.regex(at, /got "redis:\/\/bob:\*\*\*@redis_host:99999"/);
+});
