@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigFile } from '../../src/config-file.ts';
-import { loadConfig, SETTINGS, type Config } from '../../src/config.ts';
+import { type Config, loadConfig, LOG_LEVELS, SETTINGS } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 function dirWith(configText?: string): string {
@@ -126,6 +126,9 @@ const badValues: [key: string, value: string, message: string][] = [
   // 3·10^9 ms overflowed Node's timers to 1 ms: "connect timed out after 3000000000 ms" at once.
   ['REDIS_TIMEOUT', '3000000', `REDIS_TIMEOUT ${SECONDS_RULE}, got "3000000"`],
   ['SHUTDOWN_TIMEOUT', '-1', `SHUTDOWN_TIMEOUT ${SECONDS_RULE}, got "-1"`],
+  ['LOG_LEVEL', 'bogus', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"'],
+  ['LOG_LEVEL', 'warning', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "warning"'],
+  ['LOG_FORMAT', 'text', 'LOG_FORMAT must be one of json, pretty, auto, got "text"'],
 ];
 
 for (const [key, value, message] of badValues) {
@@ -286,4 +289,36 @@ test('a REDIS_URL whose password holds a / or @ is reported without any of it', 
   // A URL (its password is hunter@2) refused for its port: the error showed "2".
   const at = loadError({ env: { REDIS_URL: 'redis://bob:hunter@2@redis_host:99999' } });
   t.regex(at, /got "redis:\/\/bob:\*\*\*@redis_host:99999"/);
+});
+
+test("LOG_LEVEL takes pino's levels in any case (default info); LOG_FORMAT json, pretty or auto (default auto)", (t) => {
+  const defaults = load();
+  t.is(defaults.logLevel, 'info');
+  t.is(defaults.logFormat, 'auto');
+  for (const level of LOG_LEVELS) t.is(load({ env: { LOG_LEVEL: level } }).logLevel, level);
+  t.is(load({ env: { LOG_LEVEL: 'WARN' } }).logLevel, 'warn');
+  t.is(load({ file: 'LOG_FORMAT=JSON\n' }).logFormat, 'json');
+  t.is(load({ argv: ['--log-format', 'pretty'] }).logFormat, 'pretty');
+});
+
+test('the effective settings list every setting with its value as given and where it came from; REDIS_URL masked', (t) => {
+  const result = loadConfig({
+    cwd: dirWith('CACHE_EXPIRY=5\n'),
+    env: { REDIS_URL: 'redis://bob:hunter@2@cache:6390/1', LOG_LEVEL: ' debug ' },
+    argv: ['--max-clients', '7'],
+  });
+  if (result.kind !== 'config') return t.fail('expected a config');
+  t.deepEqual(Object.keys(result.settings), SETTINGS.map((s) => s.key));
+  t.regex(result.settings.CACHE_EXPIRY!.from, /\.config:1$/);
+  t.like(result.settings, {
+    CACHE_EXPIRY: { value: '5' },
+    REDIS_URL: { value: 'redis://bob:***@cache:6390/1', from: 'environment' },
+    LOG_LEVEL: { value: 'debug', from: 'environment' },
+    MAX_CLIENTS: { value: '7', from: '--max-clients' },
+    CACHE_CAPACITY: { value: '10000', from: 'default' },
+  });
+  t.false(JSON.stringify(result.settings).includes('hunter'));
+  const unset = loadConfig({ cwd: dirWith(), env: {} });
+  if (unset.kind !== 'config') return t.fail('expected a config');
+  t.deepEqual(unset.settings.REDIS_URL, { value: null, from: 'default' });
 });
