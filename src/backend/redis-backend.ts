@@ -104,10 +104,10 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
   }
 
   /** Logs a problem once, not again on every retry while it stays the same. */
-  function report(problem: string, level: 'warn' | 'error' = 'warn') {
-    if (problem === lastLogged) return;
-    lastLogged = problem;
-    log[level](`backend ${address}: ${problem}`);
+  function report(event: 'backend_lost' | 'backend_unavailable', message: string, why: string, level: 'warn' | 'error' = 'warn') {
+    if (message === lastLogged) return;
+    lastLogged = message;
+    log[level](`backend ${address}: ${message}`, { event, backend: address, reason: why });
   }
 
   function flush() {
@@ -169,7 +169,8 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
       handshake,
       onReady() {
         reason = '';
-        log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
+        const event = everReady ? 'reconnected' : 'connected';
+        log.info(`backend ${address} ${event}`, { event: `backend_${event}`, backend: address });
         everReady = true;
         lastLogged = '';
         for (const wake of readyWaiters) wake();
@@ -180,12 +181,12 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
         if (closed) return;
         if (wasReady) {
           // Reads in flight go again on the next connection; an immediate attempt follows.
-          report(`connection lost (${why}), reconnecting`);
+          report('backend_lost', `connection lost (${why}), reconnecting`, why);
           queue.connectionLost(unavailable(why));
           holding = true;
           return;
         }
-        report(why, why.startsWith('login refused') ? 'error' : 'warn');
+        report('backend_unavailable', why, why, why.startsWith('login refused') ? 'error' : 'warn');
         // An attempt failed: Redis is not there. Reads fail now, with the reason, until it is back.
         holding = false;
         queue.failAll(unavailable(why));

@@ -166,7 +166,7 @@ export class RespConnection implements ClientState {
       return typeof request === 'string' ? dispatchGet(this.#ctx, request) : dispatch(this.#ctx, request);
     } catch (err) {
       const name = typeof request === 'string' ? 'GET' : request[0]!.toString('latin1');
-      this.#log.error(`command ${name} failed: ${(err as Error)?.stack ?? String(err)}`);
+      this.#log.error(`command ${name} failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', command: name, err });
       return err instanceof Error ? err : new Error(String(err));
     }
   }
@@ -182,7 +182,7 @@ export class RespConnection implements ClientState {
     result.then(
       (reply) => this.#settle(slot, reply),
       (err: unknown) => {
-        if (!(err instanceof ProxyError)) this.#log.error(`read failed: ${(err as Error)?.stack ?? String(err)}`);
+        if (!(err instanceof ProxyError)) this.#log.error(`read failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err });
         this.#settle(slot, err instanceof Error ? err : new Error(String(err)));
       },
     );
