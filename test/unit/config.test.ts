@@ -1,7 +1,7 @@
 // Settings: defaults, precedence (file < env < flags), and one-line errors for every bad value.
 import test from 'ava';
 import { constants } from 'node:buffer';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigFile } from '../../src/config-file.ts';
@@ -321,4 +321,20 @@ test('the effective settings list every setting with its value as given and wher
   const unset = loadConfig({ cwd: dirWith(), env: {} });
   if (unset.kind !== 'config') return t.fail('expected a config');
   t.deepEqual(unset.settings.REDIS_URL, { value: null, from: 'default' });
+});
+
+test('the shipped .config and the README table list every setting, .config with its default', (t) => {
+  const root = new URL('../../', import.meta.url);
+  const shipped = parseConfigFile(readFileSync(new URL('.config', root), 'utf8'), '.config');
+  t.deepEqual(
+    shipped.map(({ key, value }) => [key, value]),
+    SETTINGS.map((s) => [s.key, s.default ?? '']),
+  );
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  for (const s of SETTINGS) {
+    const flag = `--${s.key.toLowerCase().replaceAll('_', '-')}`;
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${s.key}\` | \`${flag}\` |`));
+    t.truthy(row, `README has no row for ${s.key}`);
+    t.true(row!.includes(s.default === undefined ? '| — |' : `| \`${s.default}\` |`), row);
+  }
 });
