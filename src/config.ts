@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parseConfigFile } from './config-file.ts';
 import { ConfigError } from './errors.ts';
+import { maskPassword } from './mask.ts';
 
 /** Where the backing Redis is and how to log in to it. */
 export interface BackendTarget {
@@ -49,7 +50,20 @@ export interface Config {
   readonly backendTimeoutMs: number;
   /** Milliseconds shutdown waits for requests already received to be answered. Default 10 000 (SHUTDOWN_TIMEOUT=10). */
   readonly shutdownTimeoutMs: number;
+  /** Least severe level logged (pino's names). Default info. */
+  readonly logLevel: LogLevel;
+  /** Log lines as JSON, pretty for a person, or auto: pretty when stderr is a terminal, else JSON. Default auto. */
+  readonly logFormat: LogFormat;
 }
+
+/** pino's levels, most severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty', 'auto'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Each setting's value as given (REDIS_URL's password masked), or null when unset, and where it came from. */
+export type EffectiveSettings = Readonly<Record<string, { readonly value: string | null; readonly from: string }>>;
 
 type Parsed = { ok: true; value: unknown } | { ok: false; allowed: string };
 
@@ -113,6 +127,15 @@ const isHost = (raw: string): boolean => isIP(raw) !== 0 || HOST_NAME.test(raw);
 
 function hostName(raw: string): Parsed {
   return isHost(raw) ? ok(raw) : bad('a host name or IP address');
+}
+
+/** One of `values`, in any case (LOG_LEVEL=INFO is info). */
+function oneOf(values: readonly string[]) {
+  const allowed = `one of ${values.join(', ')}`;
+  return (raw: string): Parsed => {
+    const value = raw.toLowerCase();
+    return values.includes(value) ? ok(value) : bad(allowed);
+  };
 }
 
 /** decodeURIComponent, or undefined where `%` is not followed by two hex digits. */
@@ -196,6 +219,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
   { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)', parse: seconds },
   { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)', parse: seconds },
+  { key: 'LOG_LEVEL', default: 'info', unit: 'level', help: `least severe log level written: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
+  { key: 'LOG_FORMAT', default: 'auto', unit: 'format', help: 'json, pretty (for a person), or auto: pretty when stderr is a terminal, else json', parse: oneOf(LOG_FORMATS) },
 ];
 
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
@@ -209,7 +234,7 @@ export interface LoadOptions {
   cwd?: string;
 }
 
-export type LoadResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string };
+export type LoadResult = { kind: 'config'; config: Config; settings: EffectiveSettings } | { kind: 'help'; text: string };
 
 /**
  * Loads settings with this precedence: flags > environment > config file > defaults.
@@ -291,8 +316,16 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
     shutdownTimeoutMs: get<number>('SHUTDOWN_TIMEOUT'),
+    logLevel: get<LogLevel>('LOG_LEVEL'),
+    logFormat: get<LogFormat>('LOG_FORMAT'),
   });
-  return { kind: 'config', config };
+  const settings: Record<string, { value: string | null; from: string }> = {};
+  for (const setting of SETTINGS) {
+    const given = raw.get(setting.key);
+    const text = given?.value.trim() ?? setting.default ?? null;
+    settings[setting.key] = { value: text !== null && setting.key === 'REDIS_URL' ? maskPassword(text) : text, from: given?.source ?? 'default' };
+  }
+  return { kind: 'config', config, settings: Object.freeze(settings) };
 }
 
 function readConfigFile(file: string): string {
@@ -352,9 +385,4 @@ function helpText(): string {
     '  --help                            show this text',
     '',
   ].join('\n');
-}
-
-/** A URL as it may be shown: `redis://user:secret@host` → `redis://user:***@host`; errors and logs never carry the password. */
-export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }

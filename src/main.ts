@@ -1,17 +1,17 @@
 // CLI entry: load the settings, start the proxy, and stop cleanly on SIGTERM or SIGINT.
 import { hostPort } from './address.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type LoadResult } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Logger, resolveLogFormat } from './log.ts';
 import { startProxy } from './proxy.ts';
+import { PROXY_NAME, PROXY_VERSION } from './version.ts';
 
 const EXIT_BAD_CONFIG = 2;
-const log = createLogger();
 
-async function main(): Promise<void> {
-  let loaded;
+/** The settings, or exit 2 with one plain line: the log format is one of the settings, so it is not known yet. */
+function loadSettings(): LoadResult {
   try {
-    loaded = loadConfig({ argv: process.argv.slice(2), env: process.env });
+    return loadConfig({ argv: process.argv.slice(2), env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`redis-cache-proxy: ${err.message}\n`);
@@ -19,11 +19,33 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+}
+
+async function main(): Promise<void> {
+  const loaded = loadSettings();
   if (loaded.kind === 'help') {
     process.stdout.write(loaded.text);
     return;
   }
-  const { config } = loaded;
+  const { config, settings } = loaded;
+  const log = createLogger({
+    level: config.logLevel,
+    format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true),
+    colorize: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
+  });
+
+  // A bug must not take the proxy down with every client on it: log it and keep serving.
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
+  process.on('unhandledRejection', (err) =>
+    log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }),
+  );
+
+  log.info(`starting ${PROXY_NAME} ${PROXY_VERSION} on Node ${process.version}`, {
+    event: 'start',
+    version: PROXY_VERSION,
+    node: process.version,
+    settings,
+  });
 
   let proxy;
   try {
@@ -31,29 +53,40 @@ async function main(): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const hint = e.code === 'EADDRINUSE' ? ' (the port is taken: change PROXY_PORT or RESP_PORT)' : '';
-    log.error(`cannot start: ${e.message}${hint}`);
+    log.fatal(`cannot start: ${e.message}${hint}`, { event: 'start_failed', err });
     process.exit(1);
   }
   const target = config.backend;
-  log.info(
-    `listening http=${hostPort(proxy.http.address, proxy.http.port)} resp=${hostPort(proxy.resp.address, proxy.resp.port)} ` +
-      `backend=${target.tls ? 'rediss' : 'redis'}://${target.host}:${target.port}/${target.db} ` +
-      `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity} max-memory=${config.cacheMaxMemory} max-value-size=${config.cacheMaxValueSize}`,
-  );
+  const http = hostPort(proxy.http.address, proxy.http.port);
+  const resp = hostPort(proxy.resp.address, proxy.resp.port);
+  const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
+  // Tests and scripts wait for this message: keep its words.
+  log.info(`listening http=${http} resp=${resp} backend=${backend}`, { event: 'listening', http, resp, backend });
 
+  stopOnSignals(proxy, config.shutdownTimeoutMs, log);
+}
+
+function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
       // The operator asked twice: they want out now, whatever is still owed.
-      log.warn(`${signal} received again, exiting at once`);
+      log.warn(`${signal} received again, exiting at once`, { event: 'shutdown_forced', signal });
       process.exit(1);
     }
     stopping = true;
-    log.info(`${signal} received: no new connections; answering what was received (up to ${config.shutdownTimeoutMs / 1000} s), then exiting`);
+    log.info(`${signal} received: no new connections; answering what was received (up to ${shutdownTimeoutMs / 1000} s), then exiting`, {
+      event: 'shutdown',
+      signal,
+      timeoutMs: shutdownTimeoutMs,
+    });
     proxy.close().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped: every connection closed', { event: 'stopped' });
+        process.exit(0);
+      },
       (err: unknown) => {
-        log.error(`error while closing: ${String(err)}`);
+        log.error(`error while closing: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err });
         process.exit(1);
       },
     );
@@ -62,13 +95,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-// A bug must not take the proxy down with every client on it: log it and keep serving.
-process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? String(err)}`));
-process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
-
 // Before it listens, any failure is a failure to start: exit non-zero, so a supervisor sees it
-// (the handlers above would otherwise log it and let the process end with 0).
+// (the handlers main() installs would otherwise log it and let the process end with 0).
 await main().catch((err: unknown) => {
-  log.error(`cannot start: ${(err as Error)?.stack ?? String(err)}`);
+  process.stderr.write(`redis-cache-proxy: cannot start: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -69,7 +69,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
 
   // Serving starts either way; a backend that is down is retried in the background.
   if (!(await backend.waitReady(config.backendTimeoutMs))) {
-    log.warn(`backend ${backend.address} is not reachable yet; reads answer errors until it is`);
+    log.warn(`backend ${backend.address} is not reachable yet; reads answer errors until it is`, {
+      event: 'backend_not_ready',
+      backend: backend.address,
+      reason: backend.unavailableReason,
+    });
   }
   let resp: AddressInfo;
   let http: AddressInfo;

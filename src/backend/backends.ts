@@ -53,7 +53,7 @@ export function createBackends(config: Config, log: Logger): Backends {
       table = parseCommandTable(parseReply(commands!));
       const pair = parseReply(config!);
       if (Array.isArray(pair) && pair.length === 2) databases = Number(pair[1]!.toString()) || databases;
-      if (table === undefined) log.warn(`backend ${fill.address} did not list its commands (COMMAND); writes are recognised from @ioredis/commands`);
+      if (table === undefined) log.warn(`backend ${fill.address} did not list its commands (COMMAND); writes are recognised from @ioredis/commands`, { event: 'backend_no_command_table', backend: fill.address });
     } catch {
       if (!closed) retry = setTimeout(() => void learn(), TABLE_RETRY_MS).unref();
     }

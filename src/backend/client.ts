@@ -105,7 +105,8 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
     const type = frame[0];
     if (type === 0x3e /* > */) {
       // A RESP3 push: nothing on this connection subscribes or tracks, so it answers no command.
-      report(`ignored an unexpected push from Redis: ${frame.latin1Slice(0, Math.min(frame.length, 80))}`);
+      const shown = frame.latin1Slice(0, Math.min(frame.length, 80));
+      report('backend_push_ignored', `ignored an unexpected push from Redis: ${shown}`, shown);
       return true;
     }
     if (replies === 'frame') return queue.reply(frame);
@@ -123,10 +124,10 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
   }
 
   /** Logs a problem once, not again on every retry while it stays the same. */
-  function report(problem: string, level: 'warn' | 'error' = 'warn') {
-    if (!logs || problem === lastLogged) return;
-    lastLogged = problem;
-    log[level](`backend ${address}: ${problem}`);
+  function report(event: 'backend_lost' | 'backend_unavailable' | 'backend_push_ignored', message: string, why: string, level: 'warn' | 'error' = 'warn') {
+    if (!logs || message === lastLogged) return;
+    lastLogged = message;
+    log[level](`backend ${address}: ${message}`, { event, backend: address, reason: why });
   }
 
   function flush() {
@@ -191,7 +192,8 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
       handshake,
       onReady() {
         reason = '';
-        if (logs) log.info(`backend ${address} ${everReady ? 'reconnected' : 'connected'}`);
+        const event = everReady ? 'reconnected' : 'connected';
+        if (logs) log.info(`backend ${address} ${event}`, { event: `backend_${event}`, backend: address });
         everReady = true;
         lastLogged = '';
         for (const wake of readyWaiters) wake();
@@ -202,12 +204,12 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
         if (closed) return;
         if (wasReady) {
           // Reads in flight go again on the next connection; an immediate attempt follows.
-          report(`connection lost (${why}), reconnecting`);
+          report('backend_lost', `connection lost (${why}), reconnecting`, why);
           queue.connectionLost(unavailable(why));
           holding = true;
           return;
         }
-        report(why, why.startsWith('login refused') ? 'error' : 'warn');
+        report('backend_unavailable', why, why, why.startsWith('login refused') ? 'error' : 'warn');
         // An attempt failed: Redis is not there. Reads fail now, with the reason, until it is back.
         holding = false;
         queue.failAll(unavailable(why));

@@ -5,6 +5,7 @@ import type { Backend } from '../backend/redis-backend.ts';
 import { cacheKey, type ReadThrough, type ReadValue } from '../cache/read-through.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { refusalLog } from '../log-rate-limit.ts';
 import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
 import { ConnectionSlots } from './connection-slots.ts';
@@ -122,7 +123,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients
       (value) => answerRead(res, value),
       (err: unknown) => {
         const status = statusFor(err);
-        if (status === 500) log.error(`HTTP /query failed: ${(err as Error)?.stack ?? String(err)}`);
+        if (status === 500) log.error(`HTTP /query failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err });
         send(res, status, TEXT, `${(err as Error)?.message ?? String(err)}\n`);
       },
     );
@@ -151,6 +152,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients
   }
 
   const slots = new ConnectionSlots<Socket>(maxClients, stats);
+  const refusals = refusalLog(log, 'HTTP', maxClients);
 
   const server = http.createServer(
     {
@@ -172,6 +174,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients
   // have not sent a whole request yet, or sit idle between requests. ConnectionSlots closes one of those instead.
   server.on('connection', (socket: Socket) => {
     if (!slots.admit(socket)) {
+      refusals.count();
       socket.destroy();
       return;
     }
@@ -193,10 +196,15 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients
       // Stop accepting and close idle keep-alive connections; requests in flight are answered with
       // `Connection: close`, and their connections close once the answer is sent.
       closing = true;
+      refusals.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => {
-        log.warn(`shutdown: HTTP requests still in flight after ${shutdownTimeoutMs} ms; closing their connections`);
+        log.warn(`shutdown: HTTP requests still in flight after ${shutdownTimeoutMs} ms; closing their connections`, {
+          event: 'shutdown_timeout',
+          frontEnd: 'http',
+          timeoutMs: shutdownTimeoutMs,
+        });
         server.closeAllConnections();
       }, shutdownTimeoutMs);
       await closed;

@@ -261,7 +261,7 @@ export class RespConnection implements ClientState, SessionHost {
       }
     } catch (err) {
       const name = typeof request === 'string' ? 'GET' : request[0]!.toString('latin1');
-      this.#log.error(`command ${name} failed: ${(err as Error)?.stack ?? String(err)}`);
+      this.#log.error(`command ${name} failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', command: name, err });
       return err instanceof Error ? err : new Error(String(err));
     }
   }
@@ -316,7 +316,7 @@ export class RespConnection implements ClientState, SessionHost {
   }
 
   lost(reason: string): void {
-    this.#log.warn(`client ${this.id}: its subscription's backend connection was lost (${reason}); closing the client so it reconnects`);
+    this.#log.warn(`client ${this.id}: its subscription's backend connection was lost (${reason}); closing the client so it reconnects`, { event: 'session_lost', client: this.id, reason });
     this.#session = undefined;
     this.#flush();
     this.#socket.destroy();
@@ -338,7 +338,7 @@ export class RespConnection implements ClientState, SessionHost {
     result.then(
       (reply) => this.#settle(slot, reply),
       (err: unknown) => {
-        if (!(err instanceof ProxyError)) this.#log.error(`read failed: ${(err as Error)?.stack ?? String(err)}`);
+        if (!(err instanceof ProxyError)) this.#log.error(`read failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err });
         this.#settle(slot, err instanceof Error ? err : new Error(String(err)));
       },
     );

@@ -2,6 +2,7 @@
 import net, { type AddressInfo } from 'node:net';
 import type { ClientState, ProxyContext } from '../commands/types.ts';
 import type { Logger } from '../log.ts';
+import { refusalLog } from '../log-rate-limit.ts';
 import { RespConnection } from './connection.ts';
 import { listen } from './listen.ts';
 import { adoptWithReusedReadBuffer } from './reused-read-buffer.ts';
@@ -31,12 +32,16 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
   const connections = new Map<net.Socket, RespConnection>();
   let allClosed: (() => void) | undefined;
   let nextId = 1;
+  const refusals = refusalLog(log, 'RESP', maxClients);
+  // Asked once: the level is fixed at start, and at info nothing is built per connection.
+  const debug = log.isLevelEnabled('debug');
 
   // allowHalfOpen: a client that sends its requests and then shuts its side down still gets its replies.
   // pauseOnConnect: nothing is read before the socket is moved onto the reused read buffer.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (accepted) => {
     if (connections.size >= maxClients) {
       proxy.stats.rejectedConnections++;
+      refusals.count();
       accepted.on('error', () => accepted.destroy());
       // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
       accepted.resume();
@@ -51,7 +56,10 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     connections.set(socket, connection);
     proxy.stats.respConnectionsTotal++;
     proxy.stats.respClients++;
+    const { id, remoteAddress: remote } = connection;
+    if (debug) log.debug(`RESP client ${id} connected from ${remote}`, { event: 'client_connected', frontEnd: 'resp', id, remote });
     socket.once('close', () => {
+      if (debug) log.debug(`RESP client ${id} disconnected`, { event: 'client_disconnected', frontEnd: 'resp', id });
       connections.delete(socket);
       proxy.stats.respClients--;
       if (connections.size === 0) allClosed?.();
@@ -63,12 +71,18 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     clients: () => connections.values(),
     async close() {
       server.close();
+      refusals.flush();
       if (connections.size > 0) {
         const closed = new Promise<void>((resolve) => (allClosed = resolve));
         for (const connection of connections.values()) connection.closeWhenIdle();
         const drained = await Promise.race([closed.then(() => true), sleep(shutdownTimeoutMs).then(() => false)]);
         if (!drained) {
-          log.warn(`shutdown: ${connections.size} RESP connections still owed replies after ${shutdownTimeoutMs} ms; closing them`);
+          log.warn(`shutdown: ${connections.size} RESP connections still owed replies after ${shutdownTimeoutMs} ms; closing them`, {
+            event: 'shutdown_timeout',
+            frontEnd: 'resp',
+            connections: connections.size,
+            timeoutMs: shutdownTimeoutMs,
+          });
           for (const socket of connections.keys()) socket.destroy();
         }
       }

@@ -103,7 +103,10 @@ test.serial('Redis wants a password the proxy was not given: logged once, /healt
   t.regex(await http.text(), /login refused: NOAUTH/);
   t.regex(await client.info('proxy'), /backend_status:down/);
   await sleep(1500); // several retries
-  t.is(proxy.output().match(/login refused/g)?.length, 1, `logged once:\n${proxy.output()}`);
+  const refusals = proxy.logs().filter((line) => /login refused/.test(line.msg));
+  t.is(refusals.length, 1, `logged once:\n${proxy.output()}`);
+  t.like(refusals[0], { level: 'error', event: 'backend_unavailable', backend: `127.0.0.1:${redis.port}` });
+  t.regex(String(refusals[0]!.reason), /^login refused: NOAUTH/);
   t.notRegex(proxy.output(), /backend \S+ connected/);
 
   await redis.client.config('SET', 'requirepass', '');

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { startRedis, type TestRedis } from './redis-server.ts';
+import { freePort, startRedis, type TestRedis, waitForPort } from './redis-server.ts';
 import { waitForOutput } from './tools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -25,12 +25,40 @@ export interface ProxyProcess {
   readonly httpPort: number;
   readonly respPort: number;
   readonly child: ChildProcess;
-  /** Everything the proxy has logged so far. */
+  /** Everything the proxy has printed so far (stdout and stderr). */
   output(): string;
+  /** Its stderr so far as log lines (JSON, as the proxy writes them when stderr is not a terminal); throws on a line that is not JSON. */
+  logs(): LogLine[];
+  /** Resolves with the first log line that `match` accepts, waiting up to `timeoutMs` for it. */
+  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
   /** GET http://127.0.0.1:httpPort{path}. */
   http(path: string, init?: RequestInit): Promise<Response>;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** One line of the proxy's JSON log: pino's fields and the event's own. */
+export interface LogLine {
+  level: string;
+  time: string;
+  msg: string;
+  event?: string;
+  [field: string]: unknown;
+}
+
+/** Every complete line of `text` parsed as JSON; a line that is not JSON throws, naming it. */
+export function parseLogLines(text: string): LogLine[] {
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      try {
+        return JSON.parse(line) as LogLine;
+      } catch {
+        throw new Error(`not a JSON log line: ${JSON.stringify(line)}`);
+      }
+    });
 }
 
 export interface RunOptions {
@@ -41,6 +69,11 @@ export interface RunOptions {
   configFile?: string;
   /** Another checkout of the proxy to run instead of this one (the benchmark's baseline). */
   root?: string;
+  /**
+   * For a LOG_LEVEL that hides the "listening" line: free ports are picked here, and startProxy
+   * waits for them to accept connections instead.
+   */
+  quiet?: boolean;
 }
 
 /**
@@ -73,21 +106,46 @@ function spawnProxy({ env = {}, args = [], configFile, root }: RunOptions) {
 
 /** Starts the proxy on free ports and waits for its "listening" line. */
 export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess> {
+  const picked = options.quiet ? { http: await freePort(), resp: await freePort() } : undefined;
+  if (picked) options = { ...options, env: { ...options.env, PROXY_PORT: String(picked.http), RESP_PORT: String(picked.resp) } };
   const { child, cleanup } = spawnProxy(options);
   let log = '';
+  let stderr = '';
   child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => {
+    log += d;
+    stderr += d;
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   exited.then(cleanup);
 
-  const listening = await waitForOutput(child, /listening http=\S+:(\d+) resp=\S+:(\d+)/, 'the proxy');
-  const ports = { http: Number(listening[1]), resp: Number(listening[2]) };
+  let ports: { http: number; resp: number };
+  if (picked) {
+    const early = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the proxy exited with code ${code}:\n${log}`))));
+    early.catch(() => {});
+    await Promise.race([Promise.all([waitForPort(picked.http, true), waitForPort(picked.resp, true)]), early]);
+    ports = picked;
+  } else {
+    // The message's words, found in a JSON line's "msg" or a pretty line alike.
+    const listening = await waitForOutput(child, /listening http=\S+:(\d+) resp=\S+:(\d+)/, 'the proxy');
+    ports = { http: Number(listening[1]), resp: Number(listening[2]) };
+  }
 
   return {
     httpPort: ports.http,
     respPort: ports.resp,
     child,
     output: () => log,
+    logs: () => parseLogLines(stderr),
+    async waitForLog(match, what, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = parseLogLines(stderr).find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no log line for ${what} within ${timeoutMs} ms; the proxy logged:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     http: (path, init) => fetch(`http://127.0.0.1:${ports.http}${path}`, init),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

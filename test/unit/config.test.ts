@@ -1,11 +1,11 @@
 // Settings: defaults, precedence (file < env < flags), and one-line errors for every bad value.
 import test from 'ava';
 import { constants } from 'node:buffer';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigFile } from '../../src/config-file.ts';
-import { loadConfig, SETTINGS, type Config } from '../../src/config.ts';
+import { type Config, loadConfig, LOG_LEVELS, SETTINGS } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 function dirWith(configText?: string): string {
@@ -127,6 +127,9 @@ const badValues: [key: string, value: string, message: string][] = [
   // 3·10^9 ms overflowed Node's timers to 1 ms: "connect timed out after 3000000000 ms" at once.
   ['REDIS_TIMEOUT', '3000000', `REDIS_TIMEOUT ${SECONDS_RULE}, got "3000000"`],
   ['SHUTDOWN_TIMEOUT', '-1', `SHUTDOWN_TIMEOUT ${SECONDS_RULE}, got "-1"`],
+  ['LOG_LEVEL', 'bogus', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"'],
+  ['LOG_LEVEL', 'warning', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "warning"'],
+  ['LOG_FORMAT', 'text', 'LOG_FORMAT must be one of json, pretty, auto, got "text"'],
 ];
 
 for (const [key, value, message] of badValues) {
@@ -277,4 +280,62 @@ test('a bad REDIS_URL is reported without its password', (t) => {
   const message = loadError({ env: { REDIS_URL: 'redis://bob:hunter2@redis_host:99999' } });
   t.false(message.includes('hunter2'), message);
   t.regex(message, /redis:\/\/bob:\*\*\*@redis_host:99999/);
+});
+
+test('a REDIS_URL whose password holds a / or @ is reported without any of it', (t) => {
+  // Not a URL (the / ends the host part): the error line showed it whole.
+  const slash = loadError({ env: { REDIS_URL: 'redis://bob:hun/ter2@redis_host' } });
+  t.false(slash.includes('ter2') || slash.includes('hun'), slash);
+  t.regex(slash, /got "redis:\/\/bob:\*\*\*@redis_host"/);
+  // A URL (its password is hunter@2) refused for its port: the error showed "2".
+  const at = loadError({ env: { REDIS_URL: 'redis://bob:hunter@2@redis_host:99999' } });
+  t.regex(at, /got "redis:\/\/bob:\*\*\*@redis_host:99999"/);
+});
+
+test("LOG_LEVEL takes pino's levels in any case (default info); LOG_FORMAT json, pretty or auto (default auto)", (t) => {
+  const defaults = load();
+  t.is(defaults.logLevel, 'info');
+  t.is(defaults.logFormat, 'auto');
+  for (const level of LOG_LEVELS) t.is(load({ env: { LOG_LEVEL: level } }).logLevel, level);
+  t.is(load({ env: { LOG_LEVEL: 'WARN' } }).logLevel, 'warn');
+  t.is(load({ file: 'LOG_FORMAT=JSON\n' }).logFormat, 'json');
+  t.is(load({ argv: ['--log-format', 'pretty'] }).logFormat, 'pretty');
+});
+
+test('the effective settings list every setting with its value as given and where it came from; REDIS_URL masked', (t) => {
+  const result = loadConfig({
+    cwd: dirWith('CACHE_EXPIRY=5\n'),
+    env: { REDIS_URL: 'redis://bob:hunter@2@cache:6390/1', LOG_LEVEL: ' debug ' },
+    argv: ['--max-clients', '7'],
+  });
+  if (result.kind !== 'config') return t.fail('expected a config');
+  t.deepEqual(Object.keys(result.settings), SETTINGS.map((s) => s.key));
+  t.regex(result.settings.CACHE_EXPIRY!.from, /\.config:1$/);
+  t.like(result.settings, {
+    CACHE_EXPIRY: { value: '5' },
+    REDIS_URL: { value: 'redis://bob:***@cache:6390/1', from: 'environment' },
+    LOG_LEVEL: { value: 'debug', from: 'environment' },
+    MAX_CLIENTS: { value: '7', from: '--max-clients' },
+    CACHE_CAPACITY: { value: '10000', from: 'default' },
+  });
+  t.false(JSON.stringify(result.settings).includes('hunter'));
+  const unset = loadConfig({ cwd: dirWith(), env: {} });
+  if (unset.kind !== 'config') return t.fail('expected a config');
+  t.deepEqual(unset.settings.REDIS_URL, { value: null, from: 'default' });
+});
+
+test('the shipped .config and the README table list every setting, .config with its default', (t) => {
+  const root = new URL('../../', import.meta.url);
+  const shipped = parseConfigFile(readFileSync(new URL('.config', root), 'utf8'), '.config');
+  t.deepEqual(
+    shipped.map(({ key, value }) => [key, value]),
+    SETTINGS.map((s) => [s.key, s.default ?? '']),
+  );
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  for (const s of SETTINGS) {
+    const flag = `--${s.key.toLowerCase().replaceAll('_', '-')}`;
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${s.key}\` | \`${flag}\` |`));
+    t.truthy(row, `README has no row for ${s.key}`);
+    t.true(row!.includes(s.default === undefined ? '| — |' : `| \`${s.default}\` |`), row);
+  }
 });
