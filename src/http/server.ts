@@ -67,6 +67,14 @@ function statusFor(err: unknown): number {
   return 500;
 }
 
+/**
+ * The path with each run of slashes made one. Clients of the original (Flask) service build `base + "/query"`
+ * from a base ending in "/" and ask for `//query`: Flask redirected them to `/query` (werkzeug's merge_slashes),
+ * nginx serves such a path as it is (its merge_slashes); so do we, without the round trip. Only the path:
+ * slashes in the query string are part of a key.
+ */
+const mergeSlashes = (path: string): string => (path.includes('//') ? path.replace(/\/{2,}/g, '/') : path);
+
 /** Node's codes for requests its parser gave up on, and the status Node itself answers them with; anything else is 400. */
 const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
@@ -130,7 +138,7 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, ba
     stats.httpRequests++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    const path = mergeSlashes(q === -1 ? url : url.slice(0, q));
     const search = q === -1 ? '' : url.slice(q + 1);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, TEXT, `only GET and HEAD are allowed on ${path}\n`, { Allow: 'GET, HEAD' });
