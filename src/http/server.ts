@@ -1,4 +1,4 @@
-// Owns the HTTP front end: /query reads through the shared cache; /, /health and /metrics for operators.
+// Owns the HTTP front end: /query reads through the shared cache; /, /healthz, /readyz (/health) and /metrics for operators.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Backend } from '../backend/redis-backend.ts';
@@ -51,13 +51,17 @@ const USAGE = `redis-cache-proxy
 
 GET /query?key=K   the value Redis holds for K, served from the cache when fresh
                    200 value bytes | 404 key absent | 400 no key | 503 backend unreachable
-GET /health        200 when the backend is reachable, else 503
+GET /healthz       200 while the process runs (liveness)
+GET /readyz        200 when the backend is ready, else 503 with the reason (readiness)
+GET /health        the same as /readyz
 GET /metrics       counters in Prometheus text format
 
 Keys are percent-encoded bytes: /query?key=user%3A42 reads "user:42".
 `;
 
 const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json';
+const ALIVE = `${JSON.stringify({ status: 'ok' })}\n`;
 
 /** The one place a failed read becomes an HTTP status. */
 function statusFor(err: unknown): number {
@@ -145,10 +149,13 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, ba
     }
     if (path === '/query') return query(res, search);
     if (path === '/') return send(res, 200, TEXT, USAGE);
-    if (path === '/health') {
+    // Liveness: answering at all is the proof. A backend outage must not get the process restarted.
+    if (path === '/healthz') return send(res, 200, JSON_TYPE, ALIVE);
+    // Readiness: whether reads can be served now. /health is its name from before /healthz and /readyz.
+    if (path === '/readyz' || path === '/health') {
       const up = backend.isReady();
       const body = up ? { status: 'ok', backend: backend.address } : { status: 'backend unavailable', backend: backend.address, reason: backend.unavailableReason };
-      return send(res, up ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
+      return send(res, up ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {
       return send(res, 200, 'text/plain; version=0.0.4', renderMetrics(stats, readThrough));
