@@ -19,7 +19,13 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  const backend = createRedisBackend({ target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log });
+  const backend = createRedisBackend({
+    target: config.backend,
+    timeoutMs: config.backendTimeoutMs,
+    maxInFlight: config.maxParallel,
+    latency: stats.backendLatency,
+    log,
+  });
   const store = createCacheStore({
     capacity: config.cacheCapacity,
     expiryMs: config.cacheExpiryMs,
@@ -38,7 +44,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
   });
-  const httpFrontEnd = createHttpFrontEnd({ readThrough, backend, stats, maxClients: config.maxClients,
+  const httpFrontEnd = createHttpFrontEnd({
+    readThrough,
+    backend,
+    stats,
+    maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,

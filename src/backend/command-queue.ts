@@ -1,4 +1,5 @@
 // Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
+import type { LatencyHistogram } from '../stats.ts';
 
 /** A reply as the backend hands it over: a bulk string's bytes, null, or a whole frame (ReplyReader). */
 export type BackendReply = unknown;
@@ -15,6 +16,8 @@ interface Pending {
   reject(err: Error): void;
   /** Settled already (timed out): its reply, when it comes, is read and dropped to keep the stream in step. */
   settled: boolean;
+  /** When the write that sent it was made (performance.now(), ms); -1 for a handshake command, not measured. */
+  sentAt: number;
 }
 
 /** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
@@ -65,6 +68,8 @@ export interface CommandQueueOptions {
   deadlineTicks: number;
   /** The error a command gets when its deadline passes. */
   timedOut: () => Error;
+  /** Where each reply's latency is counted (from its write to the read that brought it); none when absent. */
+  latency?: LatencyHistogram;
 }
 
 /**
@@ -73,6 +78,9 @@ export interface CommandQueueOptions {
  * a turn, for the connection, or for its reply. Deadlines are kept in ticks of the owner's sweep
  * rather than as clock readings or timers: queueing a command then costs no clock call and no timer,
  * and since every command gets the same allowance, the oldest always expires first.
+ *
+ * Latency is measured the same way, with no clock call per command: the caller reads the clock once per
+ * write (takeWritable) and once per chunk it reads (reply), and each reply counts the difference.
  */
 export class CommandQueue {
   readonly #options: CommandQueueOptions;
@@ -89,23 +97,27 @@ export class CommandQueue {
   /** Queues a command; it is written by the next takeWritable(). */
   enqueue(frame: string, retriable: boolean): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
-  /** The frames to write now, as one string, moved to awaiting a reply; '' when none may go. */
-  takeWritable(): string {
+  /**
+   * The frames to write now, as one string, moved to awaiting a reply; '' when none may go. `now` is when
+   * they are written (performance.now(), ms), for their latency; omitted, they are not measured.
+   */
+  takeWritable(now = -1): string {
     let text = '';
     while (this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight) {
       const pending = this.#unsent.shift()!;
       if (pending.settled) continue;
+      pending.sentAt = now;
       this.#sent.push(pending);
       text += pending.frame;
     }
@@ -127,10 +139,14 @@ export class CommandQueue {
     return this.#unsent.length;
   }
 
-  /** Hands the next reply to its command; false when no command awaits one (the stream is out of step). */
-  reply(reply: BackendReply): boolean {
+  /**
+   * Hands the next reply to its command; false when no command awaits one (the stream is out of step).
+   * `now` is when the chunk holding it was read (performance.now(), ms); omitted, it is not measured.
+   */
+  reply(reply: BackendReply, now = -1): boolean {
     const pending = this.#sent.shift();
     if (pending === undefined) return false;
+    this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
       pending.resolve(reply);
@@ -138,15 +154,21 @@ export class CommandQueue {
     return true;
   }
 
-  /** Hands an error reply to its command; false when no command awaits one. */
-  replyError(err: Error): boolean {
+  /** Hands an error reply to its command; false when no command awaits one. `now` as for reply(). */
+  replyError(err: Error, now = -1): boolean {
     const pending = this.#sent.shift();
     if (pending === undefined) return false;
+    this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
       pending.reject(err);
     }
     return true;
+  }
+
+  /** Counts a reply's latency: also a late one, whose command timed out, since it shows how slow Redis was. */
+  #measure(pending: Pending, now: number): void {
+    if (pending.sentAt >= 0 && now >= 0) this.#options.latency?.observe(now - pending.sentAt);
   }
 
   /**

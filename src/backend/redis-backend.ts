@@ -1,9 +1,11 @@
 // The one place that talks to the backing Redis: one pipelined connection for cache fills, with deadlines, retries and health.
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
-import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
+import { performance } from 'node:perf_hooks';
+import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
+import type { LatencyHistogram } from '../stats.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
 import { BackendConnection } from './connection.ts';
@@ -29,6 +31,8 @@ export interface BackendOptions {
   timeoutMs: number;
   /** Most reads awaiting a reply at once (MAX_PARALLEL). */
   maxInFlight: number;
+  /** Where each read's reply latency is counted. */
+  latency: LatencyHistogram;
   log: Logger;
 }
 
@@ -58,7 +62,7 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * their deadline. Only when an attempt to connect fails is the backend called unavailable: reads then
  * fail at once, with the reason, until it is back.
  */
-export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: BackendOptions): Backend {
+export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, log }: BackendOptions): Backend {
   const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
@@ -76,7 +80,8 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
   const queue = new CommandQueue({
     maxInFlight,
     deadlineTicks: Math.ceil(timeoutMs / sweepMs) + 1,
-    timedOut: () => unavailable(`no reply within ${timeoutMs} ms`),
+    timedOut: () => new BackendTimeoutError(`backend Redis at ${address} is unavailable (no reply within ${timeoutMs} ms)`),
+    latency,
   });
 
   // Liveness: while replies are due, some byte must arrive within timeoutMs, or the connection is
@@ -87,20 +92,23 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   const reader = new ReplyReader();
 
-  /** Hands one reply to the command awaiting it: a bulk string as its bytes (null when absent), an error as an error. */
-  function deliver(frame: Buffer): boolean {
+  /**
+   * Hands one reply to the command awaiting it: a bulk string as its bytes (null when absent), an error as
+   * an error. `now` is when the chunk holding it was read, for its latency.
+   */
+  function deliver(frame: Buffer, now: number): boolean {
     const type = frame[0];
     if (type === 0x24 /* $ */) {
-      if (frame[1] === 0x2d /* $-1 */) return queue.reply(null);
-      return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2));
+      if (frame[1] === 0x2d /* $-1 */) return queue.reply(null, now);
+      return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2), now);
     }
-    if (type === 0x5f /* _ */) return queue.reply(null);
+    if (type === 0x5f /* _ */) return queue.reply(null, now);
     if (type === 0x2d /* - */) {
       const message = frame.latin1Slice(1, frame.length - 2);
       // LOADING: Redis is up but still reading its dataset; reads fail until it is done.
-      return queue.replyError(message.startsWith('LOADING') ? unavailable(message) : new BackendReplyError(message));
+      return queue.replyError(message.startsWith('LOADING') ? unavailable(message) : new BackendReplyError(message), now);
     }
-    return queue.reply(frame);
+    return queue.reply(frame, now);
   }
 
   /** Logs a problem once, not again on every retry while it stays the same. */
@@ -112,8 +120,9 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
 
   function flush() {
     flushScheduled = false;
-    if (!connection.ready) return;
-    const text = queue.takeWritable();
+    if (!connection.ready || !queue.writable) return;
+    // One clock reading for the whole batch: each command's latency counts from this write.
+    const text = queue.takeWritable(performance.now());
     if (text !== '') connection.write(text);
   }
 
@@ -155,10 +164,12 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, log }: Back
     handlers: {
       onData(chunk) {
         chunks++;
+        // One clock reading per chunk read, shared by every reply it completes.
+        const now = performance.now();
         reader.push(chunk);
         try {
           for (let frame = reader.next(); frame !== null; frame = reader.next()) {
-            if (!deliver(frame)) return connection.destroy('reply without a request: connection out of step');
+            if (!deliver(frame, now)) return connection.destroy('reply without a request: connection out of step');
           }
         } catch (err) {
           return connection.destroy(`unreadable reply from Redis: ${(err as Error).message}`);

@@ -1,6 +1,6 @@
 // Owns INFO: the proxy's state in Redis's INFO layout, with the cache's counters in its stats.
 import { VerbatimString } from '../resp/reply.ts';
-import { uptimeSeconds } from '../stats.ts';
+import { backendErrors, rejectedConnections, uptimeSeconds } from '../stats.ts';
 import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
 import { command, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
@@ -46,7 +46,7 @@ const SECTIONS: Record<string, Section> = {
   stats: ({ stats, readThrough }) => [
     ['total_connections_received', stats.respConnectionsTotal],
     ['total_commands_processed', stats.commandsProcessed],
-    ['rejected_connections', stats.rejectedConnections],
+    ['rejected_connections', rejectedConnections(stats)],
     ['protocol_errors', stats.protocolErrors],
     ['http_requests', stats.httpRequests],
     ['cache_hits', stats.cacheHits],
@@ -56,7 +56,7 @@ const SECTIONS: Record<string, Section> = {
     ['cache_values_too_large', stats.uncacheableValues],
     ['cache_inflight_fetches', readThrough.inflight],
     ['backend_reads', stats.backendReads],
-    ['backend_errors', stats.backendErrors],
+    ['backend_errors', backendErrors(stats)],
   ],
   replication: () => [
     ['role', 'master'],

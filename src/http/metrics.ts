@@ -1,6 +1,6 @@
 // Owns the Prometheus text rendering of the proxy's counters for GET /metrics.
 import type { ReadThrough } from '../cache/read-through.ts';
-import { type Stats, uptimeSeconds } from '../stats.ts';
+import { backendErrors, rejectedConnections, type Stats, uptimeSeconds } from '../stats.ts';
 
 type Kind = 'counter' | 'gauge';
 
@@ -15,13 +15,13 @@ export function renderMetrics(stats: Stats, cache: ReadThrough): string {
     ['cache_bytes', 'gauge', 'Bytes held by the cached keys and values, with a fixed overhead per entry', cache.bytes],
     ['cache_inflight_fetches', 'gauge', 'Keys with a backend fetch in flight', cache.inflight],
     ['backend_reads_total', 'counter', 'GETs sent to the backing Redis', stats.backendReads],
-    ['backend_errors_total', 'counter', 'Backend reads that failed', stats.backendErrors],
+    ['backend_errors_total', 'counter', 'Backend reads that failed', backendErrors(stats)],
     ['resp_commands_total', 'counter', 'Commands executed on the RESP port', stats.commandsProcessed],
     ['resp_connections_total', 'counter', 'RESP connections accepted', stats.respConnectionsTotal],
     ['resp_clients', 'gauge', 'RESP connections open', stats.respClients],
     ['http_clients', 'gauge', 'HTTP connections open', stats.httpClients],
     ['http_requests_total', 'counter', 'HTTP requests received', stats.httpRequests],
-    ['rejected_connections_total', 'counter', 'Connections refused at MAX_CLIENTS', stats.rejectedConnections],
+    ['rejected_connections_total', 'counter', 'Connections refused at MAX_CLIENTS', rejectedConnections(stats)],
     ['protocol_errors_total', 'counter', 'RESP connections closed for a malformed request', stats.protocolErrors],
     ['uptime_seconds', 'gauge', 'Seconds since the proxy started', uptimeSeconds(stats)],
   ];
