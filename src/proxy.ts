@@ -5,6 +5,7 @@ import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
 import type { Config } from './config.ts';
+import { createMetrics } from './http/metrics.ts';
 import { createHttpFrontEnd } from './http/server.ts';
 import type { Logger } from './log.ts';
 import { createRespFrontEnd } from './server/resp-server.ts';
@@ -48,6 +49,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     readThrough,
     backend,
     stats,
+    metrics: createMetrics(stats, readThrough),
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

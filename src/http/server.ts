@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
 import { ConnectionSlots } from './connection-slots.ts';
-import { renderMetrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
 
 export interface HttpFrontEnd {
@@ -21,6 +21,8 @@ export interface HttpFrontEndOptions {
   readThrough: ReadThrough;
   backend: Backend;
   stats: Stats;
+  /** What GET /metrics serves. */
+  metrics: Metrics;
   maxClients: number;
   /** Milliseconds close() waits for requests in flight to be answered (SHUTDOWN_TIMEOUT). */
   shutdownTimeoutMs: number;
@@ -99,7 +101,7 @@ function clientErrorResponse(err: NodeJS.ErrnoException): string {
   );
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+export function createHttpFrontEnd({ readThrough, backend, stats, metrics, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
 
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
@@ -158,7 +160,14 @@ export function createHttpFrontEnd({ readThrough, backend, stats, maxClients, ba
       return send(res, up ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {
-      return send(res, 200, 'text/plain; version=0.0.4', renderMetrics(stats, readThrough));
+      metrics.render().then(
+        (text) => send(res, 200, metrics.contentType, text),
+        (err: unknown) => {
+          log.error(`HTTP /metrics failed: ${(err as Error)?.stack ?? String(err)}`);
+          send(res, 500, TEXT, 'the metrics could not be collected; the log says why\n');
+        },
+      );
+      return;
     }
     send(res, 404, TEXT, `no such path ${path}; GET / lists the endpoints\n`);
   }
