@@ -1,7 +1,6 @@
 // The one place that talks to the backing Redis: one pipelined connection for cache fills, with deadlines, retries and health.
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
-import { performance } from 'node:perf_hooks';
 import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
