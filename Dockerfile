@@ -9,6 +9,6 @@ COPY src ./src
 ENV PROXY_LISTEN=0.0.0.0
 EXPOSE 5000 6380
 USER node
-HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROXY_PORT || 5000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROXY_PORT || 5000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The same command as npm start: a young generation capped at 16 MiB per semi-space (see README, "Memory").
 CMD ["node", "--max-semi-space-size=16", "src/main.ts"]

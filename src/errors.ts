@@ -24,6 +24,12 @@ export class BackendUnavailableError extends ProxyError {
   }
 }
 
+/**
+ * The "did not answer in time" case: a backend read got no reply within REDIS_TIMEOUT of being queued.
+ * Answered like any unavailability (same code); its own class so that /metrics can count timeouts apart.
+ */
+export class BackendTimeoutError extends BackendUnavailableError {}
+
 /** The backing Redis answered with an error of its own (e.g. WRONGTYPE); relayed as it is. */
 export class BackendReplyError extends ProxyError {
   constructor(message: string) {

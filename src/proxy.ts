@@ -5,6 +5,7 @@ import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
 import type { Config } from './config.ts';
+import { createMetrics } from './http/metrics.ts';
 import { createHttpFrontEnd } from './http/server.ts';
 import type { Logger } from './log.ts';
 import { createRespFrontEnd } from './server/resp-server.ts';
@@ -19,7 +20,7 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  const backends = createBackends(config, log);
+  const backends = createBackends(config, stats, log);
   const backend = backends.fill;
   const store = createCacheStore({
     capacity: config.cacheCapacity,
@@ -61,6 +62,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     backend,
     stats,
     db: config.backend.db,
+    metrics: createMetrics(stats, readThrough),
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

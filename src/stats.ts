@@ -13,10 +13,23 @@ export interface Stats {
   uncacheableValues: number;
   /** GETs sent to the backing Redis. */
   backendReads: number;
-  /** Backend reads that failed (unreachable, timeout, error reply). */
-  backendErrors: number;
+  /** Backend reads that failed because Redis could not be reached (or the proxy is closing). */
+  backendUnavailable: number;
+  /** Backend reads that failed because no reply came within REDIS_TIMEOUT of being queued. */
+  backendTimeouts: number;
+  /** Backend reads Redis answered with an error of its own (e.g. WRONGTYPE). */
+  backendReplyErrors: number;
+  /** How long each backend reply took, from the write that sent its command to the read that brought it. */
+  readonly backendLatency: LatencyHistogram;
   /** Commands executed on the RESP port. */
   commandsProcessed: number;
+  /**
+   * The same commands by name: GET, nearly all of them, in a field of its own; the others by the command
+   * table's lower-case name (so at most one entry per command the proxy serves); names it does not serve as one.
+   */
+  getCommands: number;
+  readonly otherCommands: Map<string, number>;
+  unknownCommands: number;
   /** RESP connections accepted since start, and open now. */
   respConnectionsTotal: number;
   respClients: number;
@@ -24,8 +37,9 @@ export interface Stats {
   httpClients: number;
   /** HTTP requests answered since start. */
   httpRequests: number;
-  /** Connections refused at MAX_CLIENTS, both front ends. */
-  rejectedConnections: number;
+  /** Connections refused at MAX_CLIENTS, on each front end. */
+  respRejected: number;
+  httpRejected: number;
   /** Connections closed for a malformed request. */
   protocolErrors: number;
   /** Commands forwarded to Redis on the shared connections. */
@@ -41,6 +55,38 @@ export interface Stats {
 /** Whole seconds since the proxy started, for INFO and /metrics. */
 export const uptimeSeconds = (stats: Stats) => Math.floor((Date.now() - stats.startedAt) / 1000);
 
+/** Backend reads that failed, whatever the kind. */
+export const backendErrors = (stats: Stats) => stats.backendUnavailable + stats.backendTimeouts + stats.backendReplyErrors;
+
+/** Connections refused at MAX_CLIENTS on both front ends. */
+export const rejectedConnections = (stats: Stats) => stats.respRejected + stats.httpRejected;
+
+/** Counts a RESP command other than GET by its name in the command table (lower case). */
+export function countCommand(stats: Stats, name: string): void {
+  stats.otherCommands.set(name, (stats.otherCommands.get(name) ?? 0) + 1);
+}
+
+/** Upper bounds of the latency buckets in milliseconds, 0.1 ms to 2.5 s; a last bucket holds what is slower. */
+export const LATENCY_BOUNDS_MS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/**
+ * Latencies counted into fixed buckets, as plain numbers: observing one costs a few comparisons and two
+ * additions, and /metrics turns the counts into a Prometheus histogram when it is scraped.
+ */
+export class LatencyHistogram {
+  /** Observations per bucket (not cumulative): counts[i] are those ≤ LATENCY_BOUNDS_MS[i] and above the bound before; the last, the rest. */
+  readonly counts: number[] = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
+  /** Milliseconds observed in all. */
+  sumMs = 0;
+
+  observe(ms: number): void {
+    let i = 0;
+    while (i < LATENCY_BOUNDS_MS.length && ms > LATENCY_BOUNDS_MS[i]!) i++;
+    this.counts[i]!++;
+    this.sumMs += ms;
+  }
+}
+
 export function createStats(): Stats {
   return {
     cacheHits: 0,
@@ -49,13 +95,20 @@ export function createStats(): Stats {
     evictions: 0,
     uncacheableValues: 0,
     backendReads: 0,
-    backendErrors: 0,
+    backendUnavailable: 0,
+    backendTimeouts: 0,
+    backendReplyErrors: 0,
+    backendLatency: new LatencyHistogram(),
     commandsProcessed: 0,
+    getCommands: 0,
+    otherCommands: new Map(),
+    unknownCommands: 0,
     respConnectionsTotal: 0,
     respClients: 0,
     httpClients: 0,
     httpRequests: 0,
-    rejectedConnections: 0,
+    respRejected: 0,
+    httpRejected: 0,
     protocolErrors: 0,
     forwardedCommands: 0,
     invalidatedKeys: 0,

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
+import type { Stats } from '../stats.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
@@ -27,9 +28,9 @@ export interface Backends {
 /** How often the command table is asked for again while Redis could not be asked. */
 const TABLE_RETRY_MS = 1000;
 
-export function createBackends(config: Config, log: Logger): Backends {
+export function createBackends(config: Config, stats: Stats, log: Logger): Backends {
   const common = { target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
-  const fill = createRedisBackend(common);
+  const fill = createRedisBackend({ ...common, latency: stats.backendLatency });
   // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in
   // the client's protocol (a RESP3 HGETALL is a map, a RESP2 one an array).
   const shared: Record<ProtocolVersion, BackendClient> = {

@@ -1,11 +1,12 @@
 // Owns a shared, self-healing connection to the backing Redis: pipelined commands with deadlines, retries and health.
 import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
-import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
+import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
+import type { LatencyHistogram } from '../stats.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
 import { BackendConnection } from './connection.ts';
 
@@ -41,6 +42,8 @@ export interface BackendClientOptions {
   timeoutMs: number;
   /** Most commands awaiting a reply at once (MAX_PARALLEL). */
   maxInFlight: number;
+  /** Where each reply's latency is counted (the cache's reads); none when absent. */
+  latency?: LatencyHistogram;
   /** Whether this connection's problems are logged (one connection per backend logs, so a failure is reported once). */
   logs: boolean;
   log: Logger;
@@ -71,7 +74,7 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * their deadline. Only when an attempt to connect fails is the backend called unavailable: reads then
  * fail at once, with the reason, until it is back.
  */
-export function createBackendClient({ target, protocol, replies, name, timeoutMs, maxInFlight, logs, log }: BackendClientOptions): BackendClient {
+export function createBackendClient({ target, protocol, replies, name, timeoutMs, maxInFlight, latency, logs, log }: BackendClientOptions): BackendClient {
   const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
@@ -89,7 +92,8 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
   const queue = new CommandQueue({
     maxInFlight,
     deadlineTicks: Math.ceil(timeoutMs / sweepMs) + 1,
-    timedOut: () => unavailable(`no reply within ${timeoutMs} ms`),
+    timedOut: () => new BackendTimeoutError(`backend Redis at ${address} is unavailable (no reply within ${timeoutMs} ms)`),
+    latency,
   });
 
   // Liveness: while replies are due, some byte must arrive within timeoutMs, or the connection is
@@ -100,8 +104,11 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
 
   const reader = new ReplyReader();
 
-  /** Hands one reply to the command awaiting it: in 'value' mode a bulk string as its bytes (null when absent), an error as an error. */
-  function deliver(frame: Buffer): boolean {
+  /**
+   * Hands one reply to the command awaiting it: in 'value' mode a bulk string as its bytes (null when
+   * absent), an error as an error. `now` is when the chunk holding it was read, for its latency.
+   */
+  function deliver(frame: Buffer, now: number): boolean {
     const type = frame[0];
     if (type === 0x3e /* > */) {
       // A RESP3 push: nothing on this connection subscribes or tracks, so it answers no command.
@@ -109,18 +116,18 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
       report('backend_push_ignored', `ignored an unexpected push from Redis: ${shown}`, shown);
       return true;
     }
-    if (replies === 'frame') return queue.reply(frame);
+    if (replies === 'frame') return queue.reply(frame, now);
     if (type === 0x24 /* $ */) {
-      if (frame[1] === 0x2d /* $-1 */) return queue.reply(null);
-      return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2));
+      if (frame[1] === 0x2d /* $-1 */) return queue.reply(null, now);
+      return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2), now);
     }
-    if (type === 0x5f /* _ */) return queue.reply(null);
+    if (type === 0x5f /* _ */) return queue.reply(null, now);
     if (type === 0x2d /* - */) {
       const message = frame.latin1Slice(1, frame.length - 2);
       // LOADING: Redis is up but still reading its dataset; reads fail until it is done.
-      return queue.replyError(message.startsWith('LOADING') ? unavailable(message) : new BackendReplyError(message));
+      return queue.replyError(message.startsWith('LOADING') ? unavailable(message) : new BackendReplyError(message), now);
     }
-    return queue.reply(frame);
+    return queue.reply(frame, now);
   }
 
   /** Logs a problem once, not again on every retry while it stays the same. */
@@ -132,8 +139,9 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
 
   function flush() {
     flushScheduled = false;
-    if (!connection.ready) return;
-    const text = queue.takeWritable();
+    if (!connection.ready || !queue.writable) return;
+    // One clock reading for the whole batch: each command's latency counts from this write.
+    const text = queue.takeWritable(performance.now());
     if (text !== '') connection.write(text);
   }
 
@@ -178,10 +186,12 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
     handlers: {
       onData(chunk) {
         chunks++;
+        // One clock reading per chunk read, shared by every reply it completes.
+        const now = performance.now();
         reader.push(chunk);
         try {
           for (let frame = reader.next(); frame !== null; frame = reader.next()) {
-            if (!deliver(frame)) return connection.destroy('reply without a request: connection out of step');
+            if (!deliver(frame, now)) return connection.destroy('reply without a request: connection out of step');
           }
         } catch (err) {
           return connection.destroy(`unreadable reply from Redis: ${(err as Error).message}`);

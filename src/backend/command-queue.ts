@@ -1,4 +1,5 @@
 // Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
+import type { LatencyHistogram } from '../stats.ts';
 
 /** A reply as the backend hands it over: a bulk string's bytes, null, or a whole frame (ReplyReader). */
 export type BackendReply = unknown;
@@ -17,6 +18,8 @@ interface Pending {
   reject(err: Error): void;
   /** Settled already (timed out): its reply, when it comes, is read and dropped to keep the stream in step. */
   settled: boolean;
+  /** When the write that sent it was made (performance.now(), ms); -1 when not measured (a handshake, a SELECT). */
+  sentAt: number;
 }
 
 /** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
@@ -72,6 +75,8 @@ export interface CommandQueueOptions {
   deadlineTicks: number;
   /** The error a command gets when its deadline passes. */
   timedOut: () => Error;
+  /** Where each reply's latency is counted (from its write to the read that brought it); none when absent. */
+  latency?: LatencyHistogram;
 }
 
 /**
@@ -103,32 +108,34 @@ export class CommandQueue {
   /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
   enqueue(frame: string, retriable: boolean, db: number = ANY_DB): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, db, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#unsent.push({ frame, retriable, db, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
     const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#sent.push({ frame, retriable: false, db: ANY_DB, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    this.#sent.push({ frame, retriable: false, db: ANY_DB, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
   /**
    * The frames to write now, as one string, moved to awaiting a reply; '' when none may go. A command
-   * for another database than the connection's is preceded by a SELECT, whose reply is dropped.
+   * for another database than the connection's is preceded by a SELECT, whose reply is dropped. `now`
+   * is when they are written (performance.now(), ms), for their latency; omitted, they are not measured.
    */
-  takeWritable(): string {
+  takeWritable(now = -1): string {
     let text = '';
     while (this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight) {
       const pending = this.#unsent.shift()!;
       if (pending.settled) continue;
       if (pending.db !== ANY_DB && pending.db !== this.#db) {
         const select = `*2\r\n$6\r\nSELECT\r\n$${String(pending.db).length}\r\n${pending.db}\r\n`;
-        this.#sent.push({ frame: select, retriable: false, db: ANY_DB, deadlineTick: Infinity, resolve: noop, reject: noop, settled: true });
+        this.#sent.push({ frame: select, retriable: false, db: ANY_DB, deadlineTick: Infinity, resolve: noop, reject: noop, settled: true, sentAt: -1 });
         this.#db = pending.db;
         text += select;
       }
+      pending.sentAt = now;
       this.#sent.push(pending);
       text += pending.frame;
     }
@@ -150,10 +157,14 @@ export class CommandQueue {
     return this.#unsent.length;
   }
 
-  /** Hands the next reply to its command; false when no command awaits one (the stream is out of step). */
-  reply(reply: BackendReply): boolean {
+  /**
+   * Hands the next reply to its command; false when no command awaits one (the stream is out of step).
+   * `now` is when the chunk holding it was read (performance.now(), ms); omitted, it is not measured.
+   */
+  reply(reply: BackendReply, now = -1): boolean {
     const pending = this.#sent.shift();
     if (pending === undefined) return false;
+    this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
       pending.resolve(reply);
@@ -161,15 +172,21 @@ export class CommandQueue {
     return true;
   }
 
-  /** Hands an error reply to its command; false when no command awaits one. */
-  replyError(err: Error): boolean {
+  /** Hands an error reply to its command; false when no command awaits one. `now` as for reply(). */
+  replyError(err: Error, now = -1): boolean {
     const pending = this.#sent.shift();
     if (pending === undefined) return false;
+    this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
       pending.reject(err);
     }
     return true;
+  }
+
+  /** Counts a reply's latency: also a late one, whose command timed out, since it shows how slow Redis was. */
+  #measure(pending: Pending, now: number): void {
+    if (pending.sentAt >= 0 && now >= 0) this.#options.latency?.observe(now - pending.sentAt);
   }
 
   /**

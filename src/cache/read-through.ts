@@ -1,5 +1,6 @@
 // Owns cached reads: answer from the store, else fetch once per key (single-flight); and dropping what a write made stale.
 import type { Backend } from '../backend/redis-backend.ts';
+import { BackendReplyError, BackendTimeoutError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
 import type { CacheStore, CachedValue } from './store.ts';
 
@@ -87,7 +88,9 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
       },
       (err: unknown) => {
         if (inflight.get(ek) === entry) inflight.delete(ek);
-        stats.backendErrors++;
+        if (err instanceof BackendReplyError) stats.backendReplyErrors++;
+        else if (err instanceof BackendTimeoutError) stats.backendTimeouts++;
+        else stats.backendUnavailable++;
         throw err;
       },
     );

@@ -2,7 +2,7 @@
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { VerbatimString } from '../resp/reply.ts';
 import { parseReply } from '../resp/reply-reader.ts';
-import { uptimeSeconds } from '../stats.ts';
+import { backendErrors, rejectedConnections, uptimeSeconds } from '../stats.ts';
 import { PROXY_NAME, PROXY_VERSION } from '../version.ts';
 import { command, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
@@ -28,7 +28,7 @@ const SECTIONS: Record<string, Section> = {
       ['total_connections_received', proxy.stats.respConnectionsTotal],
       ['total_commands_processed', proxy.stats.commandsProcessed],
       ['forwarded_commands', proxy.stats.forwardedCommands],
-      ['rejected_connections', proxy.stats.rejectedConnections],
+      ['rejected_connections', rejectedConnections(proxy.stats)],
       ['protocol_errors', proxy.stats.protocolErrors],
       ['http_requests', proxy.stats.httpRequests],
       ['pinned_connections', proxy.backends.pinned.open],
@@ -56,7 +56,7 @@ const SECTIONS: Record<string, Section> = {
     ['cache_invalidated_keys', stats.invalidatedKeys],
     ['cache_flushes', stats.cacheFlushes],
     ['backend_reads', stats.backendReads],
-    ['backend_errors', stats.backendErrors],
+    ['backend_errors', backendErrors(stats)],
   ],
 };
 

@@ -29,12 +29,12 @@ interface Slot<S> {
  */
 export class ConnectionSlots<S extends Closable> {
   readonly #max: number;
-  readonly #stats: Pick<Stats, 'httpClients' | 'rejectedConnections'>;
+  readonly #stats: Pick<Stats, 'httpClients' | 'httpRejected'>;
   readonly #open = new Map<S, Slot<S>>();
   #oldestIdle: Slot<S> | undefined;
   #newestIdle: Slot<S> | undefined;
 
-  constructor(maxClients: number, stats: Pick<Stats, 'httpClients' | 'rejectedConnections'>) {
+  constructor(maxClients: number, stats: Pick<Stats, 'httpClients' | 'httpRejected'>) {
     this.#max = maxClients;
     this.#stats = stats;
   }
@@ -47,7 +47,7 @@ export class ConnectionSlots<S extends Closable> {
     if (this.#open.size >= this.#max) {
       const oldest = this.#oldestIdle;
       if (oldest === undefined) {
-        this.#stats.rejectedConnections++;
+        this.#stats.httpRejected++;
         return false;
       }
       this.closed(oldest.socket);

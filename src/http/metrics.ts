@@ -1,31 +1,154 @@
-// Owns the Prometheus text rendering of the proxy's counters for GET /metrics.
+// Owns GET /metrics: one prom-client registry per proxy, reading the proxy's plain counters when it is scraped.
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
 import type { ReadThrough } from '../cache/read-through.ts';
-import { type Stats, uptimeSeconds } from '../stats.ts';
+import { backendErrors, LATENCY_BOUNDS_MS, type LatencyHistogram, rejectedConnections, type Stats, uptimeSeconds } from '../stats.ts';
 
-type Kind = 'counter' | 'gauge';
+export interface Metrics {
+  /** The exposition's Content-Type (Prometheus text, version 0.0.4). */
+  readonly contentType: string;
+  /** Every metric, its value read now, in Prometheus text format. */
+  render(): Promise<string>;
+}
 
-export function renderMetrics(stats: Stats, cache: ReadThrough): string {
-  const rows: [name: string, kind: Kind, help: string, value: number][] = [
-    ['cache_hits_total', 'counter', 'Reads answered from the cache', stats.cacheHits],
-    ['cache_misses_total', 'counter', 'Reads that found nothing fresh in the cache', stats.cacheMisses],
-    ['cache_coalesced_reads_total', 'counter', 'Misses that joined a fetch already in flight', stats.coalescedReads],
-    ['cache_evictions_total', 'counter', 'Entries evicted at CACHE_CAPACITY or CACHE_MAX_MEMORY', stats.evictions],
-    ['cache_values_too_large_total', 'counter', 'Values answered but not cached: over CACHE_MAX_VALUE_SIZE', stats.uncacheableValues],
-    ['cache_entries', 'gauge', 'Entries held in the cache', cache.size],
-    ['cache_bytes', 'gauge', 'Bytes held by the cached keys and values, with a fixed overhead per entry', cache.bytes],
-    ['cache_inflight_fetches', 'gauge', 'Keys with a backend fetch in flight', cache.inflight],
-    ['backend_reads_total', 'counter', 'GETs sent to the backing Redis', stats.backendReads],
-    ['backend_errors_total', 'counter', 'Backend reads that failed', stats.backendErrors],
-    ['resp_commands_total', 'counter', 'Commands executed on the RESP port', stats.commandsProcessed],
-    ['resp_connections_total', 'counter', 'RESP connections accepted', stats.respConnectionsTotal],
-    ['resp_clients', 'gauge', 'RESP connections open', stats.respClients],
-    ['http_clients', 'gauge', 'HTTP connections open', stats.httpClients],
-    ['http_requests_total', 'counter', 'HTTP requests received', stats.httpRequests],
-    ['rejected_connections_total', 'counter', 'Connections refused at MAX_CLIENTS', stats.rejectedConnections],
-    ['protocol_errors_total', 'counter', 'RESP connections closed for a malformed request', stats.protocolErrors],
-    ['uptime_seconds', 'gauge', 'Seconds since the proxy started', uptimeSeconds(stats)],
-  ];
-  return rows
-    .map(([name, kind, help, value]) => `# HELP redis_cache_proxy_${name} ${help}\n# TYPE redis_cache_proxy_${name} ${kind}\nredis_cache_proxy_${name} ${value}\n`)
-    .join('');
+const PREFIX = 'redis_cache_proxy_';
+
+/**
+ * The histogram of backend reply latency, built from the plain bucket counts the backend keeps. prom-client's
+ * Histogram can only observe values one by one, which would put its work (and a clock reading) on every reply;
+ * a registry takes any object that describes itself like its metrics do, so this one renders the counts as
+ * they are.
+ */
+function latencyCollector(name: string, help: string, histogram: LatencyHistogram) {
+  const le = LATENCY_BOUNDS_MS.map((ms) => String(ms / 1000));
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {
+      // The counts belong to the backend: a registry reset leaves them alone.
+    },
+    async get() {
+      const values: { metricName: string; labels: Record<string, string>; value: number }[] = [];
+      let count = 0;
+      for (let i = 0; i < le.length; i++) {
+        count += histogram.counts[i]!;
+        values.push({ metricName: `${name}_bucket`, labels: { le: le[i]! }, value: count });
+      }
+      count += histogram.counts[le.length]!;
+      values.push(
+        { metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count },
+        { metricName: `${name}_sum`, labels: {}, value: histogram.sumMs / 1000 },
+        { metricName: `${name}_count`, labels: {}, value: count },
+      );
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+  };
+}
+
+/**
+ * The proxy's metrics and prom-client's default process and Node ones (CPU, memory, event-loop lag, GC,
+ * handles). The hot path only bumps plain numbers in `stats`; the collect callbacks copy them into
+ * prom-client's metrics at scrape time, so a cache hit costs nothing more for being exported.
+ */
+export function createMetrics(stats: Stats, cache: ReadThrough): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+
+  const counter = (name: string, help: string, value: () => number) =>
+    new Counter({
+      name: PREFIX + name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(value());
+      },
+    });
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({
+      name: PREFIX + name,
+      help,
+      registers,
+      collect() {
+        this.set(value());
+      },
+    });
+  /** A counter or gauge with one label, its series read from `values` (label value → number). */
+  const labelledCounter = (name: string, help: string, label: string, values: () => Iterable<[string, number]>) =>
+    new Counter({
+      name: PREFIX + name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        this.reset();
+        for (const [labelValue, n] of values()) this.inc({ [label]: labelValue }, n);
+      },
+    });
+  const labelledGauge = (name: string, help: string, label: string, values: () => Iterable<[string, number]>) =>
+    new Gauge({
+      name: PREFIX + name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        for (const [labelValue, n] of values()) this.set({ [label]: labelValue }, n);
+      },
+    });
+
+  // The names of before, unchanged and without labels, so that existing dashboards keep working.
+  counter('cache_hits_total', 'Reads answered from the cache', () => stats.cacheHits);
+  counter('cache_misses_total', 'Reads that found nothing fresh in the cache', () => stats.cacheMisses);
+  counter('cache_coalesced_reads_total', 'Misses that joined a fetch already in flight', () => stats.coalescedReads);
+  counter('cache_evictions_total', 'Entries evicted at CACHE_CAPACITY or CACHE_MAX_MEMORY', () => stats.evictions);
+  counter('cache_values_too_large_total', 'Values answered but not cached: over CACHE_MAX_VALUE_SIZE', () => stats.uncacheableValues);
+  gauge('cache_entries', 'Entries held in the cache', () => cache.size);
+  gauge('cache_bytes', 'Bytes held by the cached keys and values, with a fixed overhead per entry', () => cache.bytes);
+  gauge('cache_inflight_fetches', 'Keys with a backend fetch in flight', () => cache.inflight);
+  counter('backend_reads_total', 'GETs sent to the backing Redis', () => stats.backendReads);
+  counter('backend_errors_total', 'Backend reads that failed (backend_read_errors_total has them by kind)', () => backendErrors(stats));
+  counter('resp_commands_total', 'Commands executed on the RESP port (commands_total has them by name)', () => stats.commandsProcessed);
+  counter('resp_connections_total', 'RESP connections accepted', () => stats.respConnectionsTotal);
+  gauge('resp_clients', 'RESP connections open', () => stats.respClients);
+  gauge('http_clients', 'HTTP connections open', () => stats.httpClients);
+  counter('http_requests_total', 'HTTP requests received', () => stats.httpRequests);
+  counter('rejected_connections_total', 'Connections refused at MAX_CLIENTS (rejected_clients_total has them by front end)', () => rejectedConnections(stats));
+  counter('protocol_errors_total', 'RESP connections closed for a malformed request', () => stats.protocolErrors);
+  gauge('uptime_seconds', 'Seconds since the proxy started', () => uptimeSeconds(stats));
+
+  // The same facts broken down by a label; each sums to its total above.
+  labelledCounter('backend_read_errors_total', 'Backend reads that failed, by kind: Redis unreachable, no reply within REDIS_TIMEOUT, an error reply from Redis', 'kind', () => [
+    ['unavailable', stats.backendUnavailable],
+    ['timeout', stats.backendTimeouts],
+    ['reply', stats.backendReplyErrors],
+  ]);
+  labelledCounter('commands_total', 'Commands executed on the RESP port, by name (lower case; "unknown" for commands the proxy does not serve)', 'command', () => [
+    ['get', stats.getCommands],
+    ...stats.otherCommands,
+    ['unknown', stats.unknownCommands],
+  ]);
+  labelledGauge('clients', 'Connections open, by front end', 'front_end', () => [
+    ['resp', stats.respClients],
+    ['http', stats.httpClients],
+  ]);
+  labelledCounter('rejected_clients_total', 'Connections refused at MAX_CLIENTS, by front end', 'front_end', () => [
+    ['resp', stats.respRejected],
+    ['http', stats.httpRejected],
+  ]);
+  // The registry reads the collector through the same shape as its own metrics; its type names only those.
+  registry.registerMetric(
+    latencyCollector(
+      `${PREFIX}backend_read_duration_seconds`,
+      'Backend reply latency: from the write that sent a read to the socket read that brought its reply',
+      stats.backendLatency,
+    ) as unknown as Metric,
+  );
+
+  collectDefaultMetrics({ register: registry });
+
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
 }

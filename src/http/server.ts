@@ -1,4 +1,4 @@
-// Owns the HTTP front end: /query reads through the shared cache; /, /health and /metrics for operators.
+// Owns the HTTP front end: /query reads through the shared cache; /, /healthz, /readyz (/health) and /metrics for operators.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Backend } from '../backend/redis-backend.ts';
@@ -9,7 +9,7 @@ import { refusalLog } from '../log-rate-limit.ts';
 import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
 import { ConnectionSlots } from './connection-slots.ts';
-import { renderMetrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
 
 export interface HttpFrontEnd {
@@ -24,6 +24,8 @@ export interface HttpFrontEndOptions {
   /** The database /query reads (REDIS_URL's, else 0). */
   db: number;
   stats: Stats;
+  /** What GET /metrics serves. */
+  metrics: Metrics;
   maxClients: number;
   /** Milliseconds close() waits for requests in flight to be answered (SHUTDOWN_TIMEOUT). */
   shutdownTimeoutMs: number;
@@ -54,13 +56,17 @@ const USAGE = `redis-cache-proxy
 
 GET /query?key=K   the value Redis holds for K, served from the cache when fresh
                    200 value bytes | 404 key absent | 400 no key | 503 backend unreachable
-GET /health        200 when the backend is reachable, else 503
+GET /healthz       200 while the process runs (liveness)
+GET /readyz        200 when the backend is ready, else 503 with the reason (readiness)
+GET /health        the same as /readyz
 GET /metrics       counters in Prometheus text format
 
 Keys are percent-encoded bytes: /query?key=user%3A42 reads "user:42".
 `;
 
 const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json';
+const ALIVE = `${JSON.stringify({ status: 'ok' })}\n`;
 
 /** The one place a failed read becomes an HTTP status. */
 function statusFor(err: unknown): number {
@@ -69,6 +75,14 @@ function statusFor(err: unknown): number {
   if (err instanceof BackendReplyError) return 409;
   return 500;
 }
+
+/**
+ * The path with each run of slashes made one. Clients of the original (Flask) service build `base + "/query"`
+ * from a base ending in "/" and ask for `//query`: Flask redirected them to `/query` (werkzeug's merge_slashes),
+ * nginx serves such a path as it is (its merge_slashes); so do we, without the round trip. Only the path:
+ * slashes in the query string are part of a key.
+ */
+const mergeSlashes = (path: string): string => (path.includes('//') ? path.replace(/\/{2,}/g, '/') : path);
 
 /** Node's codes for requests its parser gave up on, and the status Node itself answers them with; anything else is 400. */
 const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
@@ -90,7 +104,7 @@ function clientErrorResponse(err: NodeJS.ErrnoException): string {
   );
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+export function createHttpFrontEnd({ readThrough, backend, stats, db, metrics, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
 
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
@@ -133,20 +147,30 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, maxClients
     stats.httpRequests++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    const path = mergeSlashes(q === -1 ? url : url.slice(0, q));
     const search = q === -1 ? '' : url.slice(q + 1);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, TEXT, `only GET and HEAD are allowed on ${path}\n`, { Allow: 'GET, HEAD' });
     }
     if (path === '/query') return query(res, search);
     if (path === '/') return send(res, 200, TEXT, USAGE);
-    if (path === '/health') {
+    // Liveness: answering at all is the proof. A backend outage must not get the process restarted.
+    if (path === '/healthz') return send(res, 200, JSON_TYPE, ALIVE);
+    // Readiness: whether reads can be served now. /health is its name from before /healthz and /readyz.
+    if (path === '/readyz' || path === '/health') {
       const up = backend.isReady();
       const body = up ? { status: 'ok', backend: backend.address } : { status: 'backend unavailable', backend: backend.address, reason: backend.unavailableReason };
-      return send(res, up ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
+      return send(res, up ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {
-      return send(res, 200, 'text/plain; version=0.0.4', renderMetrics(stats, readThrough));
+      metrics.render().then(
+        (text) => send(res, 200, metrics.contentType, text),
+        (err: unknown) => {
+          log.error(`HTTP /metrics failed: ${(err as Error)?.stack ?? String(err)}`);
+          send(res, 500, TEXT, 'the metrics could not be collected; the log says why\n');
+        },
+      );
+      return;
     }
     send(res, 404, TEXT, `no such path ${path}; GET / lists the endpoints\n`);
   }

@@ -40,7 +40,7 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
   // pauseOnConnect: nothing is read before the socket is moved onto the reused read buffer.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (accepted) => {
     if (connections.size >= maxClients) {
-      proxy.stats.rejectedConnections++;
+      proxy.stats.respRejected++;
       refusals.count();
       accepted.on('error', () => accepted.destroy());
       // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.

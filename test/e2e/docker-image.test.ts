@@ -46,10 +46,18 @@ test('the image\'s command, with its environment, serves on every interface and 
     await redis.client.set('in-the-image', 'yes');
     t.is(await (await fetch(`http://127.0.0.1:${port}/query?key=in-the-image`)).text(), 'yes');
     const health = JSON.parse(/^HEALTHCHECK .* CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
-    const code = await new Promise<number | null>((res) => {
-      spawn(process.execPath, health.slice(1), { env: { PATH: process.env.PATH, PROXY_PORT: String(port) }, stdio: 'ignore' }).once('exit', res);
-    });
-    t.is(code, 0);
+    t.regex(health.join(' '), /'\/readyz'/, 'the health check asks for readiness');
+    const check = () =>
+      new Promise<number | null>((res) => {
+        spawn(process.execPath, health.slice(1), { env: { PATH: process.env.PATH, PROXY_PORT: String(port) }, stdio: 'ignore' }).once('exit', res);
+      });
+    t.is(await check(), 0);
+    // Readiness, not liveness: without its Redis the container reports unhealthy.
+    await redis.stop();
+    const deadline = Date.now() + 15_000;
+    let code = await check();
+    while (code === 0 && Date.now() < deadline) code = await check();
+    t.is(code, 1);
   } finally {
     child.kill('SIGTERM');
     await redis.close();

@@ -107,6 +107,9 @@ test('only when every slot is answering a request is the next connection refused
   });
   // The three are now idle keep-alive connections: a new one is served, and the oldest idle one closed for it.
   t.is(await metric(proxy, 'rejected_connections_total'), 1);
+  const metrics = await (await proxy.http('/metrics', { signal: AbortSignal.timeout(PROMPTLY_MS) })).text();
+  t.regex(metrics, /^redis_cache_proxy_rejected_clients_total\{front_end="http"\} 1$/m);
+  t.regex(metrics, /^redis_cache_proxy_rejected_clients_total\{front_end="resp"\} 0$/m);
   t.is(await metric(proxy, 'http_clients'), 3);
   t.true(replies.includes(await Promise.any(busy.map((client) => client.closed(PROMPTLY_MS)))));
 });

@@ -58,6 +58,27 @@ test.serial('no key parameter is 400; other methods are 405 with Allow; / explai
   t.is((await proxy.http('/nope')).status, 404);
 });
 
+test.serial('repeated slashes in the path count as one, as Flask and nginx treat them; the query string is left alone', async (t) => {
+  await redis.client.set('slashes', 'one//two');
+  await redis.client.set('a//b', 'key with slashes');
+  // Clients of the original service build `base + "/query"` with a base that ends in "/".
+  for (const path of ['//query?key=slashes', '///query?key=slashes', '/////query?key=slashes']) {
+    const res = await proxy.http(path);
+    t.is(res.status, 200, path);
+    t.is(await res.text(), 'one//two', path);
+  }
+  const inQuery = await proxy.http('//query?key=a//b');
+  t.is(inQuery.status, 200);
+  t.is(await inQuery.text(), 'key with slashes', 'slashes in the query string are part of the key');
+  t.is((await proxy.http('//')).status, 200, '"//" is "/", the usage page');
+  t.is((await proxy.http('/nope')).status, 404);
+  t.is((await proxy.http('//nope')).status, 404);
+  t.is((await proxy.http('//query/')).status, 404, 'a trailing slash is another path, as before');
+  const post = await proxy.http('//query?key=slashes', { method: 'POST' });
+  t.is(post.status, 405);
+  t.regex(await post.text(), /only GET and HEAD are allowed on \/query\n/);
+});
+
 test.serial('40 concurrent requests for one uncached key make exactly one backend read, and all get the value', async (t) => {
   await redis.client.set('hot', 'value-of-hot');
   const coalescedBefore = await metric(proxy, 'cache_coalesced_reads_total');

@@ -1,6 +1,7 @@
 // The backend's command queue: in-order matching, MAX_PARALLEL, deadlines counted once from queueing, retries after a lost connection.
 import test from 'ava';
 import { CommandQueue } from '../../src/backend/command-queue.ts';
+import { LATENCY_BOUNDS_MS, LatencyHistogram } from '../../src/stats.ts';
 
 const timedOut = () => new Error('timed out');
 const make = (maxInFlight = 100, deadlineTicks = 3) => new CommandQueue({ maxInFlight, deadlineTicks, timedOut });
@@ -126,4 +127,49 @@ test('a command for another database is preceded by SELECT, whose reply is dropp
   q.reply('rx');
   await settle();
   t.deepEqual([a, b, c, any], [{ value: 'ra' }, { value: 'rb' }, { value: 'rc' }, { value: 'rx' }]);
+});
+
+test('each reply counts its latency from the write that sent it to the read that brought it; handshake commands do not', (t) => {
+  const latency = new LatencyHistogram();
+  const q = new CommandQueue({ maxInFlight: 100, deadlineTicks: 3, timedOut, latency });
+  void q.sendNow('HELLO').catch(() => {});
+  q.enqueue('A', true).catch(() => {});
+  q.enqueue('B', true).catch(() => {});
+  t.is(q.takeWritable(1000), 'AB');
+  q.enqueue('C', true).catch(() => {});
+  t.is(q.takeWritable(1002), 'C');
+  q.reply('hello', 1003);
+  q.reply('ra', 1000.05); // one chunk brings A and B
+  q.replyError(new Error('rb'), 1000.05);
+  q.reply('rc', 1030);
+  // 0.05 ms twice (≤ 0.1 ms), 28 ms once (≤ 50 ms); the handshake's reply is not a read's.
+  t.deepEqual(latency.counts, [2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  t.is(Math.round(latency.sumMs * 100) / 100, 28.1);
+});
+
+test('a read sent again after a lost connection counts from its second write; a late reply to a timed-out one still counts', (t) => {
+  const latency = new LatencyHistogram();
+  const q = new CommandQueue({ maxInFlight: 100, deadlineTicks: 1, timedOut, latency });
+  q.enqueue('A', true).catch(() => {});
+  q.takeWritable(0);
+  q.connectionLost(new Error('lost'));
+  t.is(q.takeWritable(500), 'A');
+  q.reply('ra', 501);
+  q.enqueue('B', true).catch(() => {});
+  q.takeWritable(600);
+  q.sweep();
+  q.sweep(); // B timed out; its reply comes 3 s after it was written
+  q.reply('late', 3600);
+  t.deepEqual(latency.counts, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+});
+
+test('latency buckets hold values up to and including their bound, the last one the rest', (t) => {
+  const h = new LatencyHistogram();
+  for (const ms of [0, 0.1, 0.10001, 2500, 2500.1, 1e9]) h.observe(ms);
+  const expected = new Array(LATENCY_BOUNDS_MS.length + 1).fill(0);
+  expected[0] = 2;
+  expected[1] = 1;
+  expected[LATENCY_BOUNDS_MS.length - 1] = 1;
+  expected[LATENCY_BOUNDS_MS.length] = 2;
+  t.deepEqual(h.counts, expected);
 });

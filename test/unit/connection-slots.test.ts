@@ -10,7 +10,7 @@ class FakeSocket {
 }
 
 function setup(max: number) {
-  const stats = { httpClients: 0, rejectedConnections: 0 };
+  const stats = { httpClients: 0, httpRejected: 0 };
   const slots = new ConnectionSlots<FakeSocket>(max, stats);
   const open = () => {
     const socket = new FakeSocket();
@@ -31,7 +31,7 @@ test('below the limit every connection is admitted and counted; a close frees it
   t.true(open().admitted);
   t.false(b.socket.destroyed, 'a slot freed by a close needs no eviction');
   t.is(stats.httpClients, 2);
-  t.is(stats.rejectedConnections, 0);
+  t.is(stats.httpRejected, 0);
 });
 
 test('at the limit the oldest connection with nothing being answered is closed to make room', (t) => {
@@ -55,7 +55,7 @@ test('at the limit the oldest connection with nothing being answered is closed t
   open();
   t.true(a.destroyed);
   t.is(stats.httpClients, 3);
-  t.is(stats.rejectedConnections, 0);
+  t.is(stats.httpRejected, 0);
 });
 
 test('only when every slot is answering is a newcomer refused, and counted', (t) => {
@@ -70,7 +70,7 @@ test('only when every slot is answering is a newcomer refused, and counted', (t)
   t.false(refused.admitted);
   t.false(refused.socket.destroyed, 'closing the refused one is the caller\'s job');
   t.deepEqual([a.destroyed, b.destroyed], [false, false]);
-  t.is(stats.rejectedConnections, 1);
+  t.is(stats.httpRejected, 1);
   t.is(stats.httpClients, 2);
 
   slots.requestFinished(b);
@@ -81,7 +81,7 @@ test('only when every slot is answering is a newcomer refused, and counted', (t)
   t.true(open().admitted);
   t.true(b.destroyed);
   t.false(a.destroyed);
-  t.is(stats.rejectedConnections, 2);
+  t.is(stats.httpRejected, 2);
   t.is(stats.httpClients, 2);
 });
 

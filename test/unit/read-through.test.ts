@@ -4,7 +4,7 @@ import test from 'ava';
 import type { Backend } from '../../src/backend/redis-backend.ts';
 import { createReadThrough } from '../../src/cache/read-through.ts';
 import { createCacheStore } from '../../src/cache/store.ts';
-import { BackendUnavailableError } from '../../src/errors.ts';
+import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../../src/errors.ts';
 import { createStats } from '../../src/stats.ts';
 
 interface PendingGet {
@@ -102,7 +102,7 @@ test('a failed fetch fails every waiter, caches nothing, and the next read tries
   await tick();
   calls[0]!.reject(new BackendUnavailableError('backend down'));
   for (const read of reads) await t.throwsAsync(read as Promise<unknown>, { instanceOf: BackendUnavailableError });
-  t.is(stats.backendErrors, 1);
+  t.is(stats.backendUnavailable, 1, 'one failed fetch, however many waited for it');
   t.is(cache.inflight, 0);
   const retry = cache.read('k', 0);
   t.true(retry instanceof Promise);
@@ -110,6 +110,18 @@ test('a failed fetch fails every waiter, caches nothing, and the next read tries
   t.is(calls.length, 2);
   calls[1]!.resolve(Buffer.from('back'));
   t.is(await retry, 'back');
+});
+
+test('failed fetches are counted by kind: unavailable, timeout, error reply', async (t) => {
+  const { calls, stats, cache } = setup();
+  const reads = ['a', 'b', 'c', 'd'].map((k) => cache.read(k, 0) as Promise<unknown>);
+  await tick();
+  calls[0]!.reject(new BackendUnavailableError('backend Redis at h:1 is unavailable (connect ECONNREFUSED)'));
+  calls[1]!.reject(new BackendTimeoutError('backend Redis at h:1 is unavailable (no reply within 2000 ms)'));
+  calls[2]!.reject(new BackendReplyError('WRONGTYPE Operation against a key holding the wrong kind of value'));
+  calls[3]!.reject(new BackendTimeoutError('backend Redis at h:1 is unavailable (no reply within 2000 ms)'));
+  for (const read of reads) await t.throwsAsync(read);
+  t.deepEqual([stats.backendReads, stats.backendUnavailable, stats.backendTimeouts, stats.backendReplyErrors], [4, 1, 2, 1]);
 });
 
 test('a fetched entry expires CACHE_EXPIRY after its request left, however slow the reply', async (t) => {
