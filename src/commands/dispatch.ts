@@ -1,7 +1,6 @@
 // Owns running one request: find the command, check its arity, call its handler; errors in Redis's words.
 import { CommandError } from '../errors.ts';
 import type { Reply } from '../resp/reply.ts';
-import { countCommand } from '../stats.ts';
 import { getKey } from './read.ts';
 import { word, wrongArity } from './spec.ts';
 import { findCommand, findSubcommand } from './table.ts';
@@ -26,13 +25,7 @@ function lookup(name: Buffer): CommandSpec | undefined {
 
 export function dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {
   const spec = lookup(args[0]!);
-  // Counted by the table's name, never the client's bytes: a client cannot add names to the count.
-  if (spec === undefined) {
-    ctx.proxy.stats.unknownCommands++;
-    return unknownCommand(args);
-  }
-  if (spec === GET) ctx.proxy.stats.getCommands++;
-  else countCommand(ctx.proxy.stats, spec.name);
+  if (spec === undefined) return unknownCommand(args);
   if (!arityMatches(spec.arity, args.length)) return wrongArity(spec.name);
   // A container called without a subcommand (COMMAND) runs its own handler.
   if (spec.subcommands === undefined || args.length === 1) {
@@ -50,7 +43,6 @@ export function dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<R
 
 /** `GET key` recognised whole by the decoder: the same as dispatching ['GET', key]. */
 export function dispatchGet(ctx: CommandContext, key: string): Reply | Promise<Reply> {
-  ctx.proxy.stats.getCommands++;
   ctx.client.lastCommand = 'get';
   return getKey(ctx, key);
 }

@@ -3,7 +3,9 @@ import type { Socket } from 'node:net';
 import { hostPort } from '../address.ts';
 import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
+import { exists as knownToIoredis } from '@ioredis/commands';
 import { routeOf, writeEffect } from '../commands/routing.ts';
+import { findCommand } from '../commands/table.ts';
 import type { ClientState, CommandContext, ProxyContext, SessionInfo } from '../commands/types.ts';
 import { CommandError, ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -11,6 +13,7 @@ import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import { RawReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
+import { countCommand } from '../stats.ts';
 import { Session, type SessionHost } from './session.ts';
 
 /**
@@ -193,7 +196,7 @@ export class RespConnection implements ClientState, SessionHost {
           this.#socket.pause();
           break;
         }
-        stats.commandsProcessed++;
+        this.#count(request);
         if (result !== undefined) this.#enqueue(result);
         if (this.closeAfterReply) {
           this.#stopInput();
@@ -264,6 +267,25 @@ export class RespConnection implements ClientState, SessionHost {
       this.#log.error(`command ${name} failed: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', command: name, err });
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  /**
+   * Counts the command by name for /metrics, and names it in CLIENT LIST. Only names the proxy or Redis
+   * knows are counted apart, so a client cannot grow the count's map with names of its own.
+   */
+  #count(request: Buffer[] | string): void {
+    const stats = this.#ctx.proxy.stats;
+    stats.commandsProcessed++;
+    if (typeof request === 'string') {
+      stats.getCommands++;
+      return;
+    }
+    const table = this.#ctx.proxy.backends.table();
+    const name = lower(request[0]!);
+    if (name === 'get') stats.getCommands++;
+    else if (findCommand(name) !== undefined || (table !== undefined ? table.has(name) : knownToIoredis(name))) countCommand(stats, name);
+    else stats.unknownCommands++;
+    this.lastCommand = name;
   }
 
   /** While a session is open: Redis answers everything but what only the proxy can (QUIT, RESET, connection state). */
@@ -366,7 +388,7 @@ export class RespConnection implements ClientState, SessionHost {
       this.#held = held;
       return;
     }
-    this.#ctx.proxy.stats.commandsProcessed++;
+    this.#count(held);
     if (result !== undefined) this.#enqueue(result);
     if (this.closeAfterReply) this.#stopInput();
     else if (!this.#paused && !this.#draining && !this.#inputStopped) this.#socket.resume();

@@ -21,7 +21,7 @@ async function healthy(proxy: ProxyProcess): Promise<void> {
 
 /** backend_reads from the proxy's INFO, asked on an open raw RESP connection. */
 async function backendReads(client: RawClient, asked: number): Promise<number> {
-  client.write('INFO stats\r\n');
+  client.write('INFO cache\r\n');
   const received = await client.readUntil((r) => r.split('backend_reads:').length > asked);
   return Number(received.split('backend_reads:')[asked]!.split('\r\n')[0]);
 }
