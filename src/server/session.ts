@@ -77,6 +77,8 @@ export class Session {
   /** The connection died while the client still expected the session: commands get errors until it lets go. */
   #broken = '';
   #over = false;
+  /** A subscription's connection is not kept for reuse: subscribers stay long, and are few. */
+  #streamed = false;
 
   constructor(host: SessionHost, pool: PinnedPool, connection: PinnedConnection) {
     this.#host = host;
@@ -184,6 +186,7 @@ export class Session {
 
   #startStreaming(monitor: boolean): void {
     this.#streaming = true;
+    this.#streamed = true;
     this.#monitoring = monitor;
     this.#connection.streamTo((frame) => this.#onStreamFrame(frame));
   }
@@ -256,7 +259,7 @@ export class Session {
   #finish(clean: boolean): void {
     if (this.#over) return;
     this.#over = true;
-    this.#pool.release(this.#host.owner, this.#connection, clean && this.#connection.open);
+    this.#pool.release(this.#host.owner, this.#connection, clean && !this.#streamed && this.#connection.open);
     this.#host.ended();
   }
 
