@@ -123,11 +123,11 @@ export class PinnedConnection {
   }
 
   /** Closes at once: a blocked command must not later consume data that nobody will receive. */
-  close(): void {
+  close(reason = 'the session was closed'): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const fn of this.#gone.splice(0)) fn();
-    this.#failWaiters(new BackendUnavailableError('the session was closed'));
+    this.#failWaiters(new BackendUnavailableError(reason));
     this.#connection.destroy('session closed');
     void this.#connection.close();
   }

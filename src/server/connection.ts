@@ -14,7 +14,7 @@ import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import { RawReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { countCommand } from '../stats.ts';
-import { Session, type SessionHost } from './session.ts';
+import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
 
 /**
  * A client that does not read its replies must not make the proxy buffer without bound. Past this many
@@ -115,7 +115,13 @@ export class RespConnection implements ClientState, SessionHost {
     socket.setKeepAlive(true, 60_000);
     socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     // The client closed its sending side: answer what it already asked, then close ours.
-    socket.on('end', () => this.#stopInput());
+    socket.on('end', () => {
+      // As Redis drops a client that closes its side, a session ends with it: a blocked pop must not
+      // wait on (and later consume an element for) a client that can send nothing more.
+      this.#session?.close();
+      this.#session = undefined;
+      this.#stopInput();
+    });
     // Once the replies owed are written after input stopped, the connection is done (as Redis closes
     // it after QUIT), whether or not the client closes its side.
     socket.on('finish', () => socket.destroy());
@@ -186,7 +192,11 @@ export class RespConnection implements ClientState, SessionHost {
         }
         if (request === null) {
           // Shutting down and every request received is answered or under way: close when written.
-          if (this.#draining) this.#stopInput();
+          if (this.#draining) {
+            // A blocked command or a subscription would hold the shutdown for nothing: they end now.
+            if (this.#session?.waitsIndefinitely) this.#session.close('the proxy is shutting down');
+            this.#stopInput();
+          }
           break;
         }
         const result = this.#run(request);
@@ -234,7 +244,10 @@ export class RespConnection implements ClientState, SessionHost {
         }
         request = [GET_NAME, Buffer.from(request, 'latin1')];
       }
-      if (this.#session !== undefined) return this.#inSession(this.#session, request);
+      if (this.#session !== undefined) {
+        const result = this.#inSession(this.#session, request);
+        return result === SESSION_BUSY ? HOLD : result;
+      }
       const table = this.#ctx.proxy.backends.table();
       const route = routeOf(request, table);
       switch (route.kind) {
@@ -259,7 +272,8 @@ export class RespConnection implements ClientState, SessionHost {
           if (connection instanceof CommandError) return connection;
           this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
           this.#lane = SESSION_LANE;
-          return this.#session.run(request);
+          const result = this.#session.run(request);
+          return result === SESSION_BUSY ? HOLD : result;
         }
       }
     } catch (err) {
@@ -289,7 +303,7 @@ export class RespConnection implements ClientState, SessionHost {
   }
 
   /** While a session is open: Redis answers everything but what only the proxy can (QUIT, RESET, connection state). */
-  #inSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined {
+  #inSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined | typeof SESSION_BUSY {
     const name = lower(args[0]!);
     if (name === 'quit' || name === 'reset') {
       session.close();
@@ -335,6 +349,8 @@ export class RespConnection implements ClientState, SessionHost {
 
   ended(): void {
     this.#session = undefined;
+    // A request held while the session wound down may go now.
+    if (this.#held !== undefined && this.#outstanding === 0) queueMicrotask(this.#release);
   }
 
   lost(reason: string): void {

@@ -32,6 +32,9 @@ const isError = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x2
 
 const EXECABORT = new CommandError('EXECABORT Transaction discarded because of previous errors.');
 
+/** run()'s answer while the session winds down: the request must wait until it has ended. */
+export const SESSION_BUSY = Symbol('session busy');
+
 /** The first element of a Pub/Sub frame (`*3\r\n$7\r\nmessage…`, or `>3…` in RESP3), lower case; '' if it is not one. */
 function pubsubKind(frame: Buffer): string {
   if (frame[0] !== 0x2a && frame[0] !== 0x3e) return '';
@@ -79,6 +82,11 @@ export class Session {
   #over = false;
   /** A subscription's connection is not kept for reuse: subscribers stay long, and are few. */
   #streamed = false;
+  /**
+   * The last subscription went, but replies to commands the client sent meanwhile may still come in
+   * the stream: they are relayed until Redis echoes this marker (a PING sent after them).
+   */
+  #endOfStream: Buffer | undefined;
 
   constructor(host: SessionHost, pool: PinnedPool, connection: PinnedConnection) {
     this.#host = host;
@@ -113,7 +121,8 @@ export class Session {
    * Runs one request in the session. A promise of its reply, or undefined when streaming (the reply
    * arrives with the stream).
    */
-  run(args: Buffer[]): Promise<Reply> | Reply | undefined {
+  run(args: Buffer[]): Promise<Reply> | Reply | undefined | typeof SESSION_BUSY {
+    if (this.#endOfStream !== undefined) return SESSION_BUSY;
     const name = lower(args[0]!);
     if (this.#broken) return this.#whileBroken(name);
     if (this.#streaming) {
@@ -145,10 +154,19 @@ export class Session {
     return error;
   }
 
-  /** Ends the session at once (RESET, QUIT, the client went away); the connection is not reused. */
-  close(): void {
+  /** Waiting on Redis with no end in sight: a blocked command, a subscription, MONITOR. */
+  get waitsIndefinitely(): boolean {
+    return this.#streaming || (!this.#inMulti && this.#outstanding > 0);
+  }
+
+  /**
+   * Ends the session at once (RESET, QUIT, the client went away, shutdown); commands still awaited
+   * fail with `reason`. The connection is not reused.
+   */
+  close(reason = 'the session was closed'): void {
     if (this.#over) return;
     this.#over = true;
+    this.#connection.close(reason);
     this.#pool.release(this.#host.owner, this.#connection, false);
   }
 
@@ -192,20 +210,29 @@ export class Session {
   }
 
   #onStreamFrame(frame: Buffer): void {
+    if (this.#endOfStream !== undefined && frame.equals(this.#endOfStream)) {
+      // Every reply owed has been relayed: the session is over.
+      this.#endOfStream = undefined;
+      this.#streaming = false;
+      this.#connection.streamTo(undefined);
+      this.#maybeEnd();
+      return;
+    }
     const kind = pubsubKind(frame);
     if (SUBSCRIBE_REPLIES.has(kind)) {
       const parsed = parseReply(frame);
       const count = Number((parsed instanceof PushValue ? parsed.items : (parsed as unknown[]))[2]);
       // Redis counts channels and patterns together (the count in each confirmation), shard channels apart.
-      if (kind.startsWith('s')) this.#shardChannels = count;
+      if (kind === 'ssubscribe' || kind === 'sunsubscribe') this.#shardChannels = count;
       else if (kind === 'psubscribe' || kind === 'punsubscribe') this.#patterns = Math.max(0, count - this.#channels);
       else this.#channels = Math.max(0, count - this.#patterns);
     }
     this.#host.relay(frame);
-    if (SUBSCRIBE_REPLIES.has(kind) && !this.#monitoring && this.#channels + this.#patterns + this.#shardChannels === 0) {
-      this.#streaming = false;
-      this.#connection.streamTo(undefined);
-      this.#maybeEnd();
+    if (SUBSCRIBE_REPLIES.has(kind) && !this.#monitoring && this.#channels + this.#patterns + this.#shardChannels === 0 && this.#endOfStream === undefined) {
+      // No subscription left; what the client sent after this confirmation is answered before the marker.
+      const marker = `redis-cache-proxy:end-of-stream:${Math.random().toString(36).slice(2)}`;
+      this.#endOfStream = Buffer.from(`$${marker.length}\r\n${marker}\r\n`);
+      this.#write([Buffer.from('PING'), Buffer.from(marker)]);
     }
   }
 

@@ -3,6 +3,7 @@ import net from 'node:net';
 import test from 'ava';
 import RedisParser from 'redis-parser';
 import { startRedisAndProxy } from '../helpers/proxy-process.ts';
+import { connectRaw } from '../helpers/raw-client.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -76,4 +77,19 @@ test.serial('a second SIGTERM exits at once', async (t) => {
   t.is(await proxy.stop('SIGTERM'), 1);
   t.true(Date.now() - started < 1500, 'did not wait for the drain');
   t.regex(proxy.output(), /received again, exiting at once/);
+});
+
+test.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
+  const { proxy } = await startRedisAndProxy(t);
+  const blocked = await connectRaw(proxy.respPort);
+  const subscriber = await connectRaw(proxy.respPort);
+  t.teardown(() => [blocked, subscriber].forEach((c) => c.destroy()));
+  blocked.write('BLPOP nothing-comes 0\r\n');
+  subscriber.write('SUBSCRIBE quiet\r\n');
+  await subscriber.readUntil((r) => r.endsWith(':1\r\n'));
+  await sleep(100);
+  const started = Date.now();
+  t.is(await proxy.stop('SIGTERM'), 0);
+  t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms; SHUTDOWN_TIMEOUT is 10 s`);
+  t.is(await blocked.closed(), '-ERR the proxy is shutting down\r\n');
 });
