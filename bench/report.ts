@@ -40,6 +40,9 @@ function goals(r: BenchResults): Goal[] {
     atMost('hit P1 p99 latency ÷ twemproxy', ratio(m['proxy-hit/P1']?.p99, twem('P1')?.p99), 1.0),
     atLeast('miss P1 req/s ÷ twemproxy', ratio(m['proxy-miss/P1']?.rps, twem('P1')?.rps), 0.8),
     atLeast('miss P16 req/s ÷ twemproxy', ratio(m['proxy-miss/P16']?.rps, twem('P16')?.rps), 0.8),
+    atLeast('forwarded SET P1 req/s ÷ twemproxy', ratio(m['proxy-hit/SET-P1']?.rps, twem('SET-P1')?.rps), 1.0),
+    atLeast('forwarded SET P16 req/s ÷ twemproxy', ratio(m['proxy-hit/SET-P16']?.rps, twem('SET-P16')?.rps), 1.0),
+    atLeast('GET P1 with 50 blocked clients ÷ without', ratio(m['proxy-hit/P1-blocked']?.rps, m['proxy-hit/P1']?.rps), 0.9),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
   ];

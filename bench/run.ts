@@ -11,7 +11,8 @@ import {
   startTwemproxy,
   type TestRedis,
 } from './targets.ts';
-import { benchKey, httpLoad, KEYSPACE, type Measurement, redisBenchmark } from './workloads.ts';
+import { benchKey, httpLoad, KEYSPACE, type Measurement, mixedLoad, redisBenchmark } from './workloads.ts';
+import net from 'node:net';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
@@ -115,6 +116,57 @@ async function throughput(redis: TestRedis, notes: string[]) {
         log(`round ${round + 1} HTTP ${target.name} (${m.tool}): ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
       }
     }
+    // The drop-in workloads: writes forwarded, and a mix, against Redis, twemproxy and the proxy. They
+    // write the keyspace, so they run after the reads; the proxy is warmed again before the mix.
+    const writers = [
+      { name: 'redis', port: redis.port },
+      ...(twemproxy ? [{ name: 'twemproxy', port: twemproxy.port }] : []),
+      { name: 'proxy-hit', port: hitProxy.respPort },
+    ];
+    for (const target of writers) for (const pipeline of [1, 16]) await redisBenchmark(target.port, pipeline, Math.round(50_000 * SCALE), 'set');
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const pipeline of [1, 16]) {
+        const requests = Math.round((pipeline === 1 ? 200_000 : 1_000_000) * SCALE);
+        for (const target of order(writers)) {
+          const m = await redisBenchmark(target.port, pipeline, requests, 'set');
+          add(`${target.name}/SET-P${pipeline}`, m);
+          log(`round ${round + 1} SET P${pipeline} ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+        }
+      }
+    }
+    await loadKeys(redis.client, KEYSPACE, benchKey);
+    await warm(hitProxy.respPort, KEYSPACE, benchKey);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const target of order(writers)) {
+        const m = await mixedLoad(target.port, Math.max(2, Math.round(5 * SCALE)));
+        add(`${target.name}/mixed`, m);
+        log(`round ${round + 1} mixed ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50.toFixed(3)} ms p99 ${m.p99.toFixed(3)} ms`);
+      }
+    }
+    // 50 clients blocked on BLPOP 0, each on its own backend connection, beside 50 reading: the
+    // readers' GET P1 next to the same measured without them (proxy-hit's GET P1 above).
+    await warm(hitProxy.respPort, KEYSPACE, benchKey);
+    const blocked = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(hitProxy.respPort, '127.0.0.1', () => resolve(s));
+        s.on('error', reject);
+        s.write(`BLPOP bench:blocked:${i} 0\r\n`);
+      })),
+    );
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const m = await redisBenchmark(hitProxy.respPort, 1, Math.round(200_000 * SCALE));
+        add('proxy-hit/P1-blocked', m);
+        log(`round ${round + 1} GET P1 with 50 blocked proxy-hit: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+      }
+    } finally {
+      blocked.forEach((s) => s.destroy());
+    }
+    notes.push('SET P1/P16: redis-benchmark -t set, 50 clients. MIXED 90/10: 50 connections, 90% GET and 10% SET of 100-byte values over the keyspace, one request in flight each (bench/mixed-load.ts, a Node generator: it caps every target alike).');
+    notes.push("GET P1, 50 blocked: proxy-hit's GET P1 while 50 other clients each hold a BLPOP 0 on their own backend connection.");
+
     const missStats = await proxyStats(missProxy.respPort);
     const hitStats = await proxyStats(hitProxy.respPort);
     notes.push(

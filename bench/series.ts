@@ -15,6 +15,10 @@ export interface WorkloadRuns {
 const WORKLOADS = [
   { workload: 'GET P1', http: false, key: (target: string) => `${target}/P1` },
   { workload: 'GET P16', http: false, key: (target: string) => `${target}/P16` },
+  { workload: 'SET P1', http: false, key: (target: string) => `${target}/SET-P1` },
+  { workload: 'SET P16', http: false, key: (target: string) => `${target}/SET-P16` },
+  { workload: 'MIXED 90/10', http: false, key: (target: string) => `${target}/mixed` },
+  { workload: 'GET P1, 50 blocked', http: false, key: (target: string) => `${target}/P1-blocked` },
   { workload: 'HTTP GET', http: true, key: (target: string) => target },
 ];
 const HTTP_TARGETS: readonly string[] = ['proxy-http', 'bare-node-http'];

@@ -24,13 +24,13 @@ async function run(command: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `redis-benchmark -t get` over the benchmark keyspace with 50 clients. */
-export async function redisBenchmark(port: number, pipeline: number, requests: number): Promise<Measurement> {
+/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients. */
+export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get'): Promise<Measurement> {
   const out = await run('redis-benchmark', [
-    '-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-r', String(KEYSPACE), '-P', String(pipeline), '-t', 'get', '--csv',
+    '-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-r', String(KEYSPACE), '-P', String(pipeline), '-t', test, '--csv',
   ]);
   // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-  const row = out.trim().split('\n').find((l) => l.startsWith('"GET"'));
+  const row = out.trim().split('\n').find((l) => l.startsWith(`"${test.toUpperCase()}"`));
   if (!row) throw new Error(`unexpected redis-benchmark output:\n${out}`);
   const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
   return { rps: cells[1]!, p50: cells[4]!, p99: cells[6]! };
@@ -79,4 +79,12 @@ async function autocannon(port: number, randomKeys: boolean, seconds: number): P
   });
   if (result.non2xx > 0) throw new Error(`autocannon saw ${result.non2xx} error responses`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** 50 connections, 90% GET and 10% SET, one request in flight each, for `seconds` (bench/mixed-load.ts, its own process). */
+export async function mixedLoad(port: number, seconds: number): Promise<Measurement> {
+  const out = await run(process.execPath, [join(import.meta.dirname, 'mixed-load.ts'), String(port), String(seconds)]);
+  const result = JSON.parse(out) as Measurement & { errors: number };
+  if (result.errors > 0) throw new Error(`the mixed load saw ${result.errors} error replies`);
+  return result;
 }
