@@ -3,6 +3,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { localOnly } from '../helpers/local-only.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { waitForOutput } from '../helpers/tools.ts';
 
@@ -31,7 +32,7 @@ test('the image installs only dependencies, and src imports nothing else', (t) =
   t.true(packages.length > 0);
 });
 
-test('the image\'s command, with its environment, serves on every interface and passes its health check', async (t) => {
+localOnly("runs the image's command itself")('the image\'s command, with its environment, serves on every interface and passes its health check', async (t) => {
   const redis = await startRedis();
   const cmd = JSON.parse(instruction('CMD')[0]!) as string[];
   const env = Object.fromEntries(instruction('ENV').map((line) => line.split('=') as [string, string]));
