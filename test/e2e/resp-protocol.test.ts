@@ -127,8 +127,9 @@ test('handshake commands clients send: SELECT, CLIENT, COMMAND, CONFIG GET, AUTH
     t.regex((await client.client('LIST')) as string, /name=worker-1 .*lib-name=mylib/);
     t.true(Number(await client.client('ID')) > 0);
     await t.throwsAsync(client.client('SETNAME', 'has space'), { message: /Client names cannot contain spaces/ });
-    t.deepEqual(await client.config('GET', 'save'), ['save', '']);
-    t.deepEqual(await client.config('GET', 'appendonly'), ['appendonly', 'no']);
+    // CONFIG GET is Redis's own answer: the test Redis's settings, not fixed values (Compose's Redis saves, ours does not).
+    t.deepEqual(await client.config('GET', 'save'), await redis.client.config('GET', 'save'));
+    t.deepEqual(await client.config('GET', 'appendonly'), await redis.client.config('GET', 'appendonly'));
     // COMMAND is Redis's own table, so clients find every command's keys and flags.
     t.true(Number(await client.command('COUNT')) >= 200);
     const [getInfo] = (await client.command('INFO', 'get')) as unknown[][];
