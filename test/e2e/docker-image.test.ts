@@ -1,6 +1,4 @@
-// No image registry is reachable on these machines, so the image cannot be built here (scripts/docker-standins.sh
-// builds it from stand-in base images). These tests do what it does: its COPY and RUN steps in a folder of their
-// own, then its CMD with its ENV and Compose's environment, and its HEALTHCHECK against that.
+// The image without Docker (no registry here): its COPY and RUN steps in a folder, its CMD with its ENV and Compose's, its HEALTHCHECK.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';

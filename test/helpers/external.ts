@@ -1,5 +1,4 @@
-// Owns the e2e tests' one choice: start their own Redis and proxy, or test the running ones that
-// TEST_REDIS_URL, TEST_PROXY_RESP and TEST_PROXY_HTTP name (Docker Compose's tests service).
+// Owns the e2e tests' choice of target: their own Redis and proxy, or the running ones TEST_REDIS_URL, TEST_PROXY_RESP and TEST_PROXY_HTTP name.
 import { randomBytes } from 'node:crypto';
 
 export interface Address {

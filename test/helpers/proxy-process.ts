@@ -1,5 +1,4 @@
-// Owns the proxy for end-to-end tests: started as a child process through the same entrypoint as `npm start`,
-// or the running one TEST_PROXY_RESP and TEST_PROXY_HTTP name.
+// Owns the proxy for end-to-end tests: a child process through the same entrypoint as `npm start`, or the running one TEST_PROXY_* name.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';

@@ -1,5 +1,4 @@
-// Owns the backing Redis for tests: a throwaway one (the local redis-server binary, else testcontainers'
-// Redis), or the running one TEST_REDIS_URL names.
+// Owns the backing Redis for tests: a throwaway one (local redis-server, else testcontainers'), or the running one TEST_REDIS_URL names.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';

@@ -1,5 +1,4 @@
-// docker-compose.yml read as Compose reads it, checked against the settings, .config and the Dockerfiles, since
-// no image can be pulled here to run it: names, ports, variables and health checks that fit together.
+// docker-compose.yml against the settings, .config and the Dockerfiles: names, ports, variables and health checks that fit together.
 import test from 'ava';
 import { SETTINGS, loadConfig, type Config } from '../../src/config.ts';
 import { readCompose, readDockerfile, serviceEnv, ROOT, type ComposeService } from '../helpers/docker-files.ts';
