@@ -27,12 +27,13 @@ case "${1:-}" in
   '') ;;
   --rebuild) rebuild=true ;;
   --remove)
+    status=0
     for image in "$NODE_IMAGE" "$REDIS_IMAGE"; do
       if [ -n "$(docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null)" ]; then
-        docker image rm "$image"
+        docker image rm "$image" || { echo "$image: still in use (docker compose down first)" >&2; status=1; }
       fi
     done
-    exit 0
+    exit $status
     ;;
   *) die "unknown option $1; use --rebuild or --remove" ;;
 esac
