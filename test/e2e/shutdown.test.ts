@@ -82,7 +82,7 @@ signalTest.serial('a second SIGTERM exits at once', async (t) => {
   t.regex(proxy.output(), /received again, exiting at once/);
 });
 
-test.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
+signalTest.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
   const { proxy } = await startRedisAndProxy(t);
   const blocked = await connectRaw(proxy.respPort);
   const subscriber = await connectRaw(proxy.respPort);
