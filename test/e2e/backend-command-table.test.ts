@@ -50,7 +50,7 @@ const REQUESTS: string[][] = [
 test('every key position derived from the table matches COMMAND GETKEYS; unknown ones are reported as unknown', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
-  const { stdout } = await run('redis-cli', ['-p', String(redis.port), '--no-raw', 'PING']);
+  const { stdout } = await run('redis-cli', ['-h', redis.host, '-p', String(redis.port), '--no-raw', 'PING']);
   t.is(stdout.trim(), 'PONG');
   const raw = (await redis.client.callBuffer('COMMAND')) as unknown;
   // Through ioredis the reply is already parsed; re-encode it the way the backend would read it.

@@ -1,11 +1,13 @@
 // A backend that is down, stopped or stalled: errors within bounded time, no crash, recovery without a restart.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy, startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { backendEnv, redisAndProxyUnderTest, startProxy, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { freePort, startRedis } from '../helpers/redis-server.ts';
 
 // Fetch gives up after 15 s: a proxy that hangs instead of answering fails the test.
-const query = (p: ProxyProcess, key: string) => p.http(`/query?key=${key}`, { signal: AbortSignal.timeout(15_000) });
+const query = (p: TestProxy, key: string) => p.http(`/query?key=${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(15_000) });
 const isOk = (r: unknown) => r instanceof Response && r.status === 200;
 
 async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
@@ -18,7 +20,7 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
   }
 }
 
-test.serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again', async (t) => {
+localOnly('stops and restarts Redis').serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' });
   const client = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
   client.on('error', () => {});
@@ -46,7 +48,7 @@ test.serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis bac
   t.is((await proxy.http('/health')).status, 200);
 });
 
-test.serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hanging, then recovers', async (t) => {
+localOnly('starts a proxy with REDIS_TIMEOUT=0.3').serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hanging, then recovers', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.3' });
   await redis.client.set('slow', 'v');
   // Redis holds every command for 1.5 s.
@@ -58,7 +60,7 @@ test.serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hangi
   t.is(await back.text(), 'v');
 });
 
-test.serial('the proxy starts while Redis is down, answers errors, and serves once Redis comes up', async (t) => {
+localOnly('starts a proxy before its Redis').serial('the proxy starts while Redis is down, answers errors, and serves once Redis comes up', async (t) => {
   const port = await freePort();
   const proxy = await startProxy({ env: { ...backendEnv({ host: '127.0.0.1', port }), REDIS_TIMEOUT: '0.3' } });
   t.teardown(() => proxy.stop());
@@ -75,16 +77,17 @@ test.serial('the proxy starts while Redis is down, answers errors, and serves on
 });
 
 test.serial('a backend error reply (WRONGTYPE) is relayed, not cached, and hurts nothing else', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const client = new Redis({ port: proxy.respPort });
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const client = new Redis(proxy.respAddress);
   t.teardown(() => client.disconnect());
-  await redis.client.rpush('a-list', 'x');
-  const err = await client.get('a-list').catch((e: Error) => e);
+  const list = freshKey('a-list');
+  await redis.client.rpush(list, 'x');
+  const err = await client.get(list).catch((e: Error) => e);
   t.regex((err as Error).message, /^WRONGTYPE Operation against a key holding the wrong kind of value/);
-  const http = await query(proxy, 'a-list');
+  const http = await query(proxy, list);
   t.is(http.status, 409);
   const before = await redis.reads();
-  await client.get('a-list').catch(() => {});
+  await client.get(list).catch(() => {});
   t.is((await redis.reads()) - before, 1, 'an error is never cached');
   t.is(await client.ping(), 'PONG');
 });

@@ -3,20 +3,21 @@
 import net from 'node:net';
 import test from 'ava';
 import RedisParser from 'redis-parser';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { proxyUnderTest, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 let redis: TestRedis;
-let proxy: ProxyProcess;
+let proxy: TestProxy;
 
 test.before(async () => {
   requireTool('redis-cli');
   redis = await startRedis();
-  proxy = await startProxy({ env: backendEnv(redis) });
+  proxy = await proxyUnderTest(redis);
 });
 test.after.always(async () => {
-  await proxy?.stop();
+  await proxy?.close();
   await redis?.close();
 });
 
@@ -41,7 +42,7 @@ async function seed(prefix: string, count: number): Promise<(i: number) => strin
 function pipelineReplies(bytes: Buffer, count: number, timeoutMs = 20_000): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     const replies: unknown[] = [];
-    const socket = net.connect(proxy.respPort, '127.0.0.1');
+    const socket = net.connect(proxy.respAddress);
     const fail = (why: string) => {
       clearTimeout(timer);
       socket.destroy();
@@ -78,8 +79,9 @@ function firstMismatch(replies: readonly unknown[], expected: (i: number) => unk
 }
 
 test.serial('100 000 GETs written in one go are all answered, in order, each with its key\'s value', async (t) => {
-  const value = await seed('burst:', 1000);
-  const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => frame('GET', `burst:${i % 1000}`)).join(''));
+  const prefix = `${freshKey('burst')}:`;
+  const value = await seed(prefix, 1000);
+  const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => frame('GET', `${prefix}${i % 1000}`)).join(''));
   const reads = await redis.readsDuring(async () => {
     const replies = await pipelineReplies(bytes, 100_000);
     t.is(replies.length, 100_000);
@@ -102,7 +104,7 @@ test.serial('an MGET of 100 000 keys returns every value, and nil for the absent
 test.serial('redis-cli --pipe sends 200 000 commands through the proxy without an error', async (t) => {
   await seed('cli-pipe:', 1000);
   const input = Array.from({ length: 200_000 }, (_, i) => frame('GET', `cli-pipe:${i % 1000}`)).join('');
-  const { code, stdout, stderr } = await run('redis-cli', ['-p', String(proxy.respPort), '--pipe'], input, 30_000);
+  const { code, stdout, stderr } = await run('redis-cli', ['-h', proxy.respAddress.host, '-p', String(proxy.respAddress.port), '--pipe'], input, 30_000);
   t.is(code, 0, stderr);
   t.regex(stdout, /^errors: 0, replies: 200000$/m, stdout);
 });

@@ -3,13 +3,14 @@ import { spawn } from 'node:child_process';
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import type { TestRedis } from '../helpers/redis-server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const proxyField = async (proxy: ProxyProcess, field: string) => {
-  const c = new Redis({ port: proxy.respPort, protocol: 2 });
+const proxyField = async (proxy: TestProxy, field: string) => {
+  const c = new Redis({ ...proxy.respAddress, protocol: 2 });
   try {
     return Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await c.info('proxy'))![1]);
   } finally {
@@ -29,9 +30,9 @@ async function eventually(check: () => Promise<boolean>, what: string, ms = 5000
 }
 
 test('BLPOP is released by an LPUSH from another client, and answers as Redis does', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const blocked = new Redis({ port: proxy.respPort });
-  const pusher = new Redis({ port: proxy.respPort });
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const blocked = new Redis(proxy.respAddress);
+  const pusher = new Redis(proxy.respAddress);
   t.teardown(() => {
     blocked.disconnect();
     pusher.disconnect();
@@ -46,7 +47,7 @@ test('BLPOP is released by an LPUSH from another client, and answers as Redis do
   t.is(await redis.client.llen('queue'), 0);
 });
 
-test('50 clients blocked on BLPOP 0 do not delay 50 others reading at full speed; a blocked client that leaves takes its connection with it', async (t) => {
+localOnly("counts the proxy's pinned connections from zero")('50 clients blocked on BLPOP 0 do not delay 50 others reading at full speed; a blocked client that leaves takes its connection with it', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   await redis.client.set('hot', 'value');
   const blocked = Array.from({ length: 50 }, () => new Redis({ port: proxy.respPort, maxRetriesPerRequest: null }));
@@ -75,7 +76,7 @@ test('50 clients blocked on BLPOP 0 do not delay 50 others reading at full speed
   t.deepEqual(await pops[3], ['block:3', 'for-3']);
 });
 
-test('MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idle ones of other clients make room', async (t) => {
+localOnly('starts a proxy with MAX_PINNED_CONNECTIONS=2')('MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idle ones of other clients make room', async (t) => {
   const { proxy } = await startRedisAndProxy(t, { MAX_PINNED_CONNECTIONS: '2' });
   const [a, b, c] = [0, 1, 2].map(() => new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 }));
   t.teardown(() => [a, b, c].forEach((x) => x!.disconnect()));
@@ -92,16 +93,16 @@ test('MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idl
 });
 
 test('Pub/Sub: redis-cli, ioredis (RESP2 and RESP3) and node-redis receive messages published on Redis; patterns too; unsubscribing releases the connection', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
   const received: Record<string, string[]> = { cli: [], io2: [], io3: [], node: [], pattern: [] };
 
-  const cli = spawn('redis-cli', ['-p', String(proxy.respPort), 'SUBSCRIBE', 'news']);
+  const cli = spawn('redis-cli', ['-h', proxy.respAddress.host, '-p', String(proxy.respAddress.port), 'SUBSCRIBE', 'news']);
   t.teardown(() => cli.kill());
   cli.stdout.on('data', (d: Buffer) => received.cli!.push(...d.toString().split('\n').filter(Boolean)));
 
-  const io2 = new Redis({ port: proxy.respPort, protocol: 2 });
-  const io3 = new Redis({ port: proxy.respPort, protocol: 3 });
-  const ioPattern = new Redis({ port: proxy.respPort });
+  const io2 = new Redis({ ...proxy.respAddress, protocol: 2 });
+  const io3 = new Redis({ ...proxy.respAddress, protocol: 3 });
+  const ioPattern = new Redis(proxy.respAddress);
   t.teardown(() => [io2, io3, ioPattern].forEach((c) => c.disconnect()));
   io2.on('message', (ch: string, msg: string) => received.io2!.push(`${ch}:${msg}`));
   io3.on('message', (ch: string, msg: string) => received.io3!.push(`${ch}:${msg}`));
@@ -110,7 +111,7 @@ test('Pub/Sub: redis-cli, ioredis (RESP2 and RESP3) and node-redis receive messa
   await io3.subscribe('news');
   await ioPattern.psubscribe('ne*');
 
-  const node = createClient({ url: `redis://127.0.0.1:${proxy.respPort}`, RESP: 3 });
+  const node = createClient({ url: `redis://${proxy.respAddress.host}:${proxy.respAddress.port}`, RESP: 3 });
   node.on('error', () => {});
   await node.connect();
   t.teardown(() => node.destroy());
@@ -138,19 +139,20 @@ test('Pub/Sub: redis-cli, ioredis (RESP2 and RESP3) and node-redis receive messa
 });
 
 test('MONITOR streams what Redis runs, until the client leaves', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const monitor = await connectRaw(proxy.respPort);
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const monitor = await connectRaw(proxy.respAddress);
   t.teardown(() => monitor.destroy());
   monitor.write('MONITOR\r\n');
   await monitor.readUntil((r) => r.startsWith('+OK\r\n'));
   await redis.client.set('watched-by-monitor', '1');
   const seen = await monitor.readUntil((r) => r.includes('"watched-by-monitor"'));
-  t.regex(seen, /^\+OK\r\n\+\d+\.\d+ \[0 127\.0\.0\.1:\d+\] "set" "watched-by-monitor" "1"\r\n/);
+  // [db client-address]: the direct client's address as Redis sees it (another container's in Compose).
+  t.regex(seen, /^\+OK\r\n\+\d+\.\d+ \[0 \S+:\d+\] "set" "watched-by-monitor" "1"\r\n/);
   monitor.destroy();
   await eventually(async () => (await sessionConnections(redis)) === 0, 'the MONITOR connection to close');
 });
 
-test('Redis killed during a MULTI, a BLPOP 0 and a subscription: those clients get errors, the others carry on, and all work again once Redis is back', async (t) => {
+localOnly('stops and restarts Redis')('Redis killed during a MULTI, a BLPOP 0 and a subscription: those clients get errors, the others carry on, and all work again once Redis is back', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
   await redis.client.set('k', 'v');
   const inMulti = await connectRaw(proxy.respPort);
@@ -183,7 +185,7 @@ test('Redis killed during a MULTI, a BLPOP 0 and a subscription: those clients g
   t.is(await redis.client.get('k'), 'v3');
 });
 
-test('shard channels (SSUBSCRIBE) and classic ones are counted apart; the session ends only when both are gone', async (t) => {
+localOnly("counts the proxy's pinned connections from zero")('shard channels (SSUBSCRIBE) and classic ones are counted apart; the session ends only when both are gone', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   const raw = await connectRaw(proxy.respPort);
   t.teardown(() => raw.destroy());

@@ -2,12 +2,14 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { startRedisAndProxy } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 
 const pinned = async (proxyClient: Redis) => Number(/^pinned_connections:(\d+)/m.exec(await proxyClient.info('proxy'))![1]);
 
-test('MULTI/EXEC runs the queued commands atomically; DISCARD drops them; both end the session', async (t) => {
+localOnly('starts a proxy with CACHE_EXPIRY=3600')('MULTI/EXEC runs the queued commands atomically; DISCARD drops them; both end the session', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '3600' });
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
@@ -30,21 +32,22 @@ test('MULTI/EXEC runs the queued commands atomically; DISCARD drops them; both e
 });
 
 test('a queued command Redis refuses aborts EXEC (EXECABORT); one the proxy refuses does too, as Redis would', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const raw = await connectRaw(proxy.respPort);
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const [a, b] = [freshKey('a'), freshKey('b')];
+  const raw = await connectRaw(proxy.respAddress);
   t.teardown(() => raw.destroy());
-  raw.write('MULTI\r\nSET a 1\r\nNOSUCHCOMMAND\r\nEXEC\r\nMULTI\r\nSET b 1\r\nCLIENT KILL ID 1\r\nSELECT 2\r\nEXEC\r\nPING\r\n');
+  raw.write(`MULTI\r\nSET ${a} 1\r\nNOSUCHCOMMAND\r\nEXEC\r\nMULTI\r\nSET ${b} 1\r\nCLIENT KILL ID 1\r\nSELECT 2\r\nEXEC\r\nPING\r\n`);
   const out = await raw.readUntil((r) => r.endsWith('+PONG\r\n'));
   t.regex(
     out,
     /^\+OK\r\n\+QUEUED\r\n-ERR unknown command 'NOSUCHCOMMAND'.*\r\n-EXECABORT Transaction discarded because of previous errors\.\r\n\+OK\r\n\+QUEUED\r\n-ERR 'CLIENT KILL' is not allowed.*\r\n-ERR SELECT inside MULTI is not supported.*\r\n-EXECABORT Transaction discarded because of previous errors\.\r\n\+PONG\r\n$/,
   );
-  t.is(await redis.client.exists('a', 'b'), 0, 'neither transaction ran');
+  t.is(await redis.client.exists(a, b), 0, 'neither transaction ran');
 });
 
 test('WATCH: a watched key changed by another client makes EXEC return nil; unchanged, it runs', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const client = new Redis({ port: proxy.respPort });
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const client = new Redis(proxy.respAddress);
   t.teardown(() => client.disconnect());
   await client.set('balance', '10');
   await client.watch('balance');
@@ -65,16 +68,17 @@ test('WATCH: a watched key changed by another client makes EXEC return nil; unch
 });
 
 test('ioredis and node-redis transactions, RESP2 and RESP3', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
   for (const protocol of [2, 3] as const) {
-    const io = new Redis({ port: proxy.respPort, protocol });
+    const io = new Redis({ ...proxy.respAddress, protocol });
     try {
-      const out = await io.multi().set(`io${protocol}`, 'a').append(`io${protocol}`, 'b').get(`io${protocol}`).hset(`h${protocol}`, 'f', 'v').hgetall(`h${protocol}`).exec();
+      const hash = freshKey(`h${protocol}`);
+      const out = await io.multi().set(`io${protocol}`, 'a').append(`io${protocol}`, 'b').get(`io${protocol}`).hset(hash, 'f', 'v').hgetall(hash).exec();
       t.deepEqual(out, [[null, 'OK'], [null, 2], [null, 'ab'], [null, 1], [null, { f: 'v' }]]);
     } finally {
       io.disconnect();
     }
-    const node = createClient({ url: `redis://127.0.0.1:${proxy.respPort}`, RESP: protocol });
+    const node = createClient({ url: `redis://${proxy.respAddress.host}:${proxy.respAddress.port}`, RESP: protocol });
     node.on('error', () => {});
     await node.connect();
     try {
@@ -92,14 +96,15 @@ test('ioredis and node-redis transactions, RESP2 and RESP3', async (t) => {
 });
 
 test('a pipeline that mixes cached reads, writes and a transaction answers every command in order', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  await redis.client.set('p', '0');
-  const client = new Redis({ port: proxy.respPort });
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const p = freshKey('p');
+  await redis.client.set(p, '0');
+  const client = new Redis(proxy.respAddress);
   t.teardown(() => client.disconnect());
-  t.is(await client.get('p'), '0');
-  const raw = await connectRaw(proxy.respPort);
+  t.is(await client.get(p), '0');
+  const raw = await connectRaw(proxy.respAddress);
   t.teardown(() => raw.destroy());
-  raw.write('GET p\r\nINCR p\r\nGET p\r\nMULTI\r\nINCR p\r\nGET p\r\nEXEC\r\nGET p\r\nSET p 10\r\nGET p\r\n');
+  raw.write(`GET ${p}\r\nINCR ${p}\r\nGET ${p}\r\nMULTI\r\nINCR ${p}\r\nGET ${p}\r\nEXEC\r\nGET ${p}\r\nSET ${p} 10\r\nGET ${p}\r\n`);
   t.is(
     await raw.readUntil((r) => r.endsWith('$2\r\n10\r\n')),
     '$1\r\n0\r\n:1\r\n$1\r\n1\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:2\r\n$1\r\n2\r\n$1\r\n2\r\n+OK\r\n$2\r\n10\r\n',

@@ -1,8 +1,12 @@
 // The entrypoint as a user runs it: settings from .config, environment and flags; bad values; --help; signals.
 import test from 'ava';
 import { Redis } from 'ioredis';
+import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, runProxyCommand, startProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+/** Against an external proxy these are skipped: each runs the entrypoint itself. */
+const entrypointTest = localOnly('runs the entrypoint itself');
 
 let redis: TestRedis;
 test.before(async () => {
@@ -12,7 +16,7 @@ test.after.always(async () => {
   await redis?.close();
 });
 
-test.serial('a bad .config value exits with code 2 and one line naming the key, the value and the rule', async (t) => {
+entrypointTest.serial('a bad .config value exits with code 2 and one line naming the key, the value and the rule', async (t) => {
   const { code, stderr } = await runProxyCommand({ configFile: 'CACHE_CAPACITY=ten\n' });
   t.is(code, 2);
   const lines = stderr.trim().split('\n');
@@ -20,7 +24,7 @@ test.serial('a bad .config value exits with code 2 and one line naming the key, 
   t.regex(lines[0]!, /^redis-cache-proxy: CACHE_CAPACITY must be a positive integer up to 10000000 \(.*\), got "ten" \(from .*\.config:1\)$/);
 });
 
-test.serial('a .config line that is not KEY=value exits with code 2 and one line naming the file and line', async (t) => {
+entrypointTest.serial('a .config line that is not KEY=value exits with code 2 and one line naming the file and line', async (t) => {
   // node:util's parseEnv skipped such lines, so a typo silently left the setting at its default.
   const { code, stderr } = await runProxyCommand({ configFile: `REDIS_PORT=${redis.port}\n# expiry\nCACHE_EXPIRY 5\n` });
   t.is(code, 2);
@@ -29,7 +33,7 @@ test.serial('a .config line that is not KEY=value exits with code 2 and one line
   t.regex(lines[0]!, /^redis-cache-proxy: \/.*\/\.config:3: expected KEY=value, got "CACHE_EXPIRY 5"$/);
 });
 
-test.serial('a malformed percent-escape in REDIS_URL exits with code 2 and one line', async (t) => {
+entrypointTest.serial('a malformed percent-escape in REDIS_URL exits with code 2 and one line', async (t) => {
   // It threw a URIError out of the settings, which was logged, and the process exited 0.
   const { code, stderr } = await runProxyCommand({ env: { REDIS_URL: 'redis://u:%zz@127.0.0.1:1' } });
   t.is(code, 2);
@@ -38,7 +42,7 @@ test.serial('a malformed percent-escape in REDIS_URL exits with code 2 and one l
   t.is(lines[0], 'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@127.0.0.1:1" (from environment)');
 });
 
-test.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to whole milliseconds)', async (t) => {
+entrypointTest.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to whole milliseconds)', async (t) => {
   // lru-cache takes only an integer ttl: CACHE_EXPIRY=0.0015 crashed the start with exit code 1.
   const proxy = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.0015' } });
   const client = new Redis({ port: proxy.respPort });
@@ -52,7 +56,7 @@ test.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to
   }
 });
 
-test.serial('a bad environment value or flag, and an unknown flag, exit with code 2', async (t) => {
+entrypointTest.serial('a bad environment value or flag, and an unknown flag, exit with code 2', async (t) => {
   const env = await runProxyCommand({ env: { CACHE_EXPIRY: 'soon' } });
   t.is(env.code, 2);
   t.regex(env.stderr, /CACHE_EXPIRY must be a number of seconds from 0\.001 to 2147483\.647, rounded to whole milliseconds, got "soon" \(from environment\)/);
@@ -64,14 +68,14 @@ test.serial('a bad environment value or flag, and an unknown flag, exit with cod
   t.regex(unknown.stderr, /unknown option "--verbose"; run with --help/);
 });
 
-test.serial('--help lists the flags with defaults and exits 0', async (t) => {
+entrypointTest.serial('--help lists the flags with defaults and exits 0', async (t) => {
   const { code, stdout } = await runProxyCommand({ args: ['--help'] });
   t.is(code, 0);
   t.regex(stdout, /--cache-expiry <seconds> +CACHE_EXPIRY: .*\(default 60\)/);
   t.regex(stdout, /--resp-port <port> +RESP_PORT: .*\(default 6380\)/);
 });
 
-test.serial('flags override environment, which overrides .config', async (t) => {
+entrypointTest.serial('flags override environment, which overrides .config', async (t) => {
   const proxy = await startProxy({
     configFile: `REDIS_PORT=${redis.port}\nCACHE_CAPACITY=11\nMAX_PARALLEL=12\nCACHE_EXPIRY=13\nCACHE_MAX_MEMORY=14mb\n`,
     env: { CACHE_CAPACITY: '21', MAX_PARALLEL: '22', CACHE_MAX_VALUE_SIZE: '24kb' },
@@ -96,7 +100,7 @@ test.serial('flags override environment, which overrides .config', async (t) => 
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  test.serial(`${signal} closes the listeners and the backend connection and exits 0`, async (t) => {
+  entrypointTest.serial(`${signal} closes the listeners and the backend connection and exits 0`, async (t) => {
     const proxy = await startProxy({ env: backendEnv(redis) });
     const client = new Redis({ port: proxy.respPort, retryStrategy: () => null });
     client.on('error', () => {});
@@ -117,7 +121,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-test.serial('a port already in use is a clear error', async (t) => {
+entrypointTest.serial('a port already in use is a clear error', async (t) => {
   const first = await startProxy({ env: backendEnv(redis) });
   try {
     const { code, stderr } = await runProxyCommand({ env: { ...backendEnv(redis), RESP_PORT: String(first.respPort) } });

@@ -1,7 +1,7 @@
 // The backend misbehaving: connections killed or cut, a login refused, a slow link, a frozen or killed Redis. Every reply is checked.
-import test from 'ava';
 import { Redis } from 'ioredis';
 import { checkReplies, knownValues } from '../helpers/checker.ts';
+import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, startProxy, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { startRedis } from '../helpers/redis-server.ts';
@@ -28,7 +28,7 @@ async function proxyConnectionId(redis: Redis): Promise<string> {
   return id;
 }
 
-test.serial('CLIENT KILL of the backend connection: a read 20 ms later is answered, not failed', async (t) => {
+localOnly("reads the proxy's log").serial('CLIENT KILL of the backend connection: a read 20 ms later is answered, not failed', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   const client = new Redis({ port: proxy.respPort });
   t.teardown(() => client.disconnect());
@@ -42,7 +42,7 @@ test.serial('CLIENT KILL of the backend connection: a read 20 ms later is answer
   t.regex(proxy.output(), /connection lost .*reconnecting/);
 });
 
-test.serial('the backend connection killed again and again under pipelined load: no error, no wrong value', async (t) => {
+localOnly('starts a proxy with CACHE_EXPIRY=0.02').serial('the backend connection killed again and again under pipelined load: no error, no wrong value', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.02' });
   const values = knownValues(500);
   await redis.client.mset(Object.fromEntries(values));
@@ -63,7 +63,7 @@ test.serial('the backend connection killed again and again under pipelined load:
   t.true(result.correct > 1000, `${result.correct} replies checked`);
 });
 
-test.serial('a connection cut with reads in flight: they are sent again on the next connection and every value is right', async (t) => {
+localOnly('puts a relay between the proxy and Redis').serial('a connection cut with reads in flight: they are sent again on the next connection and every value is right', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   // Redis's replies trickle through the relay, so reads are in flight when it cuts.
@@ -84,7 +84,7 @@ test.serial('a connection cut with reads in flight: they are sent again on the n
   t.regex(proxy.output(), /connection lost/);
 });
 
-test.serial('Redis wants a password the proxy was not given: logged once, /health 503 with the reason, reads name it; fixed on Redis: served', async (t) => {
+localOnly('starts a Redis with a password').serial('Redis wants a password the proxy was not given: logged once, /health 503 with the reason, reads name it; fixed on Redis: served', async (t) => {
   const redis = await startRedis({ password: 's3cret' });
   t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), REDIS_TIMEOUT: '0.5' } });
@@ -114,7 +114,7 @@ test.serial('Redis wants a password the proxy was not given: logged once, /healt
   t.is(await client.get('k'), 'v');
 });
 
-test.serial('a Redis answering slowly: every read fails at its deadline, counted from when it was queued, instead of waiting its turn for ever', async (t) => {
+localOnly('puts a relay between the proxy and Redis').serial('a Redis answering slowly: every read fails at its deadline, counted from when it was queued, instead of waiting its turn for ever', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   // 2 KB/s: Redis keeps answering, about one 1 KB value every half second.
@@ -143,7 +143,7 @@ test.serial('a Redis answering slowly: every read fails at its deadline, counted
   t.true(timedOut >= 30, `${timedOut} of 40 timed out`);
 });
 
-test.serial('a value whose transfer takes longer than REDIS_TIMEOUT fails that read, but the connection is kept for the others', async (t) => {
+localOnly('puts a relay between the proxy and Redis').serial('a value whose transfer takes longer than REDIS_TIMEOUT fails that read, but the connection is kept for the others', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   const relay = await startRelay(redis);
@@ -166,7 +166,7 @@ test.serial('a value whose transfer takes longer than REDIS_TIMEOUT fails that r
   t.notRegex(proxy.output(), /connection lost/, 'bytes kept arriving: the connection was alive');
 });
 
-test.serial('Redis frozen (SIGSTOP) past REDIS_TIMEOUT, then resumed: errors while frozen, never a wrong value, all right after', async (t) => {
+localOnly('freezes Redis with SIGSTOP').serial('Redis frozen (SIGSTOP) past REDIS_TIMEOUT, then resumed: errors while frozen, never a wrong value, all right after', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.5', CACHE_EXPIRY: '0.05' });
   const values = knownValues(500);
   await redis.client.mset(Object.fromEntries(values));
@@ -191,7 +191,7 @@ test.serial('Redis frozen (SIGSTOP) past REDIS_TIMEOUT, then resumed: errors whi
   t.is(after.correct, 2000);
 });
 
-test.serial('Redis killed (SIGKILL) and restarted under load: never a wrong value; served again without a restart', async (t) => {
+localOnly('kills and restarts Redis').serial('Redis killed (SIGKILL) and restarted under load: never a wrong value; served again without a restart', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.5', CACHE_EXPIRY: '0.05' });
   const values = knownValues(500);
   await redis.client.mset(Object.fromEntries(values));

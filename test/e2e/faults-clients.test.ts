@@ -3,7 +3,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { startRedisAndProxy } from '../helpers/proxy-process.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import { rssBytes } from '../helpers/tools.ts';
 
@@ -18,7 +19,7 @@ async function clientFields(control: Redis, name: string): Promise<Record<string
   return Object.fromEntries(line.split(' ').map((kv) => kv.split('=', 2) as [string, string]));
 }
 
-test.serial('a client that sends one request per read and never reads its replies is held at the output limit', async (t) => {
+localOnly("measures the proxy process's memory").serial('a client that sends one request per read and never reads its replies is held at the output limit', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   const value = Buffer.alloc(256 * 1024, 'v');
   await redis.client.set('big', value);
@@ -63,7 +64,7 @@ for (const [what, opening, reply] of [
   ['QUIT', 'PING\r\nQUIT\r\n', '+PONG\r\n+OK\r\n'],
   ['a protocol error', 'PING\r\n*1\r\n$-5\r\n', '+PONG\r\n-ERR Protocol error: invalid bulk length\r\n'],
 ] as const) {
-  test.serial(`bytes sent after ${what} are dropped, not buffered, and the connection closes once answered`, async (t) => {
+  localOnly("measures the proxy process's memory").serial(`bytes sent after ${what} are dropped, not buffered, and the connection closes once answered`, async (t) => {
     const { proxy } = await startRedisAndProxy(t);
     const rssBefore = rssBytes(proxy.child.pid!);
     const client = await connectRaw(proxy.respPort);
@@ -79,10 +80,10 @@ for (const [what, opening, reply] of [
 }
 
 test.serial('CLIENT LIST shows each connection\'s unread input and unsent output (qbuf, omem)', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
-  const control = new Redis({ port: proxy.respPort, connectionName: 'control' });
+  const { proxy } = await redisAndProxyUnderTest(t);
+  const control = new Redis({ ...proxy.respAddress, connectionName: 'control' });
   t.teardown(() => control.disconnect());
-  const partial = await connectRaw(proxy.respPort);
+  const partial = await connectRaw(proxy.respAddress);
   t.teardown(() => partial.destroy());
   partial.write('CLIENT SETNAME partial\r\n');
   await partial.readUntil((r) => r === '+OK\r\n');

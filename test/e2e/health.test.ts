@@ -1,6 +1,7 @@
 // /healthz (the process is alive), /readyz (the backend is ready) and /health (its old name), across a Redis outage.
 import test from 'ava';
-import { startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 
 interface Health {
   status: string;
@@ -8,7 +9,7 @@ interface Health {
   reason?: string;
 }
 
-async function health(proxy: ProxyProcess, path: string): Promise<{ status: number; type: string | null; body: Health }> {
+async function health(proxy: TestProxy, path: string): Promise<{ status: number; type: string | null; body: Health }> {
   const res = await proxy.http(path, { signal: AbortSignal.timeout(15_000) });
   return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as Health };
 }
@@ -23,7 +24,7 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
   }
 }
 
-test('/readyz turns 503 with the reason while Redis is stopped and 200 when it is back; /healthz stays 200; /health is /readyz', async (t) => {
+localOnly('stops and restarts Redis')('/readyz turns 503 with the reason while Redis is stopped and 200 when it is back; /healthz stays 200; /health is /readyz', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
   const backend = `127.0.0.1:${redis.port}`;
 
@@ -52,7 +53,7 @@ test('/readyz turns 503 with the reason while Redis is stopped and 200 when it i
 });
 
 test('/ lists the health endpoints', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
+  const { proxy } = await redisAndProxyUnderTest(t);
   const usage = await (await proxy.http('/')).text();
   t.regex(usage, /^GET \/healthz +\S/m);
   t.regex(usage, /^GET \/readyz +\S/m);

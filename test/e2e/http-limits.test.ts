@@ -1,7 +1,9 @@
 // HTTP under slow, silent and idle clients: header timeouts answered 408, and MAX_CLIENTS that slowloris cannot lock.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import type { Address } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { connectRaw, type RawClient } from '../helpers/raw-client.ts';
 
 /** A request whose headers never end: the blank line that completes them is not sent. */
@@ -14,16 +16,16 @@ const UNFINISHED_HEADERS = 'GET /query?key=a HTTP/1.1\r\nHost: x\r\n';
 const PROMPTLY_MS = 2500;
 const PAST_HEADER_TIMEOUT_MS = 15_000;
 
-async function metric(proxy: ProxyProcess, name: string): Promise<number> {
+async function metric(proxy: TestProxy, name: string): Promise<number> {
   const text = await (await proxy.http('/metrics', { signal: AbortSignal.timeout(PROMPTLY_MS) })).text();
   return Number(new RegExp(`^redis_cache_proxy_${name} (\\d+)$`, 'm').exec(text)![1]);
 }
 
 /** Opens `n` raw connections one after the other, so the proxy accepts them in this order; closed when `t` ends. */
-async function openRaw(t: { teardown(fn: () => void): void }, port: number, n: number): Promise<RawClient[]> {
+async function openRaw(t: { teardown(fn: () => void): void }, to: number | Address, n: number): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   t.teardown(() => clients.forEach((c) => c.destroy()));
-  for (let i = 0; i < n; i++) clients.push(await connectRaw(port));
+  for (let i = 0; i < n; i++) clients.push(await connectRaw(to));
   return clients;
 }
 
@@ -35,7 +37,7 @@ function completeResponse(received: string): boolean {
   return length !== null && received.length >= end + 4 + Number(length[1]);
 }
 
-test('with every MAX_CLIENTS slot held by unfinished headers, /health and /query still answer at once', async (t) => {
+localOnly('starts a proxy with MAX_CLIENTS=50')('with every MAX_CLIENTS slot held by unfinished headers, /health and /query still answer at once', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { MAX_CLIENTS: '50' });
   await redis.client.set('a', 'value-of-a');
   // All are connected (in the listen queue, in this order) before the next request's connection opens.
@@ -56,8 +58,8 @@ test('with every MAX_CLIENTS slot held by unfinished headers, /health and /query
 });
 
 test('a request whose headers stop arriving, and a connection that sends nothing, are answered 408 and closed', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
-  const [stalled, silent] = await openRaw(t, proxy.httpPort, 2);
+  const { proxy } = await redisAndProxyUnderTest(t);
+  const [stalled, silent] = await openRaw(t, proxy.httpAddress, 2);
   stalled!.write(UNFINISHED_HEADERS);
   for (const received of [await stalled!.closed(PAST_HEADER_TIMEOUT_MS), await silent!.closed(PAST_HEADER_TIMEOUT_MS)]) {
     t.regex(received, /^HTTP\/1\.1 408 Request Timeout\r\n/);
@@ -67,8 +69,8 @@ test('a request whose headers stop arriving, and a connection that sends nothing
 });
 
 test('a malformed request is 400 and headers past Node\'s 16 KiB limit are 431, each closing the connection', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
-  const [garbage, huge] = await openRaw(t, proxy.httpPort, 2);
+  const { proxy } = await redisAndProxyUnderTest(t);
+  const [garbage, huge] = await openRaw(t, proxy.httpAddress, 2);
   garbage!.write('NOT-HTTP\r\n\r\n');
   huge!.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20 * 1024)}\r\n\r\n`);
   const [bad, tooLarge] = await Promise.all([garbage!.closed(), huge!.closed()]);
@@ -78,7 +80,7 @@ test('a malformed request is 400 and headers past Node\'s 16 KiB limit are 431, 
   t.regex(tooLarge, /\r\nConnection: close\r\n/i);
 });
 
-test('only when every slot is answering a request is the next connection refused and counted; idle ones make room', async (t) => {
+localOnly('starts a proxy with MAX_CLIENTS=3')('only when every slot is answering a request is the next connection refused and counted; idle ones make room', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { MAX_CLIENTS: '3', REDIS_TIMEOUT: '10' });
   const keys = ['busy:0', 'busy:1', 'busy:2'];
   await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `value-of-${k}`])));

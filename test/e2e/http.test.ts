@@ -1,47 +1,51 @@
 // HTTP /query end to end: a real redis-server, the proxy through its entrypoint, reads counted in Redis's INFO stats.
 import test from 'ava';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { backendEnv, proxyUnderTest, startProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 let redis: TestRedis;
-let proxy: ProxyProcess;
+let proxy: TestProxy;
 
 test.before(async () => {
   redis = await startRedis();
-  proxy = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '60' } });
+  proxy = await proxyUnderTest(redis);
 });
 test.after.always(async () => {
-  await proxy?.stop();
+  await proxy?.close();
   await redis?.close();
 });
 
-const get = async (p: ProxyProcess, key: string) => {
+const get = async (p: TestProxy, key: string) => {
   const res = await p.http(`/query?key=${encodeURIComponent(key)}`);
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 };
 
-async function metric(p: ProxyProcess, name: string): Promise<number> {
+async function metric(p: TestProxy, name: string): Promise<number> {
   const text = await (await p.http('/metrics')).text();
   return Number(new RegExp(`^redis_cache_proxy_${name} (\\d+)$`, 'm').exec(text)![1]);
 }
 
 test.serial('GET /query returns the value; a second read is served from the cache', async (t) => {
-  await redis.client.set('Batman', 'Superhero');
+  const key = freshKey('Batman');
+  await redis.client.set(key, 'Superhero');
   t.is(await redis.readsDuring(async () => {
-    const first = await get(proxy, 'Batman');
+    const first = await get(proxy, key);
     t.is(first.status, 200);
     t.is(first.body.toString(), 'Superhero');
     t.is(first.status, 200);
   }), 1);
   t.is(await redis.readsDuring(async () => {
-    const second = await get(proxy, 'Batman');
+    const second = await get(proxy, key);
     t.is(second.body.toString(), 'Superhero');
   }), 0);
 });
 
 test.serial('an absent key is 404, and the absence is cached too', async (t) => {
-  t.is(await redis.readsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 1);
-  t.is(await redis.readsDuring(async () => t.is((await get(proxy, 'no-such-key')).status, 404)), 0);
+  const key = freshKey('no-such-key');
+  t.is(await redis.readsDuring(async () => t.is((await get(proxy, key)).status, 404)), 1);
+  t.is(await redis.readsDuring(async () => t.is((await get(proxy, key)).status, 404)), 0);
 });
 
 test.serial('no key parameter is 400; other methods are 405 with Allow; / explains usage', async (t) => {
@@ -80,12 +84,13 @@ test.serial('repeated slashes in the path count as one, as Flask and nginx treat
 });
 
 test.serial('40 concurrent requests for one uncached key make exactly one backend read, and all get the value', async (t) => {
-  await redis.client.set('hot', 'value-of-hot');
+  const hot = freshKey('hot');
+  await redis.client.set(hot, 'value-of-hot');
   const coalescedBefore = await metric(proxy, 'cache_coalesced_reads_total');
   const reads = await redis.readsDuring(async () => {
     // Redis holds every command for 300 ms, so all 40 requests surely arrive while the first fetch is in flight.
     await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
-    const responses = await Promise.all(Array.from({ length: 40 }, () => get(proxy, 'hot')));
+    const responses = await Promise.all(Array.from({ length: 40 }, () => get(proxy, hot)));
     t.true(responses.every((r) => r.status === 200 && r.body.toString() === 'value-of-hot'));
   });
   t.is(reads, 1);
@@ -93,7 +98,7 @@ test.serial('40 concurrent requests for one uncached key make exactly one backen
 });
 
 test.serial('concurrent requests for different keys all succeed, one backend read each', async (t) => {
-  const keys = Array.from({ length: 30 }, (_, i) => `many:${i}`);
+  const keys = Array.from({ length: 30 }, (_, i) => freshKey(`many:${i}`));
   await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `v-${k}`])));
   const reads = await redis.readsDuring(async () => {
     const responses = await Promise.all(keys.map((k) => get(proxy, k)));
@@ -126,7 +131,7 @@ test.serial('/metrics and /health report the proxy\'s state', async (t) => {
   t.like(await health.json(), { status: 'ok' });
 });
 
-test.serial('after CACHE_EXPIRY the next read goes to Redis again and returns the new value', async (t) => {
+localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('after CACHE_EXPIRY the next read goes to Redis again and returns the new value', async (t) => {
   const short = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.4' } });
   try {
     await redis.client.set('expiring', 'old');
@@ -140,7 +145,7 @@ test.serial('after CACHE_EXPIRY the next read goes to Redis again and returns th
   }
 });
 
-test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted and read from Redis again', async (t) => {
+localOnly('starts a proxy with CACHE_CAPACITY=2').serial('with CACHE_CAPACITY=2 the least recently read key is evicted and read from Redis again', async (t) => {
   const small = await startProxy({ env: { ...backendEnv(redis), CACHE_CAPACITY: '2' } });
   try {
     await redis.client.mset({ a: '1', b: '2', c: '3' });

@@ -1,11 +1,14 @@
 // Logs through the real entrypoint: JSON lines with the expected fields, secrets masked, levels, refusals rate-limited, pretty on a terminal.
-import test from 'ava';
 import { Redis } from 'ioredis';
 import { SETTINGS } from '../../src/config.ts';
+import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, type LogLine, parseLogLines, type ProxyProcess, runProxyCommand, startProxy } from '../helpers/proxy-process.ts';
 import { connectRaw, type RawClient } from '../helpers/raw-client.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { hasCommand, run } from '../helpers/tools.ts';
+
+/** Against an external proxy these are skipped: each starts a proxy of its own and reads its log. */
+const logTest = localOnly('starts a proxy and reads its log');
 
 const PASSWORD = 'pa@ss-w0rd-not-in-logs';
 const byEvent = (lines: LogLine[], event: string) => lines.filter((line) => line.event === event);
@@ -26,7 +29,7 @@ async function backendReads(client: RawClient, asked: number): Promise<number> {
   return Number(received.split('backend_reads:')[asked]!.split('\r\n')[0]);
 }
 
-test.serial('LOG_FORMAT=json: every stderr line is JSON with level, time and msg; start, backend, listening and shutdown lines carry their fields; no secret', async (t) => {
+logTest.serial('LOG_FORMAT=json: every stderr line is JSON with level, time and msg; start, backend, listening and shutdown lines carry their fields; no secret', async (t) => {
   const redis = await startRedis({ password: PASSWORD });
   t.teardown(() => redis.close());
   // The password holds an @ (valid unencoded in a URL): it must not show in part either.
@@ -92,7 +95,7 @@ test.serial('LOG_FORMAT=json: every stderr line is JSON with level, time and msg
   t.is(stderr.split('\n').filter((l) => l !== '').length, lines.length, 'nothing but JSON lines on stderr');
 });
 
-test.serial('50 connections refused at MAX_CLIENTS=1 on each port give one warning line at once and one with the rest, not 50', async (t) => {
+logTest.serial('50 connections refused at MAX_CLIENTS=1 on each port give one warning line at once and one with the rest, not 50', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), MAX_CLIENTS: '1', REDIS_TIMEOUT: '30' } });
@@ -139,7 +142,7 @@ test.serial('50 connections refused at MAX_CLIENTS=1 on each port give one warni
   }
 });
 
-test.serial('LOG_LEVEL=warn hides the info lines and keeps the warnings', async (t) => {
+logTest.serial('LOG_LEVEL=warn hides the info lines and keeps the warnings', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), LOG_LEVEL: 'warn', REDIS_TIMEOUT: '0.5' }, quiet: true });
@@ -156,7 +159,7 @@ test.serial('LOG_LEVEL=warn hides the info lines and keeps the warnings', async 
   t.true(proxy.logs().every((line) => line.level === 'warn'), JSON.stringify(proxy.logs()));
 });
 
-test.serial('LOG_LEVEL=debug adds a line per RESP client connecting and leaving', async (t) => {
+logTest.serial('LOG_LEVEL=debug adds a line per RESP client connecting and leaving', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), LOG_LEVEL: 'debug' } });
@@ -171,7 +174,7 @@ test.serial('LOG_LEVEL=debug adds a line per RESP client connecting and leaving'
   t.like(left, { level: 'debug', frontEnd: 'resp', id: connected.id });
 });
 
-test.serial('LOG_LEVEL=bogus and LOG_FORMAT=xml exit 2 with one line naming the key', async (t) => {
+logTest.serial('LOG_LEVEL=bogus and LOG_FORMAT=xml exit 2 with one line naming the key', async (t) => {
   const level = await runProxyCommand({ env: { LOG_LEVEL: 'bogus' } });
   t.is(level.code, 2);
   t.is(level.stderr, 'redis-cache-proxy: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus" (from environment)\n');
@@ -180,7 +183,7 @@ test.serial('LOG_LEVEL=bogus and LOG_FORMAT=xml exit 2 with one line naming the 
   t.is(format.stderr, 'redis-cache-proxy: LOG_FORMAT must be one of json, pretty, auto, got "xml" (from --log-format)\n');
 });
 
-test.serial('LOG_FORMAT=pretty: one readable line per event, no colour codes when stderr is not a terminal', async (t) => {
+logTest.serial('LOG_FORMAT=pretty: one readable line per event, no colour codes when stderr is not a terminal', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.close());
   const proxy = await startProxy({ env: { ...backendEnv(redis), LOG_FORMAT: 'pretty' } });
@@ -193,7 +196,7 @@ test.serial('LOG_FORMAT=pretty: one readable line per event, no colour codes whe
   t.false(proxy.output().includes('\u001b['));
 });
 
-test.serial('LOG_FORMAT=auto is pretty, in colour, when stderr is a terminal', async (t) => {
+logTest.serial('LOG_FORMAT=auto is pretty, in colour, when stderr is a terminal', async (t) => {
   if (!hasCommand('script')) return t.pass('script(1) is not installed: no terminal to run under');
   const redis = await startRedis();
   t.teardown(() => redis.close());

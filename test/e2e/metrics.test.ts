@@ -1,7 +1,8 @@
 // GET /metrics end to end: valid Prometheus text, and counters that move by exactly the traffic sent.
 import test from 'ava';
 import { type Family, parsePrometheusText, sampleValue } from '../helpers/prometheus.ts';
-import { startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { redisAndProxyUnderTest, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import type { TestRedis } from '../helpers/redis-server.ts';
 
@@ -9,7 +10,7 @@ const P = 'redis_cache_proxy_';
 
 type Scrape = Map<string, Family>;
 
-async function scrape(proxy: ProxyProcess): Promise<Scrape> {
+async function scrape(proxy: TestProxy): Promise<Scrape> {
   const res = await proxy.http('/metrics', { signal: AbortSignal.timeout(15_000) });
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   if (res.headers.get('content-type') !== 'text/plain; version=0.0.4; charset=utf-8') {
@@ -39,7 +40,7 @@ const ERROR_SERIES: [string, Record<string, string>?][] = [
   ['backend_read_errors_total', { kind: 'reply' }],
 ];
 
-const read = (proxy: ProxyProcess, key: string) => proxy.http(`/query?key=${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(15_000) });
+const read = (proxy: TestProxy, key: string) => proxy.http(`/query?key=${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(15_000) });
 
 /** GET calls Redis executed (INFO commandstats): the replies the proxy's backend connection received to its reads. */
 async function redisGetCalls(redis: TestRedis): Promise<number> {
@@ -58,7 +59,7 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
 }
 
 test('the scrape is Prometheus text with the process and Node metrics, and every metric of before under its old name and type', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
+  const { proxy } = await redisAndProxyUnderTest(t);
   const s = await scrape(proxy);
   const typeOf = (name: string): string | undefined => s.get(name)?.type;
   for (const [name, type] of [
@@ -117,7 +118,7 @@ test('the scrape is Prometheus text with the process and Node metrics, and every
   }
 });
 
-test('3 misses and 5 hits over HTTP, then GET, MGET, PING and others over RESP, move the counters by exactly that', async (t) => {
+localOnly("counts from a fresh proxy's zero (its cache, clients and connections)")('3 misses and 5 hits over HTTP, then GET, MGET, PING and others over RESP, move the counters by exactly that', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   await redis.client.mset({ k1: 'v1', k2: 'v2', k3: 'v3' });
 
@@ -184,7 +185,7 @@ test('3 misses and 5 hits over HTTP, then GET, MGET, PING and others over RESP, 
   t.is(ours(afterResp, 'resp_connections_total'), 1);
 });
 
-test('the backend latency histogram counts each backend reply once, in fixed cumulative buckets', async (t) => {
+localOnly('starts a proxy with CACHE_CAPACITY=5')('the backend latency histogram counts each backend reply once, in fixed cumulative buckets', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { CACHE_CAPACITY: '5' });
   const keys = Array.from({ length: 20 }, (_, i) => `lat:${i}`);
   await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `value-of-${k}`])));
@@ -211,7 +212,7 @@ test('the backend latency histogram counts each backend reply once, in fixed cum
   t.is(ours(s, 'cache_entries'), 5);
 });
 
-test('backend errors are counted by kind: Redis\'s error reply, no reply in time, Redis unreachable', async (t) => {
+localOnly('starts a proxy with REDIS_TIMEOUT=0.3 and stops Redis')('backend errors are counted by kind: Redis\'s error reply, no reply in time, Redis unreachable', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.3' });
   await redis.client.rpush('a-list', 'x');
   await redis.client.set('slow', 'v');
@@ -264,7 +265,7 @@ test('backend errors are counted by kind: Redis\'s error reply, no reply in time
   t.is(kinds.reduce((sum, k) => sum + k.value, 0), ours(after, 'backend_errors_total'));
 });
 
-test('a RESP client refused at MAX_CLIENTS is counted for its front end', async (t) => {
+localOnly('starts a proxy with MAX_CLIENTS=1')('a RESP client refused at MAX_CLIENTS is counted for its front end', async (t) => {
   const { proxy } = await startRedisAndProxy(t, { MAX_CLIENTS: '1' });
   const first = await connectRaw(proxy.respPort);
   t.teardown(() => first.destroy());

@@ -1,7 +1,9 @@
 // Cache semantics through the RESP port: coalescing across clients, expiry, LRU, and one cache shared with HTTP.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { backendEnv, proxyUnderTest, startProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 let redis: TestRedis;
@@ -12,14 +14,15 @@ test.after.always(async () => {
   await redis?.close();
 });
 
-async function withProxy(env: Record<string, string>, fn: (proxy: ProxyProcess, client: Redis) => Promise<void>) {
-  const proxy = await startProxy({ env: { ...backendEnv(redis), ...env } });
-  const client = new Redis({ port: proxy.respPort });
+/** Runs `fn` with the proxy under test when `env` is empty, else with a proxy started with those settings. */
+async function withProxy(env: Record<string, string>, fn: (proxy: TestProxy, client: Redis) => Promise<void>) {
+  const proxy = Object.keys(env).length === 0 ? await proxyUnderTest(redis) : await startProxy({ env: { ...backendEnv(redis), ...env } });
+  const client = new Redis(proxy.respAddress);
   try {
     await fn(proxy, client);
   } finally {
     client.disconnect();
-    await proxy.stop();
+    await proxy.close();
   }
 }
 
@@ -27,15 +30,16 @@ const proxyStat = async (client: Redis, name: string) => Number(new RegExp(`^${n
 
 test.serial('40 clients reading one uncached key at once cause one backend read', async (t) => {
   await withProxy({}, async (proxy, control) => {
-    await redis.client.set('shared', 'one-value');
-    const clients = Array.from({ length: 40 }, () => new Redis({ port: proxy.respPort }));
+    const key = freshKey('shared');
+    await redis.client.set(key, 'one-value');
+    const clients = Array.from({ length: 40 }, () => new Redis(proxy.respAddress));
     try {
       await Promise.all(clients.map((c) => c.ping()));
       const coalescedBefore = await proxyStat(control, 'cache_coalesced_reads');
       const reads = await redis.readsDuring(async () => {
         // Redis holds every command for 300 ms, so all 40 reads arrive while the first fetch is in flight.
         await redis.client.call('CLIENT', 'PAUSE', '300', 'ALL');
-        const values = await Promise.all(clients.map((c) => c.get('shared')));
+        const values = await Promise.all(clients.map((c) => c.get(key)));
         t.deepEqual(values, Array(40).fill('one-value'));
       });
       t.is(reads, 1);
@@ -47,7 +51,7 @@ test.serial('40 clients reading one uncached key at once cause one backend read'
   });
 });
 
-test.serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the new value', async (t) => {
+localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the new value', async (t) => {
   await withProxy({ CACHE_EXPIRY: '0.4' }, async (_proxy, client) => {
     await redis.client.set('exp', 'old');
     t.is(await client.get('exp'), 'old');
@@ -58,7 +62,7 @@ test.serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the
   });
 });
 
-test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted', async (t) => {
+localOnly('starts a proxy with CACHE_CAPACITY=2').serial('with CACHE_CAPACITY=2 the least recently read key is evicted', async (t) => {
   await withProxy({ CACHE_CAPACITY: '2' }, async (_proxy, client) => {
     await redis.client.mset({ a: '1', b: '2', c: '3' });
     await client.get('a');
@@ -76,27 +80,29 @@ test.serial('with CACHE_CAPACITY=2 the least recently read key is evicted', asyn
 
 test.serial('HTTP and RESP share one cache', async (t) => {
   await withProxy({}, async (proxy, client) => {
-    await redis.client.set('both', 'fronts');
+    const key = freshKey('both');
+    await redis.client.set(key, 'fronts');
     t.is(await redis.readsDuring(async () => {
-      t.is(await (await proxy.http('/query?key=both')).text(), 'fronts');
-      t.is(await client.get('both'), 'fronts');
-      t.deepEqual(await client.mget('both', 'both'), ['fronts', 'fronts']);
+      t.is(await (await proxy.http(`/query?key=${encodeURIComponent(key)}`)).text(), 'fronts');
+      t.is(await client.get(key), 'fronts');
+      t.deepEqual(await client.mget(key, key), ['fronts', 'fronts']);
     }), 1);
   });
 });
 
 test.serial('MGET fetches its misses together and caches each key', async (t) => {
   await withProxy({}, async (_proxy, client) => {
-    await redis.client.mset({ m1: 'a', m2: 'b', m3: 'c' });
-    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget('m1', 'm2', 'm3', 'm-absent', 'm1'), ['a', 'b', 'c', null, 'a'])), 4);
-    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget('m3', 'm-absent'), ['c', null])), 0);
-    t.is(await redis.readsDuring(async () => t.is(await client.get('m2'), 'b')), 0);
+    const [m1, m2, m3, absent] = ['m1', 'm2', 'm3', 'm-absent'].map(freshKey) as [string, string, string, string];
+    await redis.client.mset({ [m1]: 'a', [m2]: 'b', [m3]: 'c' });
+    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget(m1, m2, m3, absent, m1), ['a', 'b', 'c', null, 'a'])), 4);
+    t.is(await redis.readsDuring(async () => t.deepEqual(await client.mget(m3, absent), ['c', null])), 0);
+    t.is(await redis.readsDuring(async () => t.is(await client.get(m2), 'b')), 0);
   });
 });
 
 const cacheInfo = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('cache'))![1]);
 
-test.serial('with CACHE_MAX_MEMORY=64kb, reading 100 distinct 10 KB values keeps cache_bytes within it, and every read is right', async (t) => {
+localOnly('starts a proxy with CACHE_MAX_MEMORY=64kb').serial('with CACHE_MAX_MEMORY=64kb, reading 100 distinct 10 KB values keeps cache_bytes within it, and every read is right', async (t) => {
   await withProxy({ CACHE_MAX_MEMORY: '64kb', CACHE_MAX_VALUE_SIZE: '16kb' }, async (proxy, client) => {
     const key = (i: number) => `budget:${i}`;
     const value = (i: number) => `${i}:`.padEnd(10 * 1024, String.fromCharCode(65 + (i % 26)));
@@ -121,7 +127,7 @@ test.serial('with CACHE_MAX_MEMORY=64kb, reading 100 distinct 10 KB values keeps
   });
 });
 
-test.serial('a value over CACHE_MAX_VALUE_SIZE is answered whole to every reader, and each read of it reaches Redis', async (t) => {
+localOnly('starts a proxy with CACHE_MAX_VALUE_SIZE=16kb').serial('a value over CACHE_MAX_VALUE_SIZE is answered whole to every reader, and each read of it reaches Redis', async (t) => {
   await withProxy({ CACHE_MAX_VALUE_SIZE: '16kb' }, async (proxy, client) => {
     const big = Buffer.from(Array.from({ length: 100 * 1024 }, (_, i) => (i * 131 + 7) % 256));
     const small = Buffer.alloc(16 * 1024, 's');
@@ -132,7 +138,7 @@ test.serial('a value over CACHE_MAX_VALUE_SIZE is answered whole to every reader
       t.true(Buffer.from(await (await proxy.http('/query?key=too-big')).arrayBuffer()).equals(big));
     }), 4);
     // Readers that join the fetch in flight get the value too: one read for all of them.
-    const readers = Array.from({ length: 5 }, () => new Redis({ port: proxy.respPort }));
+    const readers = Array.from({ length: 5 }, () => new Redis(proxy.respAddress));
     try {
       await Promise.all(readers.map((r) => r.ping()));
       t.is(await redis.readsDuring(async () => {

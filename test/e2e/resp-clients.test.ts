@@ -1,26 +1,29 @@
 // Real Redis clients against the RESP port: redis-cli, ioredis (RESP3 and RESP2), pipelines, binary data, redis-benchmark.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { freshKey } from '../helpers/external.ts';
+import { proxyUnderTest, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 let redis: TestRedis;
-let proxy: ProxyProcess;
+let proxy: TestProxy;
 
 test.before(async () => {
   requireTool('redis-cli');
   requireTool('redis-benchmark');
   redis = await startRedis();
-  proxy = await startProxy({ env: backendEnv(redis) });
+  proxy = await proxyUnderTest(redis);
   await redis.client.set('Batman', 'Superhero');
 });
 test.after.always(async () => {
-  await proxy?.stop();
+  await proxy?.close();
   await redis?.close();
 });
 
-const cli = (args: string[], input = '') => run('redis-cli', ['-p', String(proxy.respPort), ...args], input);
+/** -h and -p for redis-cli and redis-benchmark. */
+const at = () => ['-h', proxy.respAddress.host, '-p', String(proxy.respAddress.port)];
+const cli = (args: string[], input = '') => run('redis-cli', [...at(), ...args], input);
 
 test.serial('redis-cli: GET, PING, --raw, writes, and unknown commands in Redis\'s words', async (t) => {
   t.is((await cli(['GET', 'Batman'])).stdout, 'Superhero\n');
@@ -80,7 +83,7 @@ test.serial('redis-cli -3 speaks RESP3 after HELLO', async (t) => {
 });
 
 test.serial('ioredis with its defaults (HELLO 3, CLIENT SETINFO, INFO ready check) connects and reads', async (t) => {
-  const client = new Redis({ port: proxy.respPort, connectionName: 'ioredis-test' });
+  const client = new Redis({ ...proxy.respAddress, connectionName: 'ioredis-test' });
   try {
     t.is(await client.get('Batman'), 'Superhero');
     t.deepEqual(await client.mget('Batman', 'nothing-here'), ['Superhero', null]);
@@ -95,7 +98,7 @@ test.serial('ioredis with its defaults (HELLO 3, CLIENT SETINFO, INFO ready chec
 });
 
 test.serial('ioredis with protocol 2 connects and reads', async (t) => {
-  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  const client = new Redis({ ...proxy.respAddress, protocol: 2 });
   try {
     t.is(await client.get('Batman'), 'Superhero');
     t.regex((await client.client('INFO')) as string, /resp=2/);
@@ -105,11 +108,11 @@ test.serial('ioredis with protocol 2 connects and reads', async (t) => {
 });
 
 test.serial('a pipeline of 300 GETs mixing cached, uncached and absent keys returns every value in order', async (t) => {
-  const keys = Array.from({ length: 300 }, (_, i) => `pipe:${i}`);
+  const keys = Array.from({ length: 300 }, (_, i) => freshKey(`pipe:${i}`));
   // Thirds: present and already cached, present but not cached yet, absent from Redis.
   const present = keys.filter((_, i) => i % 3 !== 2);
   await redis.client.mset(Object.fromEntries(present.map((k) => [k, `value-${k}`])));
-  const client = new Redis({ port: proxy.respPort });
+  const client = new Redis(proxy.respAddress);
   try {
     for (const k of keys.filter((_, i) => i % 3 === 0)) await client.get(k);
     const before = await redis.reads();
@@ -135,7 +138,7 @@ test.serial('binary keys and values (NUL, CR, LF, 0xFF, 10 KB) come back byte fo
   ];
   for (const [k, v] of pairs) await redis.client.set(k, v);
   for (const protocol of [2, 3] as const) {
-    const client = new Redis({ port: proxy.respPort, protocol });
+    const client = new Redis({ ...proxy.respAddress, protocol });
     try {
       for (const [k, v] of pairs) {
         t.deepEqual(await client.getBuffer(k), v);
@@ -150,7 +153,7 @@ test.serial('binary keys and values (NUL, CR, LF, 0xFF, 10 KB) come back byte fo
 
 test.serial('redis-benchmark -t ping,get -P 16 runs to the end with no error replies', async (t) => {
   await redis.client.set('key:__rand_int__', 'x');
-  const { code, stdout, stderr } = await run('redis-benchmark', ['-p', String(proxy.respPort), '-t', 'ping,get', '-P', '16', '-n', '20000', '-c', '20', '-q']);
+  const { code, stdout, stderr } = await run('redis-benchmark', [...at(), '-t', 'ping,get', '-P', '16', '-n', '20000', '-c', '20', '-q']);
   t.is(code, 0, stderr);
   t.regex(stdout, /PING_INLINE: [\d.]+ requests per second/);
   t.regex(stdout, /PING_MBULK: [\d.]+ requests per second/);

@@ -1,9 +1,12 @@
 // SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal exits at once.
 import net from 'node:net';
-import test from 'ava';
 import RedisParser from 'redis-parser';
+import { localOnly } from '../helpers/local-only.ts';
 import { startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
+
+/** Against an external proxy these are skipped: each signals the proxy. */
+const signalTest = localOnly('signals the proxy');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,7 +30,7 @@ function pipelinedGets(port: number, count: number): Promise<(string | Error | n
   });
 }
 
-test.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP read in flight: every one is answered, then exit 0', async (t) => {
+signalTest.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP read in flight: every one is answered, then exit 0', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { MAX_PARALLEL: '1' });
   const count = 100;
   await redis.client.mset(Object.fromEntries(Array.from({ length: count }, (_, i) => [`key:${i}`, `value:${i}`])));
@@ -52,7 +55,7 @@ test.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP read in 
   t.regex(proxy.output(), /SIGTERM received: no new connections/);
 });
 
-test.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the proxy exits 0', async (t) => {
+signalTest.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the proxy exits 0', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { SHUTDOWN_TIMEOUT: '0.3', REDIS_TIMEOUT: '5' });
   await redis.client.set('key:0', 'v');
   await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
@@ -65,7 +68,7 @@ test.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the proxy e
   t.regex(proxy.output(), /still owed replies after 300 ms/);
 });
 
-test.serial('a second SIGTERM exits at once', async (t) => {
+signalTest.serial('a second SIGTERM exits at once', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
   await redis.client.set('key:0', 'v');
   await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
@@ -79,7 +82,7 @@ test.serial('a second SIGTERM exits at once', async (t) => {
   t.regex(proxy.output(), /received again, exiting at once/);
 });
 
-test.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
+signalTest.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
   const { proxy } = await startRedisAndProxy(t);
   const blocked = await connectRaw(proxy.respPort);
   const subscriber = await connectRaw(proxy.respPort);

@@ -1,9 +1,11 @@
-// Owns starting the proxy for end-to-end tests as a child process, through the same entrypoint as `npm start`.
+// Owns the proxy for end-to-end tests: a child process through the same entrypoint as `npm start`, or the running one TEST_PROXY_* name.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { EXTERNAL, type Address, type ExternalTarget } from './external.ts';
 import { freePort, startRedis, type TestRedis, waitForPort } from './redis-server.ts';
 import { waitForOutput } from './tools.ts';
 
@@ -21,7 +23,21 @@ function startCommand(root: string): string[] {
 }
 const START_COMMAND: readonly string[] = startCommand(ROOT);
 
-export interface ProxyProcess {
+/** The proxy a test talks to: one it started, or an external one. */
+export interface TestProxy {
+  /** Where the Redis-protocol port listens: for ioredis, net.connect and connectRaw. */
+  readonly respAddress: Address;
+  readonly httpAddress: Address;
+  /** GET http://{httpAddress}{path}. */
+  http(path: string, init?: RequestInit): Promise<Response>;
+  /** Whether it still runs: its process has not exited, or (external) its Redis-protocol port answers PING. */
+  running(): Promise<boolean>;
+  /** Done with it: stops a proxy started here; an external one keeps running. */
+  close(): Promise<void>;
+}
+
+/** A proxy started here, on 127.0.0.1. */
+export interface ProxyProcess extends TestProxy {
   readonly httpPort: number;
   readonly respPort: number;
   readonly child: ChildProcess;
@@ -31,8 +47,6 @@ export interface ProxyProcess {
   logs(): LogLine[];
   /** Resolves with the first log line that `match` accepts, waiting up to `timeoutMs` for it. */
   waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
-  /** GET http://127.0.0.1:httpPort{path}. */
-  http(path: string, init?: RequestInit): Promise<Response>;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -104,8 +118,12 @@ function spawnProxy({ env = {}, args = [], configFile, root }: RunOptions) {
   return { child, cleanup: () => rmSync(cwd, { recursive: true, force: true }) };
 }
 
+/** How long close() waits for the proxy to exit on SIGTERM before it kills it. */
+const CLOSE_GRACE_MS = 3000;
+
 /** Starts the proxy on free ports and waits for its "listening" line. */
 export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess> {
+  if (EXTERNAL) throw new Error('startProxy() starts a proxy of its own: declare the test with localOnly(), or use proxyUnderTest()');
   const picked = options.quiet ? { http: await freePort(), resp: await freePort() } : undefined;
   if (picked) options = { ...options, env: { ...options.env, PROXY_PORT: String(picked.http), RESP_PORT: String(picked.resp) } };
   const { child, cleanup } = spawnProxy(options);
@@ -131,9 +149,22 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
     ports = { http: Number(listening[1]), resp: Number(listening[2]) };
   }
 
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill(signal);
+    return exited;
+  };
+  /** Stops it; one stuck past the grace (a hung event loop cannot run its SIGTERM handler) is killed. */
+  const close = async () => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), CLOSE_GRACE_MS);
+    await stop();
+    clearTimeout(killer);
+  };
   return {
     httpPort: ports.http,
     respPort: ports.resp,
+    respAddress: { host: '127.0.0.1', port: ports.resp },
+    httpAddress: { host: '127.0.0.1', port: ports.http },
     child,
     output: () => log,
     logs: () => parseLogLines(stderr),
@@ -147,12 +178,50 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
       }
     },
     http: (path, init) => fetch(`http://127.0.0.1:${ports.http}${path}`, init),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      return exited;
-    },
+    running: async () => child.exitCode === null && child.signalCode === null,
+    stop,
+    close,
   };
+}
+
+/** Whether `address` answers PING with +PONG within `timeoutMs`. */
+function answersPing({ host, port }: Address, timeoutMs = 5000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    let received = '';
+    const done = (answered: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answered);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+      if (received.includes('\r\n')) done(received === '+PONG\r\n');
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+function externalProxy({ resp, http }: ExternalTarget): TestProxy {
+  // Brackets around an IPv6 address, as URLs need them.
+  const httpHost = http.host.includes(':') ? `[${http.host}]` : http.host;
+  return {
+    respAddress: resp,
+    httpAddress: http,
+    http: (path, init) => fetch(`http://${httpHost}:${http.port}${path}`, init),
+    running: () => answersPing(resp),
+    async close() {},
+  };
+}
+
+/**
+ * The proxy under test in front of `redis`: the external one when TEST_PROXY_RESP and TEST_PROXY_HTTP name
+ * it (then `redis` is TEST_REDIS_URL's), else one started here with its default settings.
+ */
+export async function proxyUnderTest(redis: TestRedis): Promise<TestProxy> {
+  return EXTERNAL ? externalProxy(EXTERNAL) : startProxy({ env: backendEnv(redis) });
 }
 
 /** Settings that point the proxy at a test Redis. */
@@ -160,6 +229,15 @@ export const backendEnv = (redis: { host: string; port: number }): Record<string
   REDIS_HOST: redis.host,
   REDIS_PORT: String(redis.port),
 });
+
+/** The Redis and proxy under test (see proxyUnderTest), closed when test `t` ends. */
+export async function redisAndProxyUnderTest(t: ExecutionContext): Promise<{ redis: TestRedis; proxy: TestProxy }> {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const proxy = await proxyUnderTest(redis);
+  t.teardown(() => proxy.close());
+  return { redis, proxy };
+}
 
 /** A fresh Redis and the proxy in front of it with `env` on top; both are closed when test `t` ends. */
 export async function startRedisAndProxy(t: ExecutionContext, env: Record<string, string> = {}): Promise<{ redis: TestRedis; proxy: ProxyProcess }> {

@@ -1,5 +1,6 @@
 // Owns a bare TCP client for protocol tests: write exact bytes, read what comes back, see when it closes.
 import net from 'node:net';
+import type { Address } from './external.ts';
 
 export interface RawClient {
   write(data: string | Buffer): void;
@@ -11,9 +12,11 @@ export interface RawClient {
   destroy(): void;
 }
 
-export function connectRaw(port: number): Promise<RawClient> {
+/** Connects to `to`: a port on 127.0.0.1, or an address (an external proxy's). */
+export function connectRaw(to: number | Address): Promise<RawClient> {
+  const { host, port } = typeof to === 'number' ? { host: '127.0.0.1', port: to } : to;
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(port, host);
     let received = '';
     let isClosed = false;
     const waiters = new Set<() => void>();
@@ -57,8 +60,8 @@ export function connectRaw(port: number): Promise<RawClient> {
 }
 
 /** Sends `data` on a new connection and resolves with what came back once `until` holds. */
-export async function exchange(port: number, data: string | Buffer, until: (received: string) => boolean): Promise<string> {
-  const client = await connectRaw(port);
+export async function exchange(to: number | Address, data: string | Buffer, until: (received: string) => boolean): Promise<string> {
+  const client = await connectRaw(to);
   client.write(data);
   try {
     return await client.readUntil(until);

@@ -1,10 +1,11 @@
-// Owns throwaway backing Redis servers for tests: the local redis-server binary, else testcontainers' Redis.
+// Owns the backing Redis for tests: a throwaway one (local redis-server, else testcontainers'), or the running one TEST_REDIS_URL names.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { EXTERNAL } from './external.ts';
 import { hasCommand } from './tools.ts';
 
 export interface TestRedis {
@@ -18,11 +19,11 @@ export interface TestRedis {
   readsDuring(action: () => Promise<unknown>): Promise<number>;
   /** Sends `signal` to the server process (SIGSTOP/SIGCONT to freeze it); local redis-server only. */
   signal(signal: NodeJS.Signals): void;
-  /** Stops the server and waits until its port refuses connections. */
+  /** Stops the server and waits until its port refuses connections; not an external Redis. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port, empty; not an external Redis. */
   restart(): Promise<void>;
-  /** Stops it for good and closes the client. */
+  /** Stops it for good and closes the client (an external Redis keeps running). */
   close(): Promise<void>;
 }
 
@@ -44,7 +45,17 @@ export interface RedisOptions {
   port?: number;
 }
 
+/**
+ * A Redis of the tests' own, or with TEST_REDIS_URL set (see external.ts) the one it names, as it is: nothing
+ * in it is deleted, so tests there use keys of their own (freshKey). Options need a Redis of their own.
+ */
 export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
+  if (EXTERNAL) {
+    if (Object.keys(options).length > 0) {
+      throw new Error(`startRedis(${JSON.stringify(options)}) needs a Redis of its own: declare the test with localOnly()`);
+    }
+    return connectExternalRedis(EXTERNAL.redisUrl);
+  }
   if (hasCommand('redis-server')) return startLocalRedis(options);
   if (await dockerAvailable()) return startContainerRedis(options);
   throw new Error(
@@ -70,8 +81,8 @@ export async function waitForPort(port: number, open: boolean, timeoutMs = 10_00
   }
 }
 
-function makeClient(host: string, port: number, password?: string): Redis {
-  const client = new Redis({ host, port, password, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
+function makeClient(host: string, port: number, password?: string, username?: string, db = 0): Redis {
+  const client = new Redis({ host, port, username, password, db, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
   client.on('error', () => {});
   return client;
 }
@@ -150,6 +161,29 @@ async function startLocalRedis({ password, port: wanted }: RedisOptions): Promis
       client.disconnect();
       await stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function connectExternalRedis(redisUrl: string): Promise<TestRedis> {
+  const url = new URL(redisUrl);
+  const port = url.port ? Number(url.port) : 6379;
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
+  const client = makeClient(url.hostname, port, decodeURIComponent(url.password) || undefined, decodeURIComponent(url.username) || undefined, db);
+  await client.connect();
+  const notOurs = (what: string) => () => {
+    throw new Error(`cannot ${what} the Redis TEST_REDIS_URL names: declare the test with localOnly()`);
+  };
+  return {
+    host: url.hostname,
+    port,
+    client,
+    ...readCounters(client),
+    signal: notOurs('signal'),
+    stop: notOurs('stop'),
+    restart: notOurs('restart'),
+    async close() {
+      client.disconnect();
     },
   };
 }
