@@ -60,10 +60,11 @@ async function main(): Promise<void> {
   const http = hostPort(proxy.http.address, proxy.http.port);
   const resp = hostPort(proxy.resp.address, proxy.resp.port);
   const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
+  // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
+  // would kill the process without the drain.
+  stopOnSignals(proxy, config.shutdownTimeoutMs, log);
   // Tests and scripts wait for this message: keep its words.
   log.info(`listening http=${http} resp=${resp} backend=${backend}`, { event: 'listening', http, resp, backend });
-
-  stopOnSignals(proxy, config.shutdownTimeoutMs, log);
 }
 
 function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {

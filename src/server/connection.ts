@@ -45,6 +45,9 @@ const SHARED_LANE = 2;
 const SESSION_LANE = 3;
 type Lane = typeof NO_LANE | typeof CACHE_LANE | typeof SHARED_LANE | typeof SESSION_LANE;
 
+/** After the last reply owed is written, how long the connection keeps reading (and dropping) before it closes. */
+const LINGER_AFTER_LAST_REPLY_MS = 1000;
+
 /** #run's answer when the request must wait for the client's outstanding commands on another lane. */
 const HOLD = Symbol('hold');
 
@@ -124,7 +127,13 @@ export class RespConnection implements ClientState, SessionHost {
     });
     // Once the replies owed are written after input stopped, the connection is done (as Redis closes
     // it after QUIT), whether or not the client closes its side.
-    socket.on('finish', () => socket.destroy());
+    socket.on('finish', () => {
+      // Reading (and dropping) goes on a moment, so a client still sending does not make the kernel
+      // reset the connection, which can take the last replies with it before the client reads them.
+      const linger = setTimeout(() => socket.destroy(), LINGER_AFTER_LAST_REPLY_MS);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
+    });
     socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
@@ -171,7 +180,8 @@ export class RespConnection implements ClientState, SessionHost {
   /** No request will be read any more: stop reading, and close once every reply owed is written. */
   #stopInput(): void {
     this.#inputStopped = true;
-    this.#socket.pause();
+    // Reading goes on: what arrives is dropped (receive()), never buffered.
+    if (!this.#draining) this.#socket.resume();
     this.#flush();
   }
 
