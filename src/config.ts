@@ -50,6 +50,11 @@ export interface Config {
   readonly backendTimeoutMs: number;
   /** Milliseconds shutdown waits for requests already received to be answered. Default 10 000 (SHUTDOWN_TIMEOUT=10). */
   readonly shutdownTimeoutMs: number;
+  /**
+   * How the cache learns of writes made by others: `tracking` (Redis's CLIENT TRACKING invalidations,
+   * with CACHE_EXPIRY as a safety net) or `expiry` (CACHE_EXPIRY alone). Default tracking.
+   */
+  readonly cacheInvalidation: 'tracking' | 'expiry';
   /** Least severe level logged (pino's names). Default info. */
   readonly logLevel: LogLevel;
   /** Log lines as JSON, pretty for a person, or auto: pretty when stderr is a terminal, else JSON. Default auto. */
@@ -212,6 +217,7 @@ export const SETTINGS: readonly Setting[] = [
   // 1 MiB, 1/256 of the default budget: one big value cannot push out thousands of small hot ones,
   // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
   { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
+  { key: 'CACHE_INVALIDATION', default: 'tracking', unit: 'mode', help: "tracking: Redis tells the proxy when a cached key changes (CLIENT TRACKING); expiry: writes by others are seen only at CACHE_EXPIRY", parse: oneOf(['tracking', 'expiry']) },
   { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it', parse: positiveInteger },
   { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once on each shared connection; more wait their turn', parse: positiveInteger },
   // 1000: Redis's own default maxclients is 10 000, and each pinned connection is one of them.
@@ -316,6 +322,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
     shutdownTimeoutMs: get<number>('SHUTDOWN_TIMEOUT'),
+    cacheInvalidation: get<'tracking' | 'expiry'>('CACHE_INVALIDATION'),
     logLevel: get<LogLevel>('LOG_LEVEL'),
     logFormat: get<LogFormat>('LOG_FORMAT'),
   });

@@ -1,6 +1,7 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
+import { createInvalidator, type Invalidator } from './cache/invalidator.ts';
 import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
@@ -20,7 +21,14 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  const backends = createBackends(config, stats, log);
+  // Redis's invalidations reach the cache through the invalidator, made once the cache exists.
+  let invalidator: Invalidator | undefined;
+  const backends = createBackends(
+    config,
+    stats,
+    { onInvalidate: (keys) => invalidator?.fromRedis(keys), onTrackingLost: () => invalidator?.trackingLost() },
+    log,
+  );
   const backend = backends.fill;
   const store = createCacheStore({
     capacity: config.cacheCapacity,
@@ -30,6 +38,8 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     stats,
   });
   const readThrough = createReadThrough({ store, backend, stats });
+  invalidator = createInvalidator(readThrough, backend, stats);
+  const afterWrite = invalidator.afterWrite;
 
   const ports = { resp: config.respPort, http: config.httpPort };
   const context: ProxyContext = {
@@ -39,16 +49,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     config,
     ports,
     clients: () => respFrontEnd.clients(),
-    invalidate(effect) {
-      if (effect === null) return;
-      if (effect === 'all') {
-        stats.cacheFlushes++;
-        readThrough.clear();
-        return;
-      }
-      stats.invalidatedKeys += effect.length;
-      for (const key of effect) readThrough.invalidate(key.latin1Slice(0, key.length));
-    },
+    invalidate: afterWrite,
   };
   const respFrontEnd = createRespFrontEnd({
     proxy: context,

@@ -46,8 +46,18 @@ export interface Stats {
   forwardedCommands: number;
   /** Keys dropped from the cache because a write through the proxy changed them. */
   invalidatedKeys: number;
-  /** Times the whole cache was dropped because a write's keys could not be known (FLUSHALL, a script, …). */
-  cacheFlushes: number;
+  /** Invalidation pushes from Redis (CLIENT TRACKING), and the keys they named. */
+  trackingInvalidations: number;
+  trackingInvalidatedKeys: number;
+  /** Writes whose keys are not named (scripts) whose replies waited for Redis's invalidations. */
+  invalidationBarriers: number;
+  /** Times the whole cache was dropped, by cause: a write that names no key (FLUSHALL, SWAPDB, or a
+   * script without tracking), Redis's own flush invalidation, the tracked connection lost. */
+  flushesForWrites: number;
+  flushesByRedis: number;
+  flushesForTrackingLost: number;
+  /** Fills not stored because a write to their key was acknowledged while they were under way. */
+  staleFills: number;
   /** Milliseconds since the epoch when the proxy started. */
   readonly startedAt: number;
 }
@@ -112,7 +122,13 @@ export function createStats(): Stats {
     protocolErrors: 0,
     forwardedCommands: 0,
     invalidatedKeys: 0,
-    cacheFlushes: 0,
+    trackingInvalidations: 0,
+    trackingInvalidatedKeys: 0,
+    invalidationBarriers: 0,
+    flushesForWrites: 0,
+    flushesByRedis: 0,
+    flushesForTrackingLost: 0,
+    staleFills: 0,
     startedAt: Date.now(),
   };
 }

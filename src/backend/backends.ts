@@ -28,9 +28,15 @@ export interface Backends {
 /** How often the command table is asked for again while Redis could not be asked. */
 const TABLE_RETRY_MS = 1000;
 
-export function createBackends(config: Config, stats: Stats, log: Logger): Backends {
+/** What Redis tells the proxy about the cache's keys (the fill connection's tracking). */
+export interface InvalidationEvents {
+  onInvalidate(keys: Buffer[] | null): void;
+  onTrackingLost(reason: string): void;
+}
+
+export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger): Backends {
   const common = { target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
-  const fill = createRedisBackend({ ...common, latency: stats.backendLatency });
+  const fill = createRedisBackend({ ...common, latency: stats.backendLatency, invalidation: config.cacheInvalidation, ...events });
   // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in
   // the client's protocol (a RESP3 HGETALL is a map, a RESP2 one an array). Forwarded commands are the
   // clients' own, each client bounded by its own limits, so they are pipelined without a cap, as

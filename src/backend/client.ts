@@ -46,6 +46,17 @@ export interface BackendClientOptions {
   latency?: LatencyHistogram;
   /** Whether this connection's problems are logged (one connection per backend logs, so a failure is reported once). */
   logs: boolean;
+  /**
+   * Sent last in every handshake, where a refusal does not make the connection unusable (CLIENT
+   * TRACKING on): `onResult` hears the refusal's text, or undefined when Redis accepted it.
+   */
+  optionalHandshake?: readonly { readonly args: readonly string[]; onResult(refusal: string | undefined): void }[];
+  /** RESP3 pushes Redis sends on this connection (invalidations). */
+  onPush?(frame: Buffer): void;
+  /** The connection became ready (`true`), or a ready one was lost (`false`, with why). */
+  onState?(ready: boolean, reason: string): void;
+  /** With nothing sent for this many milliseconds, a PING goes, so a silently dead connection is noticed. */
+  heartbeatMs?: number;
   log: Logger;
 }
 
@@ -53,6 +64,7 @@ export interface BackendClientOptions {
 const SWEEPS_PER_TIMEOUT = 10;
 
 const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+const PING = '*1\r\n$4\r\nPING\r\n';
 
 /** In 'frame' mode an error reply resolves like any reply; the handshake needs it as a failure. */
 function failOnError(reply: BackendReply): BackendReply {
@@ -74,7 +86,8 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * their deadline. Only when an attempt to connect fails is the backend called unavailable: reads then
  * fail at once, with the reason, until it is back.
  */
-export function createBackendClient({ target, protocol, replies, name, timeoutMs, maxInFlight, latency, logs, log }: BackendClientOptions): BackendClient {
+export function createBackendClient(options: BackendClientOptions): BackendClient {
+  const { target, protocol, replies, name, timeoutMs, maxInFlight, latency, logs, optionalHandshake, onPush, onState, heartbeatMs, log } = options;
   const address = hostPort(target.host, target.port);
   const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
 
@@ -101,6 +114,8 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
   let chunks = 0;
   let chunksAtLastSweep = 0;
   let quietSweeps = 0;
+  // Sweeps since the last write, for the heartbeat.
+  let idleSweeps = 0;
 
   const reader = new ReplyReader();
 
@@ -111,7 +126,11 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
   function deliver(frame: Buffer, now: number): boolean {
     const type = frame[0];
     if (type === 0x3e /* > */) {
-      // A RESP3 push: nothing on this connection subscribes or tracks, so it answers no command.
+      // A RESP3 push answers no command.
+      if (onPush !== undefined) {
+        onPush(frame);
+        return true;
+      }
       const shown = frame.latin1Slice(0, Math.min(frame.length, 80));
       report('backend_push_ignored', `ignored an unexpected push from Redis: ${shown}`, shown);
       return true;
@@ -142,7 +161,9 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
     if (!connection.ready || !queue.writable) return;
     // One clock reading for the whole batch: each command's latency counts from this write.
     const text = queue.takeWritable(performance.now());
-    if (text !== '') connection.write(text);
+    if (text === '') return;
+    idleSweeps = 0;
+    connection.write(text);
   }
 
   function scheduleFlush() {
@@ -171,9 +192,18 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
     const naming = send(['CLIENT', 'SETNAME', name]).catch((err: Error) => {
       if (err.message.startsWith('NOAUTH')) throw err;
     });
+    const optional = (optionalHandshake ?? []).map((step) =>
+      send(step.args).then(
+        () => step.onResult(undefined),
+        (err: Error) => {
+          if (err.message.startsWith('NOAUTH')) throw err;
+          step.onResult(err.message);
+        },
+      ),
+    );
     write(text);
     try {
-      await Promise.all([...steps, naming]);
+      await Promise.all([...steps, naming, ...optional]);
     } catch (err) {
       const message = (err as Error).message;
       throw new Error(LOGIN_REFUSED.test(message) ? `login refused: ${message}` : `handshake refused: ${message}`);
@@ -207,12 +237,14 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
         everReady = true;
         lastLogged = '';
         for (const wake of readyWaiters) wake();
+        onState?.(true, '');
         flush();
       },
       onDown(why, wasReady) {
         reason = why;
         if (closed) return;
         if (wasReady) {
+          onState?.(false, why);
           // Reads in flight go again on the next connection; an immediate attempt follows.
           report('backend_lost', `connection lost (${why}), reconnecting`, why);
           queue.connectionLost(unavailable(why));
@@ -227,8 +259,15 @@ export function createBackendClient({ target, protocol, replies, name, timeoutMs
     },
   });
 
+  const heartbeatSweeps = heartbeatMs === undefined ? Infinity : Math.max(1, Math.round(heartbeatMs / sweepMs));
   const sweeper = setInterval(() => {
     queue.sweep();
+    // Nothing written for a while: a PING makes the liveness check below look at the connection.
+    if (++idleSweeps >= heartbeatSweeps && connection.ready && queue.awaitingReply === 0 && queue.waiting === 0) {
+      idleSweeps = 0;
+      void queue.enqueue(PING, true).catch(() => {});
+      flush();
+    }
     if (chunks !== chunksAtLastSweep || queue.awaitingReply === 0) {
       chunksAtLastSweep = chunks;
       quietSweeps = 0;

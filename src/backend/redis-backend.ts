@@ -1,13 +1,36 @@
-// Owns the cache's way to Redis: the connection that fills the cache, reading values in a client's database.
+// Owns the cache's way to Redis: the connection that fills the cache, and Redis's invalidations of what it read (CLIENT TRACKING).
 import type { BackendTarget } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { parseReply, PushValue } from '../resp/reply-reader.ts';
 import type { LatencyHistogram } from '../stats.ts';
 import { PROXY_NAME } from '../version.ts';
+import { ANY_DB } from './command-queue.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
+
+/** Whether Redis tells the proxy when what it cached changes. */
+export type TrackingState =
+  /** CLIENT TRACKING is on for the fill connection: Redis's invalidations keep the cache coherent. */
+  | 'on'
+  /** The connection that was tracked is gone: the cache was flushed, and fills wait for the next one. */
+  | 'lost'
+  /** Redis refused it (older than 6, or an ACL user not allowed CLIENT): the cache relies on CACHE_EXPIRY. */
+  | 'unavailable'
+  /** CACHE_INVALIDATION=expiry: the operator chose expiry alone. */
+  | 'disabled'
+  /** Not connected yet. */
+  | 'starting';
 
 export interface Backend extends Omit<BackendClient, 'send'> {
   /** The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have it. */
   get(key: string, db: number): Promise<Buffer | null>;
+  readonly tracking: TrackingState;
+  /** Why tracking is not on (Redis's refusal, the loss), for INFO and the logs. */
+  readonly trackingReason: string;
+  /**
+   * Resolves once every invalidation Redis had sent when this was called has been handled: a PING on
+   * the tracked connection, whose reply comes after them. Used after a write whose keys are unknown.
+   */
+  barrier(): Promise<void>;
 }
 
 export interface BackendOptions {
@@ -18,12 +41,93 @@ export interface BackendOptions {
   maxInFlight: number;
   /** Where each read's reply latency is counted. */
   latency: LatencyHistogram;
+  /** CACHE_INVALIDATION: `tracking` asks Redis for invalidations; `expiry` relies on CACHE_EXPIRY alone. */
+  invalidation: 'tracking' | 'expiry';
+  /** Redis says these keys changed (in some database); null: everything did (FLUSHALL, FLUSHDB). */
+  onInvalidate(keys: Buffer[] | null): void;
+  /** The tracked connection is gone: invalidations may have been missed. */
+  onTrackingLost(reason: string): void;
   log: Logger;
 }
 
-/** The fill connection: GETs are reads, so they are retried when their connection dies. */
-export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, log }: BackendOptions): Backend {
-  const client = createBackendClient({ target, protocol: 2, replies: 'value', name: PROXY_NAME, timeoutMs, maxInFlight, latency, logs: true, log });
+/**
+ * Without traffic, the tracked connection is pinged this often: a connection that died silently (a
+ * dropped route) would otherwise go unnoticed, and with it the invalidations it no longer brings.
+ * It is then declared dead after REDIS_TIMEOUT without a byte.
+ */
+const HEARTBEAT_MS = 1000;
+const PING = '*1\r\n$4\r\nPING\r\n';
+
+/**
+ * The fill connection. Its GETs are reads, so they are retried when their connection dies. With
+ * CACHE_INVALIDATION=tracking it speaks RESP3 and turns CLIENT TRACKING on, so Redis remembers every
+ * key it read and pushes an invalidation on this same connection when one changes. Fills and
+ * invalidations share one ordered stream: a reply that predates a change always arrives before the
+ * change's invalidation, so an invalidation is never overtaken by the stale value it invalidates.
+ */
+export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, invalidation, onInvalidate, onTrackingLost, log }: BackendOptions): Backend {
+  let tracking: TrackingState = invalidation === 'tracking' ? 'starting' : 'disabled';
+  let trackingReason = invalidation === 'tracking' ? 'not connected yet' : 'CACHE_INVALIDATION=expiry';
+  // What this connection's handshake got: RESP3, and tracking.
+  let resp3Refusal: string | undefined;
+  let trackingRefusal: string | undefined;
+  let warned = '';
+
+  const client = createBackendClient({
+    target,
+    protocol: 2,
+    replies: 'value',
+    name: PROXY_NAME,
+    timeoutMs,
+    maxInFlight,
+    latency,
+    logs: true,
+    log,
+    heartbeatMs: invalidation === 'tracking' ? HEARTBEAT_MS : undefined,
+    optionalHandshake:
+      invalidation === 'tracking'
+        ? [
+            // Pushes need RESP3; a Redis older than 6 has no HELLO (and no tracking).
+            { args: ['HELLO', '3'], onResult: (refusal) => (resp3Refusal = refusal) },
+            { args: ['CLIENT', 'TRACKING', 'on'], onResult: (refusal) => (trackingRefusal = refusal) },
+          ]
+        : undefined,
+    onPush(frame) {
+      const push = parseReply(frame);
+      if (!(push instanceof PushValue) || !(push.items[0] instanceof Buffer) || push.items[0].toString() !== 'invalidate') return;
+      const keys = push.items[1];
+      onInvalidate(Array.isArray(keys) ? keys.filter((k): k is Buffer => k instanceof Buffer) : null);
+    },
+    onState(ready, reason) {
+      if (invalidation !== 'tracking') return;
+      if (!ready) {
+        if (tracking !== 'on') return;
+        tracking = 'lost';
+        trackingReason = `the tracked connection was lost (${reason})`;
+        onTrackingLost(reason);
+        return;
+      }
+      const refusal = resp3Refusal ?? trackingRefusal;
+      if (refusal === undefined) {
+        tracking = 'on';
+        trackingReason = '';
+        if (warned !== '') log.info(`backend ${client.address}: CLIENT TRACKING is on again`, { event: 'tracking_on', backend: client.address });
+        warned = '';
+        return;
+      }
+      tracking = 'unavailable';
+      trackingReason = `Redis refused ${resp3Refusal !== undefined ? 'HELLO 3' : 'CLIENT TRACKING on'}: ${refusal}`;
+      if (warned !== trackingReason) {
+        warned = trackingReason;
+        log.warn(
+          `backend ${client.address}: ${trackingReason}. The cache cannot hear of writes made by others and relies on CACHE_EXPIRY alone; ` +
+            'set CACHE_INVALIDATION=expiry to say that is intended',
+          { event: 'tracking_unavailable', backend: client.address, reason: refusal },
+        );
+      }
+    },
+  });
+
   return {
     address: client.address,
     get: (key, db) => client.send(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true, db),
@@ -31,6 +135,16 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, lo
     get unavailableReason() {
       return client.unavailableReason;
     },
+    get tracking() {
+      return tracking;
+    },
+    get trackingReason() {
+      return trackingReason;
+    },
+    barrier: () => client.send(PING, true, ANY_DB).then(
+      () => {},
+      () => {},
+    ),
     waitReady: (ms) => client.waitReady(ms),
     close: () => client.close(),
   };

@@ -75,7 +75,10 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
         // Same tick as store.set: no reader can find the key neither cached nor in flight.
         if (inflight.get(ek) === entry) inflight.delete(ek);
         // Read before a write that was acknowledged meanwhile: answered to those who asked before it, not kept.
-        if (entry.stale) return reply;
+        if (entry.stale) {
+          stats.staleFills++;
+          return reply;
+        }
         // Served to this reader and every one that joined the fetch, but not kept.
         if (!store.fits(ek, reply === null ? 0 : reply.length)) {
           stats.uncacheableValues++;

@@ -40,7 +40,7 @@ const SECTIONS: Record<string, Section> = {
       ['backend_down_reason', fill.unavailableReason],
     ];
   },
-  cache: ({ config, readThrough, stats }) => [
+  cache: ({ config, readThrough, stats, backends }) => [
     ['cache_entries', readThrough.size],
     ['cache_capacity', config.cacheCapacity],
     ['cache_bytes', readThrough.bytes],
@@ -54,7 +54,16 @@ const SECTIONS: Record<string, Section> = {
     ['cache_values_too_large', stats.uncacheableValues],
     ['cache_inflight_fetches', readThrough.inflight],
     ['cache_invalidated_keys', stats.invalidatedKeys],
-    ['cache_flushes', stats.cacheFlushes],
+    ['cache_stale_fills_dropped', stats.staleFills],
+    ['cache_flushes', stats.flushesForWrites + stats.flushesByRedis + stats.flushesForTrackingLost],
+    ['cache_flushes_for_writes', stats.flushesForWrites],
+    ['cache_flushes_by_redis', stats.flushesByRedis],
+    ['cache_flushes_for_tracking_lost', stats.flushesForTrackingLost],
+    ['tracking', backends.fill.tracking],
+    ['tracking_reason', backends.fill.trackingReason],
+    ['tracking_invalidations', stats.trackingInvalidations],
+    ['tracking_invalidated_keys', stats.trackingInvalidatedKeys],
+    ['tracking_barriers', stats.invalidationBarriers],
     ['backend_reads', stats.backendReads],
     ['backend_errors', backendErrors(stats)],
   ],

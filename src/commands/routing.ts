@@ -93,19 +93,21 @@ export function routeOf(args: readonly Buffer[], table: CommandTable | undefined
 
 /**
  * What a command may change in the cache once Redis has acknowledged it: nothing (a read), these keys
- * (in any database: MOVE and COPY … DB reach across), or everything (no way to tell which keys).
+ * (in any database: MOVE and COPY … DB reach across), `unknown-keys` (keys it does not name: a script,
+ * a module's command; Redis's invalidations name them), or `all` (no key at all: FLUSHALL, FLUSHDB,
+ * SWAPDB, whose effects tracking does not always report: SWAPDB sends no invalidation).
  */
-export type WriteEffect = null | readonly Buffer[] | 'all';
+export type WriteEffect = null | readonly Buffer[] | 'unknown-keys' | 'all';
 
 /** Scripts and functions: any key, whatever they declare. */
 const SCRIPTS = new Set(['eval', 'evalsha', 'fcall']);
 
 export function writeEffect(args: readonly Buffer[], table: CommandTable | undefined): WriteEffect {
   const name = lowerName(args[0]!);
-  if (SCRIPTS.has(name)) return 'all';
+  if (SCRIPTS.has(name)) return 'unknown-keys';
   const command: BackendCommand | undefined = table === undefined ? undefined : lookupCommand(table, name, args);
   if (command === undefined) {
-    if (!knownToIoredis(name)) return 'all'; // a module's command, or one newer than both tables
+    if (!knownToIoredis(name)) return 'unknown-keys'; // a module's command, or one newer than both tables
     if (!hasFlag(name, 'write')) return null;
     return keysOrAll(ioredisKeyPositions(name, args), args);
   }
@@ -115,7 +117,8 @@ export function writeEffect(args: readonly Buffer[], table: CommandTable | undef
 
 /** A write with no key Redis names (FLUSHALL, FLUSHDB, SWAPDB, …) may change anything. */
 function keysOrAll(positions: number[] | null, args: readonly Buffer[]): WriteEffect {
-  if (positions === null || positions.length === 0) return 'all';
+  if (positions === null) return 'unknown-keys';
+  if (positions.length === 0) return 'all';
   return positions.filter((i) => i < args.length).map((i) => args[i]!);
 }
 

@@ -48,8 +48,11 @@ export interface SessionInfo {
 export interface ProxyContext {
   readonly readThrough: ReadThrough;
   readonly backends: Backends;
-  /** A write Redis acknowledged: drops from the cache what it may have changed, before its reply is relayed. */
-  invalidate(effect: WriteEffect): void;
+  /**
+   * A write Redis acknowledged: drops from the cache what it may have changed, before its reply is
+   * relayed; a promise when the reply must wait (for Redis's invalidations of a script's keys).
+   */
+  invalidate(effect: WriteEffect): void | Promise<void>;
   readonly stats: Stats;
   readonly config: Config;
   /** Ports actually bound (differ from the config when it asked for 0). */

@@ -342,8 +342,10 @@ export class RespConnection implements ClientState, SessionHost {
     this.#lane = SHARED_LANE;
     proxy.stats.forwardedCommands++;
     return proxy.backends.forward(this.protocol, this.db, encodeCommand(args)).then((frame) => {
-      if (effect !== null && !isErrorFrame(frame)) proxy.invalidate(effect);
-      return new RawReply(frame);
+      const reply = new RawReply(frame);
+      if (effect === null || isErrorFrame(frame)) return reply;
+      const invalidated = proxy.invalidate(effect);
+      return invalidated === undefined ? reply : invalidated.then(() => reply);
     });
   }
 
@@ -353,8 +355,8 @@ export class RespConnection implements ClientState, SessionHost {
     if (this.#queueHead === this.#queue.length) this.#flush();
   }
 
-  invalidate(effect: Parameters<ProxyContext['invalidate']>[0]): void {
-    this.#ctx.proxy.invalidate(effect);
+  invalidate(effect: Parameters<ProxyContext['invalidate']>[0]): void | Promise<void> {
+    return this.#ctx.proxy.invalidate(effect);
   }
 
   ended(): void {

@@ -17,8 +17,8 @@ export interface SessionHost {
   readonly db: number;
   /** A frame that answers no request (a Pub/Sub message, a MONITOR line): relayed in order with the replies. */
   relay(frame: Buffer): void;
-  /** A write Redis acknowledged: drop what it made stale, before its reply is relayed. */
-  invalidate(effect: WriteEffect): void;
+  /** A write Redis acknowledged: drop what it made stale, before its reply is relayed (a promise when that must wait). */
+  invalidate(effect: WriteEffect): void | Promise<void>;
   /** The session is over; the client's next commands take the shared paths again. */
   ended(): void;
   /** The connection died under a subscription or MONITOR: the client must reconnect, as if Redis went away. */
@@ -182,7 +182,9 @@ export class Session {
       }
       return this.#sendThen(args, (frame) => {
         // An array: the transaction ran (a nil array: a watched key changed, nothing ran).
-        if (frame[0] === 0x2a && frame[1] !== 0x2d) for (const effect of effects) this.#host.invalidate(effect);
+        if (frame[0] !== 0x2a || frame[1] === 0x2d) return undefined;
+        const waits = effects.map((effect) => this.#host.invalidate(effect)).filter((w) => w !== undefined);
+        return waits.length === 0 ? undefined : Promise.all(waits).then(() => {});
       });
     }
     if (name === 'discard') {
@@ -238,12 +240,11 @@ export class Session {
 
   /** Sends in the client's current database; resolves with Redis's reply, as it is. */
   #send(args: Buffer[], effect: WriteEffect): Promise<Reply> {
-    return this.#sendThen(args, (frame) => {
-      if (effect !== null && !isError(frame)) this.#host.invalidate(effect);
-    });
+    return this.#sendThen(args, (frame) => (effect !== null && !isError(frame) ? this.#host.invalidate(effect) : undefined));
   }
 
-  #sendThen(args: Buffer[], onReply: (frame: Buffer) => void): Promise<Reply> {
+  /** Sends, and on the reply runs `onReply` (which may make the reply wait) before handing it over. */
+  #sendThen(args: Buffer[], onReply: (frame: Buffer) => void | Promise<void>): Promise<Reply> {
     this.#outstanding++;
     return this.#connection.ready
       .then(() => {
@@ -251,8 +252,9 @@ export class Session {
         return this.#connection.send(encodeCommand(args));
       })
       .then((frame) => {
-        onReply(frame);
-        return new RawReply(frame);
+        const reply = new RawReply(frame);
+        const waiting = onReply(frame);
+        return waiting === undefined ? reply : waiting.then(() => reply);
       })
       .finally(() => {
         this.#outstanding--;

@@ -131,8 +131,8 @@ test.serial('/metrics and /health report the proxy\'s state', async (t) => {
   t.like(await health.json(), { status: 'ok' });
 });
 
-localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('after CACHE_EXPIRY the next read goes to Redis again and returns the new value', async (t) => {
-  const short = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.4' } });
+localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('with expiry alone (no tracking), after CACHE_EXPIRY the next read goes to Redis again and returns the new value', async (t) => {
+  const short = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.4', CACHE_INVALIDATION: 'expiry' } });
   try {
     await redis.client.set('expiring', 'old');
     t.is((await get(short, 'expiring')).body.toString(), 'old');

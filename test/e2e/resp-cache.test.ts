@@ -51,8 +51,8 @@ test.serial('40 clients reading one uncached key at once cause one backend read'
   });
 });
 
-localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('after CACHE_EXPIRY the next GET goes to Redis again and returns the new value', async (t) => {
-  await withProxy({ CACHE_EXPIRY: '0.4' }, async (_proxy, client) => {
+localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('with expiry alone (no tracking), after CACHE_EXPIRY the next GET goes to Redis again and returns the new value', async (t) => {
+  await withProxy({ CACHE_EXPIRY: '0.4', CACHE_INVALIDATION: 'expiry' }, async (_proxy, client) => {
     await redis.client.set('exp', 'old');
     t.is(await client.get('exp'), 'old');
     await redis.client.set('exp', 'new');

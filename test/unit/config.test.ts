@@ -121,6 +121,7 @@ const badValues: [key: string, value: string, message: string][] = [
   ['CACHE_MAX_VALUE_SIZE', '-1', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "-1"`],
   ['MAX_CLIENTS', '-5', 'MAX_CLIENTS must be a positive integer, got "-5"'],
   ['MAX_PARALLEL', '1e3', 'MAX_PARALLEL must be a positive integer, got "1e3"'],
+  ['CACHE_INVALIDATION', 'sometimes', 'CACHE_INVALIDATION must be one of tracking, expiry, got "sometimes"'],
   ['MAX_PINNED_CONNECTIONS', '0', 'MAX_PINNED_CONNECTIONS must be a positive integer, got "0"'],
   ['QUERY_BUFFER_LIMIT', '10tb', 'QUERY_BUFFER_LIMIT must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "10tb"'],
   ['REDIS_TIMEOUT', 'soon', `REDIS_TIMEOUT ${SECONDS_RULE}, got "soon"`],

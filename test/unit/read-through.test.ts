@@ -21,6 +21,9 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
     get: (key, db) => new Promise((resolve, reject) => calls.push({ key, db, resolve, reject })),
     isReady: () => true,
     unavailableReason: '',
+    tracking: 'on',
+    trackingReason: '',
+    barrier: async () => {},
     waitReady: async () => true,
     close: async () => {},
   };
