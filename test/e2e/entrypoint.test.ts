@@ -35,7 +35,7 @@ test.serial('a malformed percent-escape in REDIS_URL exits with code 2 and one l
   t.is(code, 2);
   const lines = stderr.trim().split('\n');
   t.is(lines.length, 1, stderr);
-  t.is(lines[0], 'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:%zz@127.0.0.1:1" (from environment)');
+  t.is(lines[0], 'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@127.0.0.1:1" (from environment)');
 });
 
 test.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to whole milliseconds)', async (t) => {
