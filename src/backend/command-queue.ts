@@ -88,16 +88,16 @@ export class CommandQueue {
 
   /** Queues a command; it is written by the next takeWritable(). */
   enqueue(frame: string, retriable: boolean): Promise<BackendReply> {
-    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
-    return promise;
+    return new Promise((resolve, reject) => {
+      this.#unsent.push({ frame, retriable, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    });
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
-    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
-    this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
-    return promise;
+    return new Promise((resolve, reject) => {
+      this.#sent.push({ frame, retriable: false, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false });
+    });
   }
 
   /** The frames to write now, as one string, moved to awaiting a reply; '' when none may go. */
