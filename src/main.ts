@@ -6,6 +6,8 @@ import { createLogger } from './log.ts';
 import { startProxy } from './proxy.ts';
 
 const EXIT_BAD_CONFIG = 2;
+/** A second stop signal within this many milliseconds of the first is the same request, delivered twice. */
+const SAME_REQUEST_MS = 1000;
 const log = createLogger();
 
 async function main(): Promise<void> {
@@ -41,14 +43,17 @@ async function main(): Promise<void> {
       `expiry=${config.cacheExpiryMs / 1000}s capacity=${config.cacheCapacity} max-memory=${config.cacheMaxMemory} max-value-size=${config.cacheMaxValueSize}`,
   );
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // Ctrl-C in the terminal running `npm start` reaches node twice at once (from the terminal, and from npm,
+      // which passes its signals on): one request. A signal that comes later is the operator asking again.
+      if (performance.now() - stoppingSince < SAME_REQUEST_MS) return;
       // The operator asked twice: they want out now, whatever is still owed.
       log.warn(`${signal} received again, exiting at once`);
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = performance.now();
     log.info(`${signal} received: no new connections; answering what was received (up to ${config.shutdownTimeoutMs / 1000} s), then exiting`);
     proxy.close().then(
       () => process.exit(0),

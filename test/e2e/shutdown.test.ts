@@ -1,8 +1,9 @@
-// SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal exits at once.
+// SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal a second later exits at once.
 import net from 'node:net';
 import test from 'ava';
 import RedisParser from 'redis-parser';
 import { startRedisAndProxy } from '../helpers/proxy-process.ts';
+import { waitForOutput } from '../helpers/tools.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,16 +65,31 @@ test.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the proxy e
   t.regex(proxy.output(), /still owed replies after 300 ms/);
 });
 
-test.serial('a second SIGTERM exits at once', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
+test.serial('a second SIGTERM, a second or more after the first, exits at once', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '8' });
   await redis.client.set('key:0', 'v');
-  await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
+  await redis.client.call('CLIENT', 'PAUSE', '5000', 'ALL');
   void pipelinedGets(proxy.respPort, 1).catch(() => {});
   await sleep(100);
   const started = Date.now();
   proxy.child.kill('SIGTERM');
-  await sleep(100);
+  await sleep(1200);
   t.is(await proxy.stop('SIGTERM'), 1);
-  t.true(Date.now() - started < 1500, 'did not wait for the drain');
+  t.true(Date.now() - started < 3500, 'did not wait for the drain');
   t.regex(proxy.output(), /received again, exiting at once/);
+});
+
+test.serial('two SIGINTs at once, as Ctrl-C under npm start delivers them (terminal and npm), are one request: drained, exit 0', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
+  await redis.client.set('key:0', 'v');
+  await redis.client.call('CLIENT', 'PAUSE', '1000', 'ALL');
+  const resp = pipelinedGets(proxy.respPort, 1);
+  await sleep(100);
+  proxy.child.kill('SIGINT');
+  // The second comes once the first was handled (two sent before that would merge into one delivery).
+  await waitForOutput(proxy.child, /SIGINT received/, 'the first SIGINT');
+  t.is(await proxy.stop('SIGINT'), 0);
+  t.deepEqual(await resp, ['v']);
+  t.regex(proxy.output(), /SIGINT received: no new connections/);
+  t.notRegex(proxy.output(), /received again/);
 });
