@@ -67,6 +67,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+// A log nobody reads any more (the pipe or terminal on stderr went away) must not stop the serving: each
+// failed write would be an uncaught error, logged to the same stderr, for ever.
+process.stderr.on('error', () => {});
+process.stdout.on('error', () => {});
+
 // A bug must not take the proxy down with every client on it: log it and keep serving.
 process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? String(err)}`));
 process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
