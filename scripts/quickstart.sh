@@ -24,10 +24,12 @@ fail() {
 }
 # Whether pid $1 is alive and its command line mentions $2 (a pid recorded long ago may be someone else's now).
 running() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"; }
+# Whether pid $1 exists and has not exited (a zombie has: only its parent has not collected it yet).
+exists() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 # Waits up to $2 seconds for pid $1 to exit; fails if it does not.
 wait_gone() {
   local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null; do
+  while exists "$1"; do
     [ $SECONDS -lt $deadline ] || return 1
     sleep 0.2
   done
@@ -136,7 +138,7 @@ say "npm start (pid $npm_pid), log in $state/proxy.log; waiting for it to answer
 
 deadline=$((SECONDS + 60))
 until [ "$(redis-cli -h "$connect_host" -p "$resp_port" ping 2>/dev/null)" = PONG ]; do
-  if ! kill -0 "$npm_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+  if ! exists "$npm_pid" || [ $SECONDS -ge $deadline ]; then
     say "the proxy did not start; the end of $state/proxy.log:"
     tail -n 20 "$state/proxy.log" | sed 's/^/    /'
     stop
