@@ -1,4 +1,4 @@
-# redis-cache-proxy: Node 24 runs the TypeScript sources directly; only runtime dependencies are installed.
+# redis-cache-proxy: runs the TypeScript sources through tsx (a runtime dependency); only runtime dependencies are installed.
 FROM node:24-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -11,4 +11,4 @@ EXPOSE 5000 6380
 USER node
 HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROXY_PORT || 5000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The same command as npm start: a young generation capped at 16 MiB per semi-space (see README, "Memory").
-CMD ["node", "--max-semi-space-size=16", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=16", "src/start.mjs"]

@@ -381,7 +381,7 @@ function helpText(): string {
     return `  ${flag.padEnd(34)}${s.key}: ${s.help}${def}`;
   });
   return [
-    'Usage: npm start -- [options]      (or: node src/main.ts [options])',
+    'Usage: npm start -- [options]      (or: node src/start.mjs [options])',
     '',
     'A caching proxy in front of one Redis. Settings come from .config in the working',
     'directory, then environment variables of the same name, then these flags; each',

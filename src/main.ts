@@ -7,6 +7,8 @@ import { startProxy } from './proxy.ts';
 import { PROXY_NAME, PROXY_VERSION } from './version.ts';
 
 const EXIT_BAD_CONFIG = 2;
+/** A second stop signal within this many milliseconds of the first is the same request, delivered twice. */
+const SAME_REQUEST_MS = 1000;
 
 /** The settings, or exit 2 with one plain line: the log format is one of the settings, so it is not known yet. */
 function loadSettings(): LoadResult {
@@ -68,14 +70,17 @@ async function main(): Promise<void> {
 }
 
 function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // Ctrl-C in the terminal running `npm start` reaches node twice at once (from the terminal, and from npm,
+      // which passes its signals on): one request. A signal that comes later is the operator asking again.
+      if (performance.now() - stoppingSince < SAME_REQUEST_MS) return;
       // The operator asked twice: they want out now, whatever is still owed.
       log.warn(`${signal} received again, exiting at once`, { event: 'shutdown_forced', signal });
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = performance.now();
     log.info(`${signal} received: no new connections; answering what was received (up to ${shutdownTimeoutMs / 1000} s), then exiting`, {
       event: 'shutdown',
       signal,
@@ -95,6 +100,11 @@ function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: num
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+// A log nobody reads any more (the pipe or terminal on stderr went away) must not stop the serving: each
+// failed write would be an uncaught error, logged to the same stderr, for ever.
+process.stderr.on('error', () => {});
+process.stdout.on('error', () => {});
 
 // Before it listens, any failure is a failure to start: exit non-zero, so a supervisor sees it
 // (the handlers main() installs would otherwise log it and let the process end with 0).

@@ -1,4 +1,5 @@
 // Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
+import { withResolvers } from '../deferred.ts';
 import type { LatencyHistogram } from '../stats.ts';
 
 /** A reply as the backend hands it over: a bulk string's bytes, null, or a whole frame (ReplyReader). */
@@ -107,14 +108,14 @@ export class CommandQueue {
 
   /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
   enqueue(frame: string, retriable: boolean, db: number = ANY_DB): Promise<BackendReply> {
-    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
+    const { promise, resolve, reject } = withResolvers<BackendReply>();
     this.#unsent.push({ frame, retriable, db, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
-    const { promise, resolve, reject } = Promise.withResolvers<BackendReply>();
+    const { promise, resolve, reject } = withResolvers<BackendReply>();
     this.#sent.push({ frame, retriable: false, db: ANY_DB, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }

@@ -1,5 +1,6 @@
 // Owns a backend connection of one client's own (a transaction, a blocking command, Pub/Sub, MONITOR): replies in order, or a stream.
 import type { BackendTarget } from '../config.ts';
+import { withResolvers } from '../deferred.ts';
 import { BackendUnavailableError } from '../errors.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
@@ -49,7 +50,7 @@ export class PinnedConnection {
     this.protocol = protocol;
     this.db = db;
     this.#address = `${target.host}:${target.port}`;
-    const opened = Promise.withResolvers<void>();
+    const opened = withResolvers<void>();
     this.ready = opened.promise;
     // A session that fails to open is reported through `ready`; nobody need listen to it twice.
     this.ready.catch(() => {});
@@ -133,7 +134,7 @@ export class PinnedConnection {
   }
 
   #expect(): Promise<Buffer> {
-    const { promise, resolve, reject } = Promise.withResolvers<Buffer>();
+    const { promise, resolve, reject } = withResolvers<Buffer>();
     this.#waiters.push({ resolve, reject });
     return promise;
   }

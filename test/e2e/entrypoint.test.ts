@@ -131,3 +131,20 @@ entrypointTest.serial('a port already in use is a clear error', async (t) => {
     await first.stop();
   }
 });
+
+test.serial('with nobody reading its log any more (the pipe on stderr closed), the proxy keeps serving and stops on SIGTERM', async (t) => {
+  // Each log line then failed with EPIPE, an uncaught error that was logged to the same stderr: the proxy spun
+  // at 100% CPU for ever and never handled SIGTERM (orphans of killed test runs did this).
+  const proxy = await startProxy({ env: backendEnv(redis) });
+  t.teardown(() => proxy.stop('SIGKILL'));
+  proxy.child.stdout!.destroy();
+  proxy.child.stderr!.destroy();
+  await redis.client.set('log-gone', 'still served');
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  t.is(await client.get('log-gone'), 'still served');
+  client.disconnect();
+  const exit = proxy.stop('SIGTERM');
+  const hung = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref());
+  t.is(await Promise.race([exit, hung]), 0);
+});

@@ -1,4 +1,4 @@
-// SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal exits at once.
+// SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal a second later exits at once.
 import net from 'node:net';
 import RedisParser from 'redis-parser';
 import { localOnly } from '../helpers/local-only.ts';
@@ -7,6 +7,7 @@ import { connectRaw } from '../helpers/raw-client.ts';
 
 /** Against an external proxy these are skipped: each signals the proxy. */
 const signalTest = localOnly('signals the proxy');
+import { waitForOutput } from '../helpers/tools.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,17 +69,17 @@ signalTest.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the p
   t.regex(proxy.output(), /still owed replies after 300 ms/);
 });
 
-signalTest.serial('a second SIGTERM exits at once', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
+signalTest.serial('a second SIGTERM, a second or more after the first, exits at once', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '8' });
   await redis.client.set('key:0', 'v');
-  await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
+  await redis.client.call('CLIENT', 'PAUSE', '5000', 'ALL');
   void pipelinedGets(proxy.respPort, 1).catch(() => {});
   await sleep(100);
   const started = Date.now();
   proxy.child.kill('SIGTERM');
-  await sleep(100);
+  await sleep(1200);
   t.is(await proxy.stop('SIGTERM'), 1);
-  t.true(Date.now() - started < 1500, 'did not wait for the drain');
+  t.true(Date.now() - started < 3500, 'did not wait for the drain');
   t.regex(proxy.output(), /received again, exiting at once/);
 });
 
@@ -95,4 +96,19 @@ signalTest.serial('a client blocked on BLPOP 0, or subscribed, does not hold the
   t.is(await proxy.stop('SIGTERM'), 0);
   t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms; SHUTDOWN_TIMEOUT is 10 s`);
   t.is(await blocked.closed(), '-ERR the proxy is shutting down\r\n');
+});
+
+signalTest.serial('two SIGINTs at once, as Ctrl-C under npm start delivers them (terminal and npm), are one request: drained, exit 0', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
+  await redis.client.set('key:0', 'v');
+  await redis.client.call('CLIENT', 'PAUSE', '1000', 'ALL');
+  const resp = pipelinedGets(proxy.respPort, 1);
+  await sleep(100);
+  proxy.child.kill('SIGINT');
+  // The second comes once the first was handled (two sent before that would merge into one delivery).
+  await waitForOutput(proxy.child, /SIGINT received/, 'the first SIGINT');
+  t.is(await proxy.stop('SIGINT'), 0);
+  t.deepEqual(await resp, ['v']);
+  t.regex(proxy.output(), /SIGINT received: no new connections/);
+  t.notRegex(proxy.output(), /received again/);
 });

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { EXTERNAL, type Address, type ExternalTarget } from './external.ts';
 import { freePort, startRedis, type TestRedis, waitForPort } from './redis-server.ts';
@@ -18,6 +18,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 function startCommand(root: string): string[] {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.split(/\s+/);
+  // `exec` only makes the shell npm runs the script in give way to node, so that npm's signals reach node.
+  if (words[0] === 'exec') words.shift();
   if (words[0] !== 'node') throw new Error(`npm start should run node, not ${words[0]}`);
   return words.slice(1).map((w) => (w.startsWith('-') ? w : resolve(root, w)));
 }
@@ -88,6 +90,13 @@ export interface RunOptions {
    * waits for them to accept connections instead.
    */
   quiet?: boolean;
+  /** The node binary to run it with; default the one running the tests. */
+  node?: string;
+  /**
+   * Start it as users do, with `npm start` in the checkout (so its .config applies, under `env`, unless
+   * `configFile` is given), rather than npm start's command; `node` then comes first on npm's PATH.
+   */
+  npm?: boolean;
 }
 
 /**
@@ -107,15 +116,25 @@ export async function runProxyCommand(options: RunOptions = {}, timeoutMs = 15_0
   return { code, stdout, stderr };
 }
 
-function spawnProxy({ env = {}, args = [], configFile, root }: RunOptions) {
+function spawnProxy({ env = {}, args = [], configFile, root, node = process.execPath, npm = false }: RunOptions) {
   const cwd = mkdtempSync(join(tmpdir(), 'rcp-proxy-'));
   if (configFile !== undefined) writeFileSync(join(cwd, '.config'), configFile);
-  const child = spawn(process.execPath, [...(root ? startCommand(root) : START_COMMAND), ...args], {
+  const cleanup = () => rmSync(cwd, { recursive: true, force: true });
+  if (npm) {
+    const config = configFile !== undefined ? ['--config', join(cwd, '.config')] : [];
+    const child = spawn('npm', ['start', '--', ...config, ...args], {
+      cwd: root ?? ROOT,
+      env: { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? cwd, PROXY_PORT: '0', RESP_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { child, cleanup };
+  }
+  const child = spawn(node, [...(root ? startCommand(root) : START_COMMAND), ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', PROXY_PORT: '0', RESP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return { child, cleanup: () => rmSync(cwd, { recursive: true, force: true }) };
+  return { child, cleanup };
 }
 
 /** How long close() waits for the proxy to exit on SIGTERM before it kills it. */
