@@ -52,8 +52,7 @@ export function escapeXml(s: string): string {
 }
 
 const px = (n: number) => String(Math.round(n * 10) / 10);
-const text = (x: number, y: number, content: string, attrs = '') =>
-  `<text x="${px(x)}" y="${px(y)}"${attrs ? ` ${attrs}` : ''}>${escapeXml(content)}</text>`;
+const text = (x: number, y: number, content: string, attrs = '') => `<text x="${px(x)}" y="${px(y)}"${attrs ? ` ${attrs}` : ''}>${escapeXml(content)}</text>`;
 
 export interface ChartInput {
   title: string;

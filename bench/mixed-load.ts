@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { ReplyReader } from '../src/resp/reply-reader.ts';
 
-const [port, seconds, connections = 50, getShare = 0.9, keyspace = 10_000] = process.argv.slice(2).map(Number) as number[];
+const [port, seconds, connections = 50, getShare = 0.9, keyspace = 10_000] = process.argv.slice(2).map<number>(Number);
 const VALUE = 'v'.repeat(100);
 const key = (i: number) => `key:${String(i).padStart(12, '0')}`;
 const frame = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`;
@@ -14,33 +14,37 @@ let errors = 0;
 const until = performance.now() + seconds! * 1000;
 
 await Promise.all(
-  Array.from({ length: connections! }, () => new Promise<void>((resolve, reject) => {
-    const socket = net.connect(port!, '127.0.0.1');
-    const reader = new ReplyReader();
-    let sentAt = 0;
-    const send = () => {
-      if (performance.now() >= until) {
-        socket.end();
-        resolve();
-        return;
-      }
-      const k = key(Math.floor(Math.random() * keyspace!));
-      sentAt = performance.now();
-      socket.write(Math.random() < getShare! ? frame(['GET', k]) : frame(['SET', k, VALUE]));
-    };
-    socket.setNoDelay(true);
-    socket.on('connect', send);
-    socket.on('error', reject);
-    socket.on('data', (chunk) => {
-      reader.push(chunk);
-      for (let reply = reader.next(); reply !== null; reply = reader.next()) {
-        if (reply[0] === 0x2d) errors++;
-        latencies.push(performance.now() - sentAt);
-        done++;
-        send();
-      }
-    });
-  })),
+  Array.from(
+    { length: connections },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const socket = net.connect(port!, '127.0.0.1');
+        const reader = new ReplyReader();
+        let sentAt = 0;
+        const send = () => {
+          if (performance.now() >= until) {
+            socket.end();
+            resolve();
+            return;
+          }
+          const k = key(Math.floor(Math.random() * keyspace));
+          sentAt = performance.now();
+          socket.write(Math.random() < getShare ? frame(['GET', k]) : frame(['SET', k, VALUE]));
+        };
+        socket.setNoDelay(true);
+        socket.on('connect', send);
+        socket.on('error', reject);
+        socket.on('data', (chunk) => {
+          reader.push(chunk);
+          for (let reply = reader.next(); reply !== null; reply = reader.next()) {
+            if (reply[0] === 0x2d) errors++;
+            latencies.push(performance.now() - sentAt);
+            done++;
+            send();
+          }
+        });
+      }),
+  ),
 );
 
 latencies.sort((a, b) => a - b);

@@ -31,8 +31,18 @@ const fmt = (n: number | undefined, digits = 2) => (n === undefined || !Number.i
 function goals(r: BenchResults): Goal[] {
   const m = r.medians;
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
-  const atLeast = (figure: string, value: number | undefined, min: number): Goal => ({ figure, ratio: value, target: `≥ ${min.toFixed(1)}`, met: value === undefined ? undefined : value >= min });
-  const atMost = (figure: string, value: number | undefined, max: number): Goal => ({ figure, ratio: value, target: `≤ ${max.toFixed(1)}`, met: value === undefined ? undefined : value <= max });
+  const atLeast = (figure: string, value: number | undefined, min: number): Goal => ({
+    figure,
+    ratio: value,
+    target: `≥ ${min.toFixed(1)}`,
+    met: value === undefined ? undefined : value >= min,
+  });
+  const atMost = (figure: string, value: number | undefined, max: number): Goal => ({
+    figure,
+    ratio: value,
+    target: `≤ ${max.toFixed(1)}`,
+    met: value === undefined ? undefined : value <= max,
+  });
   const twem = (k: string) => m[`twemproxy/${k}`];
   return [
     atLeast('hit P1 req/s ÷ twemproxy', ratio(m['proxy-hit/P1']?.rps, twem('P1')?.rps), 1.0),

@@ -2,15 +2,7 @@
 import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import { type BenchResults, printTable, saveResults, updateBenchmarksMd } from './report.ts';
-import {
-  hasCommand,
-  rssBytes,
-  startBareHttpServer,
-  startBenchProxy,
-  startRedis,
-  startTwemproxy,
-  type TestRedis,
-} from './targets.ts';
+import { hasCommand, rssBytes, startBareHttpServer, startBenchProxy, startRedis, startTwemproxy, type TestRedis } from './targets.ts';
 import { benchKey, httpLoad, KEYSPACE, type Measurement, mixedLoad, redisBenchmark } from './workloads.ts';
 import net from 'node:net';
 
@@ -28,7 +20,11 @@ const BASELINE = process.env.BENCH_BASELINE;
 const VALUE = Buffer.alloc(100, 0x76);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const medianOf = (ms: Measurement[]): Measurement => ({ rps: median(ms.map((m) => m.rps)), p50: median(ms.map((m) => m.p50)), p99: median(ms.map((m) => m.p99)) });
+const medianOf = (ms: Measurement[]): Measurement => ({
+  rps: median(ms.map((m) => m.rps)),
+  p50: median(ms.map((m) => m.p50)),
+  p99: median(ms.map((m) => m.p99)),
+});
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function loadKeys(client: Redis, count: number, key: (i: number) => string): Promise<void> {
@@ -149,11 +145,15 @@ async function throughput(redis: TestRedis, notes: string[]) {
     // readers' GET P1 next to the same measured without them (proxy-hit's GET P1 above).
     await warm(hitProxy.respPort, KEYSPACE, benchKey);
     const blocked = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(hitProxy.respPort, '127.0.0.1', () => resolve(s));
-        s.on('error', reject);
-        s.write(`BLPOP bench:blocked:${i} 0\r\n`);
-      })),
+      Array.from(
+        { length: 50 },
+        (_, i) =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(hitProxy.respPort, '127.0.0.1', () => resolve(s));
+            s.on('error', reject);
+            s.write(`BLPOP bench:blocked:${i} 0\r\n`);
+          }),
+      ),
     );
     try {
       for (let round = 0; round < ROUNDS; round++) {
@@ -164,14 +164,16 @@ async function throughput(redis: TestRedis, notes: string[]) {
     } finally {
       blocked.forEach((s) => s.destroy());
     }
-    notes.push('SET P1/P16: redis-benchmark -t set, 50 clients. MIXED 90/10: 50 connections, 90% GET and 10% SET of 100-byte values over the keyspace, one request in flight each (bench/mixed-load.ts, a Node generator: it caps every target alike).');
+    notes.push(
+      'SET P1/P16: redis-benchmark -t set, 50 clients. MIXED 90/10: 50 connections, 90% GET and 10% SET of 100-byte values over the keyspace, one request in flight each (bench/mixed-load.ts, a Node generator: it caps every target alike).',
+    );
     notes.push("GET P1, 50 blocked: proxy-hit's GET P1 while 50 other clients each hold a BLPOP 0 on their own backend connection.");
 
     const missStats = await proxyStats(missProxy.respPort);
     const hitStats = await proxyStats(hitProxy.respPort);
     notes.push(
-      `proxy-miss answered ${(100 * missStats.cache_misses! / (missStats.cache_hits! + missStats.cache_misses!)).toFixed(1)}% of its reads from Redis; ` +
-        `proxy-hit ${(100 * hitStats.cache_hits! / (hitStats.cache_hits! + hitStats.cache_misses!)).toFixed(2)}% from its cache.`,
+      `proxy-miss answered ${((100 * missStats.cache_misses!) / (missStats.cache_hits! + missStats.cache_misses!)).toFixed(1)}% of its reads from Redis; ` +
+        `proxy-hit ${((100 * hitStats.cache_hits!) / (hitStats.cache_hits! + hitStats.cache_misses!)).toFixed(2)}% from its cache.`,
     );
     notes.push(`HTTP load generator: ${httpTool}, 50 connections.`);
     return Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));

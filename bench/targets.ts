@@ -48,7 +48,7 @@ export async function startTwemproxy(redis: TestRedis): Promise<Server | null> {
   try {
     await waitForPort(port, true);
   } catch (err) {
-    throw new Error(`nutcracker did not open port ${port}: ${(err as Error).message}\n${readFileSync(join(dir, 'nutcracker.log'), 'utf8')}`);
+    throw new Error(`nutcracker did not open port ${port}: ${(err as Error).message}\n${readFileSync(join(dir, 'nutcracker.log'), 'utf8')}`, { cause: err });
   }
   return { port, stop: stopChild(child) };
 }

@@ -27,10 +27,27 @@ async function run(command: string, args: string[]): Promise<string> {
 /** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients. */
 export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get'): Promise<Measurement> {
   const out = await run('redis-benchmark', [
-    '-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-r', String(KEYSPACE), '-P', String(pipeline), '-t', test, '--csv',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-c',
+    '50',
+    '-n',
+    String(requests),
+    '-r',
+    String(KEYSPACE),
+    '-P',
+    String(pipeline),
+    '-t',
+    test,
+    '--csv',
   ]);
   // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-  const row = out.trim().split('\n').find((l) => l.startsWith(`"${test.toUpperCase()}"`));
+  const row = out
+    .trim()
+    .split('\n')
+    .find((l) => l.startsWith(`"${test.toUpperCase()}"`));
   if (!row) throw new Error(`unexpected redis-benchmark output:\n${out}`);
   const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
   return { rps: cells[1]!, p50: cells[4]!, p99: cells[6]! };

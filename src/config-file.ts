@@ -22,7 +22,10 @@ const SHOWN_CHARS = 80;
  * A key given twice takes its last value.
  */
 export function parseConfigFile(text: string, file: string): ConfigFileEntry[] {
-  const lines = text.replace(/^\uFEFF/, '').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   const entries: ConfigFileEntry[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = i + 1;

@@ -203,30 +203,96 @@ const MAX_CACHE_CAPACITY = 10_000_000;
 export const SETTINGS: readonly Setting[] = [
   { key: 'REDIS_HOST', default: '127.0.0.1', unit: 'host', help: 'backing Redis host', parse: hostName },
   { key: 'REDIS_PORT', default: '6379', unit: 'port', help: 'backing Redis port', parse: port },
-  { key: 'REDIS_URL', default: undefined, unit: 'url', help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS; a user needs a password', parse: redisUrl },
+  {
+    key: 'REDIS_URL',
+    default: undefined,
+    unit: 'url',
+    help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS; a user needs a password',
+    parse: redisUrl,
+  },
   { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
   { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
   { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
   { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched (0.001 to 2147483.647)', parse: seconds },
-  { key: 'CACHE_CAPACITY', default: '10000', unit: 'keys', help: `keys kept, at most ${MAX_CACHE_CAPACITY}; the least recently read is evicted first`, parse: integerIn(1, MAX_CACHE_CAPACITY, `a positive integer up to ${MAX_CACHE_CAPACITY} (each key's slot is preallocated at start)`) },
+  {
+    key: 'CACHE_CAPACITY',
+    default: '10000',
+    unit: 'keys',
+    help: `keys kept, at most ${MAX_CACHE_CAPACITY}; the least recently read is evicted first`,
+    parse: integerIn(1, MAX_CACHE_CAPACITY, `a positive integer up to ${MAX_CACHE_CAPACITY} (each key's slot is preallocated at start)`),
+  },
   // 256 MiB (named after Redis's maxmemory): holds all 10 000 keys of the default capacity while
   // values average up to 26 KB. Full, its entries measured about the heap they are charged, next to
   // the process's ~140 MB at start; garbage from evictions comes on top until V8 collects it
   // (README, "Memory"). Without a budget, 10 000 values of 512 MiB could be held.
-  { key: 'CACHE_MAX_MEMORY', default: '256mb', unit: 'bytes', help: 'bytes the cached keys and values may hold; the least recently read is evicted first', parse: byteSize },
+  {
+    key: 'CACHE_MAX_MEMORY',
+    default: '256mb',
+    unit: 'bytes',
+    help: 'bytes the cached keys and values may hold; the least recently read is evicted first',
+    parse: byteSize,
+  },
   // 1 MiB, 1/256 of the default budget: one big value cannot push out thousands of small hot ones,
   // and a hit costs a copy of the value anyway. Larger values still work; each read goes to Redis.
-  { key: 'CACHE_MAX_VALUE_SIZE', default: '1mb', unit: 'bytes', help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached', parse: valueSize },
-  { key: 'CACHE_INVALIDATION', default: 'tracking', unit: 'mode', help: "tracking: Redis tells the proxy when a cached key changes (CLIENT TRACKING); expiry: writes by others are seen only at CACHE_EXPIRY", parse: oneOf(['tracking', 'expiry']) },
-  { key: 'MAX_CLIENTS', default: '10000', unit: 'connections', help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it', parse: positiveInteger },
-  { key: 'MAX_PARALLEL', default: '256', unit: 'requests', help: 'backend requests in flight at once on each shared connection; more wait their turn', parse: positiveInteger },
+  {
+    key: 'CACHE_MAX_VALUE_SIZE',
+    default: '1mb',
+    unit: 'bytes',
+    help: 'largest value cached (at most CACHE_MAX_MEMORY); a larger one is answered but not cached',
+    parse: valueSize,
+  },
+  {
+    key: 'CACHE_INVALIDATION',
+    default: 'tracking',
+    unit: 'mode',
+    help: 'tracking: Redis tells the proxy when a cached key changes (CLIENT TRACKING); expiry: writes by others are seen only at CACHE_EXPIRY',
+    parse: oneOf(['tracking', 'expiry']),
+  },
+  {
+    key: 'MAX_CLIENTS',
+    default: '10000',
+    unit: 'connections',
+    help: 'connections served at once per front end; RESP refuses the next, HTTP closes an idle one for it',
+    parse: positiveInteger,
+  },
+  {
+    key: 'MAX_PARALLEL',
+    default: '256',
+    unit: 'requests',
+    help: 'backend requests in flight at once on each shared connection; more wait their turn',
+    parse: positiveInteger,
+  },
   // 1000: Redis's own default maxclients is 10 000, and each pinned connection is one of them.
-  { key: 'MAX_PINNED_CONNECTIONS', default: '1000', unit: 'connections', help: "backend connections of clients' own (transactions, blocking commands, Pub/Sub, MONITOR); past it such a command gets an error", parse: positiveInteger },
+  {
+    key: 'MAX_PINNED_CONNECTIONS',
+    default: '1000',
+    unit: 'connections',
+    help: "backend connections of clients' own (transactions, blocking commands, Pub/Sub, MONITOR); past it such a command gets an error",
+    parse: positiveInteger,
+  },
   { key: 'QUERY_BUFFER_LIMIT', default: '64mb', unit: 'bytes', help: 'largest RESP request accepted; a bigger one is a protocol error', parse: byteSize },
-  { key: 'REDIS_TIMEOUT', default: '2', unit: 'seconds', help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)', parse: seconds },
-  { key: 'SHUTDOWN_TIMEOUT', default: '10', unit: 'seconds', help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)', parse: seconds },
+  {
+    key: 'REDIS_TIMEOUT',
+    default: '2',
+    unit: 'seconds',
+    help: 'how long a backend read may take, from when it was queued, before it fails with an error (0.001 to 2147483.647)',
+    parse: seconds,
+  },
+  {
+    key: 'SHUTDOWN_TIMEOUT',
+    default: '10',
+    unit: 'seconds',
+    help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)',
+    parse: seconds,
+  },
   { key: 'LOG_LEVEL', default: 'info', unit: 'level', help: `least severe log level written: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
-  { key: 'LOG_FORMAT', default: 'auto', unit: 'format', help: 'json, pretty (for a person), or auto: pretty when stderr is a terminal, else json', parse: oneOf(LOG_FORMATS) },
+  {
+    key: 'LOG_FORMAT',
+    default: 'auto',
+    unit: 'format',
+    help: 'json, pretty (for a person), or auto: pretty when stderr is a terminal, else json',
+    parse: oneOf(LOG_FORMATS),
+  },
 ];
 
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));

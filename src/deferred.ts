@@ -2,8 +2,9 @@
 
 export interface Resolvers<T> {
   promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
+  // Function properties, not methods: they are taken apart and called on their own.
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
 }
 
 /** A promise and the functions that settle it, as Promise.withResolvers() gives on Node 22+. */

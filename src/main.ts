@@ -38,9 +38,7 @@ async function main(): Promise<void> {
 
   // A bug must not take the proxy down with every client on it: log it and keep serving.
   process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
-  process.on('unhandledRejection', (err) =>
-    log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }),
-  );
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }));
 
   log.info(`starting ${PROXY_NAME} ${PROXY_VERSION} on Node ${process.version}`, {
     event: 'start',

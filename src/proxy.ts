@@ -1,7 +1,7 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
-import { createInvalidator, type Invalidator } from './cache/invalidator.ts';
+import { createInvalidator } from './cache/invalidator.ts';
 import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
@@ -21,12 +21,12 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
-  // Redis's invalidations reach the cache through the invalidator, made once the cache exists.
-  let invalidator: Invalidator | undefined;
+  // Redis's invalidations reach the cache through the invalidator, made once the cache exists (below;
+  // no push can arrive before this function returns).
   const backends = createBackends(
     config,
     stats,
-    { onInvalidate: (keys) => invalidator?.fromRedis(keys), onTrackingLost: () => invalidator?.trackingLost() },
+    { onInvalidate: (keys) => invalidator.fromRedis(keys), onTrackingLost: () => invalidator.trackingLost() },
     log,
   );
   const backend = backends.fill;
@@ -38,8 +38,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     stats,
   });
   const readThrough = createReadThrough({ store, backend, stats });
-  invalidator = createInvalidator(readThrough, backend, stats);
-  const afterWrite = invalidator.afterWrite;
+  const invalidator = createInvalidator(readThrough, backend, stats);
 
   const ports = { resp: config.respPort, http: config.httpPort };
   const context: ProxyContext = {
@@ -49,7 +48,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     config,
     ports,
     clients: () => respFrontEnd.clients(),
-    invalidate: afterWrite,
+    invalidate: (effect) => invalidator.afterWrite(effect),
   };
   const respFrontEnd = createRespFrontEnd({
     proxy: context,

@@ -64,8 +64,12 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
       ]);
       table = parseCommandTable(parseReply(commands!));
       const pair = parseReply(config!);
-      if (Array.isArray(pair) && pair.length === 2) databases = Number(pair[1]!.toString()) || databases;
-      if (table === undefined) log.warn(`backend ${fill.address} did not list its commands (COMMAND); writes are recognised from @ioredis/commands`, { event: 'backend_no_command_table', backend: fill.address });
+      if (Array.isArray(pair) && pair[1] instanceof Buffer) databases = Number(pair[1].toString('latin1')) || databases;
+      if (table === undefined)
+        log.warn(`backend ${fill.address} did not list its commands (COMMAND); writes are recognised from @ioredis/commands`, {
+          event: 'backend_no_command_table',
+          backend: fill.address,
+        });
     } catch {
       if (!closed) retry = setTimeout(() => void learn(), TABLE_RETRY_MS).unref();
     }

@@ -52,9 +52,9 @@ export interface BackendClientOptions {
    */
   optionalHandshake?: readonly { readonly args: readonly string[]; onResult(refusal: string | undefined): void }[];
   /** RESP3 pushes Redis sends on this connection (invalidations). */
-  onPush?(frame: Buffer): void;
+  onPush?: (frame: Buffer) => void;
   /** The connection became ready (`true`), or a ready one was lost (`false`, with why). */
-  onState?(ready: boolean, reason: string): void;
+  onState?: (ready: boolean, reason: string) => void;
   /** With nothing sent for this many milliseconds, a PING goes, so a silently dead connection is noticed. */
   heartbeatMs?: number;
   log: Logger;
@@ -206,7 +206,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
       await Promise.all([...steps, naming, ...optional]);
     } catch (err) {
       const message = (err as Error).message;
-      throw new Error(LOGIN_REFUSED.test(message) ? `login refused: ${message}` : `handshake refused: ${message}`);
+      throw new Error(LOGIN_REFUSED.test(message) ? `login refused: ${message}` : `handshake refused: ${message}`, { cause: err });
     }
   }
 

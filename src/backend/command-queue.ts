@@ -116,7 +116,16 @@ export class CommandQueue {
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
   sendNow(frame: string): Promise<BackendReply> {
     const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#sent.push({ frame, retriable: false, db: ANY_DB, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
+    this.#sent.push({
+      frame,
+      retriable: false,
+      db: ANY_DB,
+      deadlineTick: this.#tick + this.#options.deadlineTicks,
+      resolve,
+      reject,
+      settled: false,
+      sentAt: -1,
+    });
     return promise;
   }
 

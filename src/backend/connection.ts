@@ -94,25 +94,25 @@ export class BackendConnection {
     this.#retryTimer = undefined;
     const { target, connectTimeoutMs, handlers } = this.#options;
     const options = { host: target.host, port: target.port };
-    const s: net.Socket = target.tls
-      ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host })
-      : net.connect(options);
+    const s: net.Socket = target.tls ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host }) : net.connect(options);
     this.#socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 60_000);
     let failure = '';
     const connectTimer = setTimeout(() => s.destroy(new Error(`connect timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
     s.once(target.tls ? 'secureConnect' : 'connect', () => {
-      handlers.handshake((text) => s.write(text, 'latin1')).then(
-        () => {
-          clearTimeout(connectTimer);
-          if (s !== this.#socket || s.destroyed) return;
-          this.#ready = true;
-          this.#failedAttempts = 0;
-          handlers.onReady();
-        },
-        (err: Error) => s.destroy(err),
-      );
+      handlers
+        .handshake((text) => s.write(text, 'latin1'))
+        .then(
+          () => {
+            clearTimeout(connectTimer);
+            if (s !== this.#socket || s.destroyed) return;
+            this.#ready = true;
+            this.#failedAttempts = 0;
+            handlers.onReady();
+          },
+          (err: Error) => s.destroy(err),
+        );
     });
     s.on('data', (chunk: Buffer) => handlers.onData(chunk));
     s.on('error', (err: Error) => {

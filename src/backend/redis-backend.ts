@@ -44,9 +44,9 @@ export interface BackendOptions {
   /** CACHE_INVALIDATION: `tracking` asks Redis for invalidations; `expiry` relies on CACHE_EXPIRY alone. */
   invalidation: 'tracking' | 'expiry';
   /** Redis says these keys changed (in some database); null: everything did (FLUSHALL, FLUSHDB). */
-  onInvalidate(keys: Buffer[] | null): void;
+  onInvalidate: (keys: Buffer[] | null) => void;
   /** The tracked connection is gone: invalidations may have been missed. */
-  onTrackingLost(reason: string): void;
+  onTrackingLost: (reason: string) => void;
   log: Logger;
 }
 
@@ -141,10 +141,11 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
     get trackingReason() {
       return trackingReason;
     },
-    barrier: () => client.send(PING, true, ANY_DB).then(
-      () => {},
-      () => {},
-    ),
+    barrier: () =>
+      client.send(PING, true, ANY_DB).then(
+        () => {},
+        () => {},
+      ),
     waitReady: (ms) => client.waitReady(ms),
     close: () => client.close(),
   };

@@ -27,7 +27,7 @@ export interface BackendCommand {
 
 export type CommandTable = ReadonlyMap<string, BackendCommand>;
 
-const text = (v: ParsedReply | undefined): string => (v instanceof Buffer ? v.toString('latin1') : String(v));
+const text = (v: ParsedReply | undefined): string => (v instanceof Buffer ? v.toString('latin1') : typeof v === 'number' ? String(v) : '');
 const lower = (v: ParsedReply | undefined): string => text(v).toLowerCase();
 
 /** A flat [key, value, key, value, …] array (a RESP3 map, or RESP2's array form of it) as a Map. */
@@ -61,7 +61,7 @@ function keySpec(raw: ParsedReply): KeySpec {
 /** One entry of COMMAND's (or COMMAND INFO's) reply. */
 function command(raw: ParsedReply): BackendCommand | undefined {
   if (!Array.isArray(raw) || raw.length < 6) return undefined;
-  const sub = Array.isArray(raw[9]) ? (raw[9] as ParsedReply[]).map(command).filter((c) => c !== undefined) : [];
+  const sub = Array.isArray(raw[9]) ? raw[9].map(command).filter((c) => c !== undefined) : [];
   return {
     name: lower(raw[0]),
     arity: Number(raw[1]),

@@ -11,7 +11,10 @@ function clientLine(client: ClientState, now: number = monotonicSeconds()): stri
   const idle = now - client.lastActiveAt;
   const s = client.session;
   // Redis's flags: x in MULTI, b blocked, P Pub/Sub, O MONITOR, N none.
-  const flags = s === undefined ? 'N' : `${s.multi >= 0 ? 'x' : ''}${s.blocked ? 'b' : ''}${s.channels + s.patterns + s.shardChannels > 0 ? 'P' : ''}${s.monitoring ? 'O' : ''}` || 'N';
+  const flags =
+    s === undefined
+      ? 'N'
+      : `${s.multi >= 0 ? 'x' : ''}${s.blocked ? 'b' : ''}${s.channels + s.patterns + s.shardChannels > 0 ? 'P' : ''}${s.monitoring ? 'O' : ''}` || 'N';
   return (
     `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} name=${client.name} ` +
     `age=${age} idle=${idle} flags=${flags} db=${client.db} sub=${s?.channels ?? 0} psub=${s?.patterns ?? 0} ssub=${s?.shardChannels ?? 0} ` +
@@ -95,8 +98,10 @@ export const clientCommand: CommandSpec = command({
     ),
     // Per-connection switches of Redis that mean nothing for the proxy's shared connections: accepted as Redis does.
     sub('no-evict', 3, "Sets the client eviction mode (the proxy's connections are its own).", (_ctx, args) => onOff(args[2]!)),
-    sub('no-touch', 3, 'Controls whether commands sent by the client affect the LRU/LFU of accessed keys.', (_ctx, args) => onOff(args[2]!), { since: '7.2.0' }),
-    sub('getredir', 2, 'Returns the client ID to which the connection\'s tracking notifications are redirected: none.', () => -1, { since: '6.0.0' }),
+    sub('no-touch', 3, 'Controls whether commands sent by the client affect the LRU/LFU of accessed keys.', (_ctx, args) => onOff(args[2]!), {
+      since: '7.2.0',
+    }),
+    sub('getredir', 2, "Returns the client ID to which the connection's tracking notifications are redirected: none.", () => -1, { since: '6.0.0' }),
     sub('help', 2, 'Returns helpful text about the different subcommands.', help(HELP), { since: '5.0.0' }),
   ],
 });

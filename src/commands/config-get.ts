@@ -23,7 +23,12 @@ async function backendParameters(proxy: ProxyContext, db: number, patterns: read
   const found = new Map<string, Reply>();
   try {
     const reply = parseReply(await proxy.backends.forward(2, db, encodeCommand(['CONFIG', 'GET', ...patterns])));
-    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) found.set(String(reply[i]), reply[i + 1] as Buffer);
+    if (Array.isArray(reply)) {
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        const [name, value] = [reply[i], reply[i + 1]];
+        if (name instanceof Buffer && value instanceof Buffer) found.set(name.toString('latin1'), value);
+      }
+    }
   } catch {
     // Redis is down: the proxy's parameters are still worth answering.
   }
@@ -35,7 +40,7 @@ export const configCommand: CommandSpec = command({
   arity: -2,
   group: 'server',
   since: '2.0.0',
-  summary: 'CONFIG GET answers Redis\'s parameters and the proxy\'s; the other subcommands go to Redis.',
+  summary: "CONFIG GET answers Redis's parameters and the proxy's; the other subcommands go to Redis.",
   subcommands: [
     command({
       name: 'config|get',

@@ -35,7 +35,7 @@ export const connectionCommands: CommandSpec[] = [
     flags: ['fast', 'stale', 'loading'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
-    summary: 'Returns the server\'s liveliness response.',
+    summary: "Returns the server's liveliness response.",
     complexity: 'O(1)',
     arguments: [{ name: 'message', type: 'string', optional: true }],
     handler: (_ctx, args) => {

@@ -124,7 +124,7 @@ function answerAll(cls: CharClass, answers: Uint8Array, nocase: boolean): void {
 function tokenize(pattern: Uint8Array, nocase: boolean): Token[] | null {
   const tokens: Token[] = [];
   let starRuns = 0;
-  for (let i = 0; i < pattern.length; ) {
+  for (let i = 0; i < pattern.length;) {
     const c = pattern[i]!;
     if (c === STAR) {
       while (pattern[i] === STAR) i++;
@@ -176,10 +176,7 @@ export function compileGlob(pattern: Uint8Array, { nocase = false } = {}): GlobM
           continue;
         }
         const c = text[t]!;
-        if (
-          token === null ||
-          (typeof token === 'number' ? token === (nocase ? lowerAscii(c) : c) : classHas(token, c, nocase))
-        ) {
+        if (token === null || (typeof token === 'number' ? token === (nocase ? lowerAscii(c) : c) : classHas(token, c, nocase))) {
           k++;
           t++;
           continue;

@@ -5,8 +5,10 @@ import { command } from './spec.ts';
 import type { CommandSpec } from './types.ts';
 
 /** One confirmation per channel named, or one with a nil channel when none is: each with 0 subscriptions left. */
-const unsubscribed = (kind: string) => (_ctx: unknown, args: Buffer[]): Reply =>
-  new ReplySequence(args.length === 1 ? [new PushReply([kind, null, 0])] : args.slice(1).map((channel) => new PushReply([kind, channel, 0])));
+const unsubscribed =
+  (kind: string) =>
+  (_ctx: unknown, args: Buffer[]): Reply =>
+    new ReplySequence(args.length === 1 ? [new PushReply([kind, null, 0])] : args.slice(1).map((channel) => new PushReply([kind, channel, 0])));
 
 const sessionCommand = (name: string, arity: number, summary: string, handler: CommandSpec['handler']) =>
   command({ name, arity, flags: ['noscript', 'loading', 'stale', 'fast'], group: 'transactions', summary, handler });

@@ -56,7 +56,7 @@ const RULES = new Map<string, Route>([
   ['client|kill', refused('client|kill', `${SHARED}; kill clients of the proxy by closing them, or use Redis directly`)],
   ['client|pause', refused('client|pause', `${SHARED}; pause Redis directly`)],
   ['client|unpause', refused('client|unpause', `${SHARED}; unpause Redis directly`)],
-  ['client|unblock', refused('client|unblock', 'client ids of the proxy are not Redis\'s')],
+  ['client|unblock', refused('client|unblock', "client ids of the proxy are not Redis's")],
   ['shutdown', refused('shutdown', 'stop Redis directly, or stop the proxy with SIGTERM')],
   ['replicaof', refused('replicaof', 'change replication on Redis directly')],
   ['slaveof', refused('slaveof', 'change replication on Redis directly')],

@@ -7,14 +7,7 @@ import { noSessionCommands } from './no-session.ts';
 import { readCommands } from './read.ts';
 import type { CommandSpec } from './types.ts';
 
-export const LOCAL_COMMANDS: readonly CommandSpec[] = [
-  ...readCommands,
-  ...connectionCommands,
-  clientCommand,
-  configCommand,
-  infoCommand,
-  ...noSessionCommands,
-];
+export const LOCAL_COMMANDS: readonly CommandSpec[] = [...readCommands, ...connectionCommands, clientCommand, configCommand, infoCommand, ...noSessionCommands];
 
 const BY_NAME = new Map(LOCAL_COMMANDS.map((spec) => [spec.name, spec]));
 const SUBCOMMANDS = new Map(
@@ -23,5 +16,4 @@ const SUBCOMMANDS = new Map(
 
 export const findCommand = (lowerName: string): CommandSpec | undefined => BY_NAME.get(lowerName);
 
-export const findSubcommand = (container: CommandSpec, lowerName: string): CommandSpec | undefined =>
-  SUBCOMMANDS.get(container.name)?.get(lowerName);
+export const findSubcommand = (container: CommandSpec, lowerName: string): CommandSpec | undefined => SUBCOMMANDS.get(container.name)?.get(lowerName);

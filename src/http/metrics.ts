@@ -28,7 +28,7 @@ function latencyCollector(name: string, help: string, histogram: LatencyHistogra
     reset() {
       // The counts belong to the backend: a registry reset leaves them alone.
     },
-    async get() {
+    get() {
       const values: { metricName: string; labels: Record<string, string>; value: number }[] = [];
       let count = 0;
       for (let i = 0; i < le.length; i++) {
@@ -118,16 +118,22 @@ export function createMetrics(stats: Stats, cache: ReadThrough): Metrics {
   gauge('uptime_seconds', 'Seconds since the proxy started', () => uptimeSeconds(stats));
 
   // The same facts broken down by a label; each sums to its total above.
-  labelledCounter('backend_read_errors_total', 'Backend reads that failed, by kind: Redis unreachable, no reply within REDIS_TIMEOUT, an error reply from Redis', 'kind', () => [
-    ['unavailable', stats.backendUnavailable],
-    ['timeout', stats.backendTimeouts],
-    ['reply', stats.backendReplyErrors],
-  ]);
-  labelledCounter('commands_total', 'Commands executed on the RESP port, by name (lower case; "unknown" for commands the proxy does not serve)', 'command', () => [
-    ['get', stats.getCommands],
-    ...stats.otherCommands,
-    ['unknown', stats.unknownCommands],
-  ]);
+  labelledCounter(
+    'backend_read_errors_total',
+    'Backend reads that failed, by kind: Redis unreachable, no reply within REDIS_TIMEOUT, an error reply from Redis',
+    'kind',
+    () => [
+      ['unavailable', stats.backendUnavailable],
+      ['timeout', stats.backendTimeouts],
+      ['reply', stats.backendReplyErrors],
+    ],
+  );
+  labelledCounter(
+    'commands_total',
+    'Commands executed on the RESP port, by name (lower case; "unknown" for commands the proxy does not serve)',
+    'command',
+    () => [['get', stats.getCommands], ...stats.otherCommands, ['unknown', stats.unknownCommands]],
+  );
   labelledGauge('clients', 'Connections open, by front end', 'front_end', () => [
     ['resp', stats.respClients],
     ['http', stats.httpClients],

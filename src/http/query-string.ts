@@ -1,8 +1,6 @@
 // Owns reading one parameter from a URL query string as raw bytes, so binary keys survive HTTP.
 
-const HEX: Record<string, number> = Object.fromEntries(
-  [...'0123456789abcdefABCDEF'].map((c) => [c, Number.parseInt(c, 16)]),
-);
+const HEX: Record<string, number> = Object.fromEntries([...'0123456789abcdefABCDEF'].map((c) => [c, Number.parseInt(c, 16)]));
 
 /**
  * The bytes of the first `name=` parameter in `query` (the part after '?'), or undefined when absent.

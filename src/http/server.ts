@@ -104,7 +104,17 @@ function clientErrorResponse(err: NodeJS.ErrnoException): string {
   );
 }
 
-export function createHttpFrontEnd({ readThrough, backend, stats, db, metrics, maxClients, backendTimeoutMs, shutdownTimeoutMs, log }: HttpFrontEndOptions): HttpFrontEnd {
+export function createHttpFrontEnd({
+  readThrough,
+  backend,
+  stats,
+  db,
+  metrics,
+  maxClients,
+  backendTimeoutMs,
+  shutdownTimeoutMs,
+  log,
+}: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
 
   function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
@@ -159,7 +169,9 @@ export function createHttpFrontEnd({ readThrough, backend, stats, db, metrics, m
     // Readiness: whether reads can be served now. /health is its name from before /healthz and /readyz.
     if (path === '/readyz' || path === '/health') {
       const up = backend.isReady();
-      const body = up ? { status: 'ok', backend: backend.address } : { status: 'backend unavailable', backend: backend.address, reason: backend.unavailableReason };
+      const body = up
+        ? { status: 'ok', backend: backend.address }
+        : { status: 'backend unavailable', backend: backend.address, reason: backend.unavailableReason };
       return send(res, up ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {

@@ -136,10 +136,9 @@ export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
   } else if (reply instanceof PushReply) {
     writeHeader(protocol === 3 ? 0x3e /* > */ : 0x2a /* * */, reply.items.length);
     for (const item of reply.items) writeReply(item, protocol);
-  }
-  else if (reply instanceof Map) {
+  } else if (reply instanceof Map) {
     writeHeader(protocol === 3 ? 0x25 /* % */ : 0x2a /* * */, protocol === 3 ? reply.size : reply.size * 2);
-    for (const [key, value] of reply) {
+    for (const [key, value] of reply as ReadonlyMap<string, Reply>) {
       writeBulkBinary(key);
       writeReply(value, protocol);
     }

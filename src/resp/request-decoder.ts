@@ -172,9 +172,19 @@ export class RequestDecoder {
     const end = b.length;
     if (end - p < 19) return null;
     if (
-      b[p + 1] !== 0x32 || b[p + 2] !== CR || b[p + 3] !== LF || b[p + 4] !== DOLLAR || b[p + 5] !== 0x33 ||
-      b[p + 6] !== CR || b[p + 7] !== LF || (b[p + 8]! | 0x20) !== 0x67 || (b[p + 9]! | 0x20) !== 0x65 ||
-      (b[p + 10]! | 0x20) !== 0x74 || b[p + 11] !== CR || b[p + 12] !== LF || b[p + 13] !== DOLLAR
+      b[p + 1] !== 0x32 ||
+      b[p + 2] !== CR ||
+      b[p + 3] !== LF ||
+      b[p + 4] !== DOLLAR ||
+      b[p + 5] !== 0x33 ||
+      b[p + 6] !== CR ||
+      b[p + 7] !== LF ||
+      (b[p + 8]! | 0x20) !== 0x67 ||
+      (b[p + 9]! | 0x20) !== 0x65 ||
+      (b[p + 10]! | 0x20) !== 0x74 ||
+      b[p + 11] !== CR ||
+      b[p + 12] !== LF ||
+      b[p + 13] !== DOLLAR
     ) {
       return null;
     }

@@ -366,7 +366,11 @@ export class RespConnection implements ClientState, SessionHost {
   }
 
   lost(reason: string): void {
-    this.#log.warn(`client ${this.id}: its subscription's backend connection was lost (${reason}); closing the client so it reconnects`, { event: 'session_lost', client: this.id, reason });
+    this.#log.warn(`client ${this.id}: its subscription's backend connection was lost (${reason}); closing the client so it reconnects`, {
+      event: 'session_lost',
+      client: this.id,
+      reason,
+    });
     this.#session = undefined;
     this.#flush();
     this.#socket.destroy();

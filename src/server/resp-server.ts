@@ -50,9 +50,9 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
       setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
       return;
     }
-    let connection: RespConnection | undefined;
-    const socket = adoptWithReusedReadBuffer(accepted, true, (bytes) => connection!.receive(bytes, true)) ?? accepted.resume();
-    connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
+    // The first read can only come once this function returns, after the connection exists.
+    const socket = adoptWithReusedReadBuffer(accepted, true, (bytes) => connection.receive(bytes, true)) ?? accepted.resume();
+    const connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
     connections.set(socket, connection);
     proxy.stats.respConnectionsTotal++;
     proxy.stats.respClients++;

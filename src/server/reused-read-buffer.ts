@@ -18,9 +18,8 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
  * same-length keys) then gets the same view each time instead of a new Buffer object per read.
  */
 const SHARED_VIEW_LIMIT = 1024;
-const views: (Buffer | undefined)[] = new Array(SHARED_VIEW_LIMIT + 1);
-const viewOf = (bytes: number): Buffer =>
-  bytes <= SHARED_VIEW_LIMIT ? (views[bytes] ??= readBuffer.subarray(0, bytes)) : readBuffer.subarray(0, bytes);
+const views = new Array<Buffer | undefined>(SHARED_VIEW_LIMIT + 1);
+const viewOf = (bytes: number): Buffer => (bytes <= SHARED_VIEW_LIMIT ? (views[bytes] ??= readBuffer.subarray(0, bytes)) : readBuffer.subarray(0, bytes));
 
 /** A libuv stream handle, as far as this module relies on it. */
 interface StreamHandle {

@@ -7,19 +7,22 @@ import { redisAndProxyUnderTest, startProxy, startRedisAndProxy } from '../helpe
 import { connectRaw } from '../helpers/raw-client.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 
-localOnly('starts a Redis with a password').serial('REDIS_URL with a password and a database: the proxy logs in, selects it, and names its connection', async (t) => {
-  const redis = await startRedis({ password: 's3cret' });
-  t.teardown(() => redis.close());
-  const proxy = await startProxy({ env: { REDIS_URL: `redis://default:s3cret@127.0.0.1:${redis.port}/2` } });
-  t.teardown(() => proxy.stop());
-  const client = new Redis({ port: proxy.respPort });
-  t.teardown(() => client.disconnect());
-  await redis.client.set('where', 'db0');
-  await redis.client.select(2);
-  await redis.client.set('where', 'db2');
-  t.is(await client.get('where'), 'db2');
-  t.regex((await redis.client.client('LIST')) as string, /name=redis-cache-proxy .*db=2/);
-});
+localOnly('starts a Redis with a password').serial(
+  'REDIS_URL with a password and a database: the proxy logs in, selects it, and names its connection',
+  async (t) => {
+    const redis = await startRedis({ password: 's3cret' });
+    t.teardown(() => redis.close());
+    const proxy = await startProxy({ env: { REDIS_URL: `redis://default:s3cret@127.0.0.1:${redis.port}/2` } });
+    t.teardown(() => proxy.stop());
+    const client = new Redis({ port: proxy.respPort });
+    t.teardown(() => client.disconnect());
+    await redis.client.set('where', 'db0');
+    await redis.client.select(2);
+    await redis.client.set('where', 'db2');
+    t.is(await client.get('where'), 'db2');
+    t.regex((await redis.client.client('LIST')) as string, /name=redis-cache-proxy .*db=2/);
+  },
+);
 
 localOnly('starts a Redis with a password').serial('a wrong password is reported in the log and in every error reply, and nothing crashes', async (t) => {
   const redis = await startRedis({ password: 's3cret' });
@@ -47,7 +50,10 @@ test.serial('values of 1 MiB (cached) and 8 MiB (not cached) arrive whole, in or
   const pipeline = client.pipeline();
   for (const key of [keys.small, keys.big, keys.small, keys.huge, keys.small]) pipeline.getBuffer(key);
   const values = (await pipeline.exec())!.map(([, v]) => v as Buffer);
-  t.deepEqual(values.map((v) => v.length), [1, big.length, 1, huge.length, 1]);
+  t.deepEqual(
+    values.map((v) => v.length),
+    [1, big.length, 1, huge.length, 1],
+  );
   t.true(values[1]!.equals(big));
   t.true(values[3]!.equals(huge));
   // 1 MiB is CACHE_MAX_VALUE_SIZE's default: big is cached; huge is answered from Redis on every read.
@@ -63,7 +69,10 @@ localOnly('starts a proxy with MAX_PARALLEL=2').serial('with MAX_PARALLEL=2, 500
   const keys = Array.from({ length: 500 }, (_, i) => `par:${i}`);
   await redis.client.mset(Object.fromEntries(keys.map((k) => [k, `v:${k}`])));
   const before = await redis.reads();
-  t.deepEqual(await client.mget(...keys), keys.map((k) => `v:${k}`));
+  t.deepEqual(
+    await client.mget(...keys),
+    keys.map((k) => `v:${k}`),
+  );
   t.is((await redis.reads()) - before, 500);
   t.regex(await client.info('cache'), /cache_inflight_fetches:0/);
 });

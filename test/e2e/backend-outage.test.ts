@@ -20,33 +20,36 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
   }
 }
 
-localOnly('stops and restarts Redis').serial('Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' });
-  const client = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
-  client.on('error', () => {});
-  t.teardown(() => client.disconnect());
-  await redis.client.set('k', 'before');
-  t.is(await (await query(proxy, 'k')).text(), 'before');
+localOnly('stops and restarts Redis').serial(
+  'Redis stopped: 503 and -ERR naming the backend, no crash; Redis back on the same port: served again',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '0.2', REDIS_TIMEOUT: '1' });
+    const client = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
+    client.on('error', () => {});
+    t.teardown(() => client.disconnect());
+    await redis.client.set('k', 'before');
+    t.is(await (await query(proxy, 'k')).text(), 'before');
 
-  await redis.stop();
-  await new Promise((r) => setTimeout(r, 300)); // let the cached entry expire
-  const down = await query(proxy, 'k');
-  t.is(down.status, 503);
-  t.regex(await down.text(), new RegExp(`backend Redis at 127\\.0\\.0\\.1:${redis.port} is unavailable`));
-  const err = await client.get('k').catch((e: Error) => e);
-  t.true(err instanceof Error);
-  t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
-  t.is(await client.ping(), 'PONG', 'the RESP connection stays usable');
-  t.is((await proxy.http('/health')).status, 503);
-  t.is(proxy.child.exitCode, null);
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 300)); // let the cached entry expire
+    const down = await query(proxy, 'k');
+    t.is(down.status, 503);
+    t.regex(await down.text(), new RegExp(`backend Redis at 127\\.0\\.0\\.1:${redis.port} is unavailable`));
+    const err = await client.get('k').catch((e: Error) => e);
+    t.true(err instanceof Error);
+    t.regex((err as Error).message, /^ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
+    t.is(await client.ping(), 'PONG', 'the RESP connection stays usable');
+    t.is((await proxy.http('/health')).status, 503);
+    t.is(proxy.child.exitCode, null);
 
-  await redis.restart();
-  await redis.client.set('k', 'after');
-  const back = await eventually(() => query(proxy, 'k'), isOk, 'HTTP read after restart');
-  t.is(await back.text(), 'after');
-  t.is(await client.get('k'), 'after');
-  t.is((await proxy.http('/health')).status, 200);
-});
+    await redis.restart();
+    await redis.client.set('k', 'after');
+    const back = await eventually(() => query(proxy, 'k'), isOk, 'HTTP read after restart');
+    t.is(await back.text(), 'after');
+    t.is(await client.get('k'), 'after');
+    t.is((await proxy.http('/health')).status, 200);
+  },
+);
 
 localOnly('starts a proxy with REDIS_TIMEOUT=0.3').serial('a stalled Redis fails the read after REDIS_TIMEOUT instead of hanging, then recovers', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '0.3' });

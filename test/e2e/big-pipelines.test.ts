@@ -78,14 +78,17 @@ function firstMismatch(replies: readonly unknown[], expected: (i: number) => unk
   return null;
 }
 
-test.serial('100 000 GETs written in one go are all answered, in order, each with its key\'s value', async (t) => {
+test.serial("100 000 GETs written in one go are all answered, in order, each with its key's value", async (t) => {
   const prefix = `${freshKey('burst')}:`;
   const value = await seed(prefix, 1000);
   const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => frame('GET', `${prefix}${i % 1000}`)).join(''));
   const reads = await redis.readsDuring(async () => {
     const replies = await pipelineReplies(bytes, 100_000);
     t.is(replies.length, 100_000);
-    t.is(firstMismatch(replies, (i) => value(i % 1000)), null);
+    t.is(
+      firstMismatch(replies, (i) => value(i % 1000)),
+      null,
+    );
   });
   t.is(reads, 1000, 'each of the 1000 keys was read from Redis once, the rest came from the cache');
 });
@@ -98,7 +101,10 @@ test.serial('an MGET of 100 000 keys returns every value, and nil for the absent
   const [reply] = await pipelineReplies(bytes, 1);
   if (!Array.isArray(reply)) return t.fail(`MGET answered ${String(reply)}`);
   t.is(reply.length, 100_000);
-  t.is(firstMismatch(reply, (i) => (i % 10 === 9 ? null : value(i))), null);
+  t.is(
+    firstMismatch(reply, (i) => (i % 10 === 9 ? null : value(i))),
+    null,
+  );
 });
 
 test.serial('redis-cli --pipe sends 200 000 commands through the proxy without an error', async (t) => {

@@ -33,9 +33,16 @@ test('the image installs only dependencies, and src imports nothing else', (t) =
   };
   walk(join(ROOT, 'src'));
   // 'tsx/esm/api' is package tsx; '@scope/name/sub' is @scope/name.
-  const packageOf = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+  const packageOf = (specifier: string) =>
+    specifier
+      .split('/')
+      .slice(0, specifier.startsWith('@') ? 2 : 1)
+      .join('/');
   const packages = [...imported].filter((name) => !name.startsWith('node:')).map(packageOf);
-  t.deepEqual(packages.filter((name) => !(name in pkg.dependencies)), []);
+  t.deepEqual(
+    packages.filter((name) => !(name in pkg.dependencies)),
+    [],
+  );
   t.true(packages.length > 0);
 });
 
@@ -74,8 +81,19 @@ localOnly("runs the image's command itself")(
     t.deepEqual(dockerfile.env(), { PROXY_LISTEN: '0.0.0.0' });
     // Compose's variables on top, except where it names the redis service and the fixed ports: here they are
     // this test's Redis and free ports.
-    const env = { ...dockerfile.env(), ...serviceEnv(readCompose().services.proxy!), REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), PROXY_PORT: '0', RESP_PORT: '0' };
-    const child = spawn(cmd[0] === 'node' ? process.execPath : cmd[0]!, cmd.slice(1), { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = {
+      ...dockerfile.env(),
+      ...serviceEnv(readCompose().services.proxy!),
+      REDIS_HOST: '127.0.0.1',
+      REDIS_PORT: String(redis.port),
+      PROXY_PORT: '0',
+      RESP_PORT: '0',
+    };
+    const child = spawn(cmd[0] === 'node' ? process.execPath : cmd[0]!, cmd.slice(1), {
+      cwd: dir,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     t.teardown(() => {
       child.kill('SIGTERM');
     });

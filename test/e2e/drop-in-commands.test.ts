@@ -40,13 +40,15 @@ dropInTest.serial('strings and counters: INCR from 20 clients × 1000 gives exac
 
   const clients = Array.from({ length: 20 }, () => new Redis({ port: proxy.respPort }));
   try {
-    await Promise.all(clients.map(async (c) => {
-      for (let i = 0; i < 1000; i += 50) {
-        const pipeline = c.pipeline();
-        for (let j = 0; j < 50; j++) pipeline.incr('counter');
-        await pipeline.exec();
-      }
-    }));
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let i = 0; i < 1000; i += 50) {
+          const pipeline = c.pipeline();
+          for (let j = 0; j < 50; j++) pipeline.incr('counter');
+          await pipeline.exec();
+        }
+      }),
+    );
   } finally {
     clients.forEach((c) => c.disconnect());
   }
@@ -95,7 +97,7 @@ dropInTest.serial('expiry: EXPIRE, TTL, PERSIST, and an expired key is gone thro
   t.is(await client.exists('e'), 0);
 });
 
-dropInTest.serial('SCAN with MATCH and COUNT, KEYS and DBSIZE are Redis\'s', async (t) => {
+dropInTest.serial("SCAN with MATCH and COUNT, KEYS and DBSIZE are Redis's", async (t) => {
   await direct().flushdb();
   const keys = Array.from({ length: 300 }, (_, i) => `scan:${i}`);
   await client.mset(Object.fromEntries(keys.map((k) => [k, 'v'])));
@@ -169,11 +171,15 @@ dropInTest.serial('read your own writes after DEL, EXPIRE 0, FLUSHDB, a MULTI/EX
     ['MULTI/EXEC', (k) => client.multi().set(k, 'from multi').exec(), 'from multi'],
     ['EVAL', (k) => client.eval("redis.call('SET', KEYS[1], ARGV[1])", 1, k, 'from eval'), 'from eval'],
     ['EVAL on an undeclared key', (k) => client.eval(`redis.call('SET', '${k}', 'sneaky')`, 0), 'sneaky'],
-    ['SET through a RESP3 client', async (k) => {
-      const c = new Redis({ port: proxy.respPort, protocol: 3 });
-      await c.set(k, 'resp3');
-      c.disconnect();
-    }, 'resp3'],
+    [
+      'SET through a RESP3 client',
+      async (k) => {
+        const c = new Redis({ port: proxy.respPort, protocol: 3 });
+        await c.set(k, 'resp3');
+        c.disconnect();
+      },
+      'resp3',
+    ],
   ];
   for (const [name, write, expected] of cases) {
     const key = `ryw:${name}`;
@@ -189,11 +195,14 @@ dropInTest.serial('a client pipelining GET, SET, GET of one key sees what Redis 
   t.is(await client.get('order'), 'before'); // cached
   for (let i = 0; i < 50; i++) {
     const results = (await client.pipeline().get('order').set('order', `after${i}`).get('order').exec())!;
-    t.deepEqual(results.map(([, v]) => v), [i === 0 ? 'before' : `after${i - 1}`, 'OK', `after${i}`]);
+    t.deepEqual(
+      results.map(([, v]) => v),
+      [i === 0 ? 'before' : `after${i - 1}`, 'OK', `after${i}`],
+    );
   }
 });
 
-dropInTest.serial('refused commands get a clear error in Redis\'s form, and the connection stays usable', async (t) => {
+dropInTest.serial("refused commands get a clear error in Redis's form, and the connection stays usable", async (t) => {
   for (const [args, message] of [
     [['CLIENT', 'KILL', 'ID', '1'], /^ERR 'CLIENT KILL' is not allowed through redis-cache-proxy: /],
     [['CLIENT', 'TRACKING', 'on'], /^ERR 'CLIENT TRACKING' is not allowed through redis-cache-proxy: /],

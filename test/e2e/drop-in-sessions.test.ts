@@ -47,50 +47,60 @@ test('BLPOP is released by an LPUSH from another client, and answers as Redis do
   t.is(await redis.client.llen('queue'), 0);
 });
 
-localOnly("counts the proxy's pinned connections from zero")('50 clients blocked on BLPOP 0 do not delay 50 others reading at full speed; a blocked client that leaves takes its connection with it', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  await redis.client.set('hot', 'value');
-  const blocked = Array.from({ length: 50 }, () => new Redis({ port: proxy.respPort, maxRetriesPerRequest: null }));
-  t.teardown(() => blocked.forEach((c) => c.disconnect()));
-  const pops = blocked.map((c, i) => c.blpop(`block:${i}`, 0).catch((e: Error) => e));
-  await eventually(async () => (await sessionConnections(redis)) === 50, '50 blocked sessions');
-  t.is(await proxyField(proxy, 'pinned_connections'), 50);
+localOnly("counts the proxy's pinned connections from zero")(
+  '50 clients blocked on BLPOP 0 do not delay 50 others reading at full speed; a blocked client that leaves takes its connection with it',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t);
+    await redis.client.set('hot', 'value');
+    const blocked = Array.from({ length: 50 }, () => new Redis({ port: proxy.respPort, maxRetriesPerRequest: null }));
+    t.teardown(() => blocked.forEach((c) => c.disconnect()));
+    const pops = blocked.map((c, i) => c.blpop(`block:${i}`, 0).catch((e: Error) => e));
+    await eventually(async () => (await sessionConnections(redis)) === 50, '50 blocked sessions');
+    t.is(await proxyField(proxy, 'pinned_connections'), 50);
 
-  const readers = Array.from({ length: 50 }, () => new Redis({ port: proxy.respPort }));
-  t.teardown(() => readers.forEach((c) => c.disconnect()));
-  const values = await Promise.all(readers.map(async (c) => {
-    const pipeline = c.pipeline();
-    for (let i = 0; i < 200; i++) pipeline.get('hot');
-    return (await pipeline.exec())!.map(([, v]) => v);
-  }));
-  t.true(values.every((vs) => vs.length === 200 && vs.every((v) => v === 'value')));
+    const readers = Array.from({ length: 50 }, () => new Redis({ port: proxy.respPort }));
+    t.teardown(() => readers.forEach((c) => c.disconnect()));
+    const values = await Promise.all(
+      readers.map(async (c) => {
+        const pipeline = c.pipeline();
+        for (let i = 0; i < 200; i++) pipeline.get('hot');
+        return (await pipeline.exec())!.map(([, v]) => v);
+      }),
+    );
+    t.true(values.every((vs) => vs.length === 200 && vs.every((v) => v === 'value')));
 
-  // One blocked client goes away: its backend connection must go too, so the next element stays.
-  blocked[7]!.disconnect();
-  await eventually(async () => (await sessionConnections(redis)) === 49, 'the blocked connection to close');
-  await redis.client.lpush('block:7', 'nobody-waits');
-  await sleep(100);
-  t.deepEqual(await redis.client.lrange('block:7', 0, -1), ['nobody-waits']);
-  // The others are still blocked and get their element.
-  await redis.client.lpush('block:3', 'for-3');
-  t.deepEqual(await pops[3], ['block:3', 'for-3']);
-});
+    // One blocked client goes away: its backend connection must go too, so the next element stays.
+    blocked[7]!.disconnect();
+    await eventually(async () => (await sessionConnections(redis)) === 49, 'the blocked connection to close');
+    await redis.client.lpush('block:7', 'nobody-waits');
+    await sleep(100);
+    t.deepEqual(await redis.client.lrange('block:7', 0, -1), ['nobody-waits']);
+    // The others are still blocked and get their element.
+    await redis.client.lpush('block:3', 'for-3');
+    t.deepEqual(await pops[3], ['block:3', 'for-3']);
+  },
+);
 
-localOnly('starts a proxy with MAX_PINNED_CONNECTIONS=2')('MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idle ones of other clients make room', async (t) => {
-  const { proxy } = await startRedisAndProxy(t, { MAX_PINNED_CONNECTIONS: '2' });
-  const [a, b, c] = [0, 1, 2].map(() => new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 }));
-  t.teardown(() => [a, b, c].forEach((x) => x!.disconnect()));
-  const pa = a!.blpop('x', 0).catch(() => null);
-  const pb = b!.blpop('y', 0).catch(() => null);
-  await sleep(200);
-  await t.throwsAsync(c!.blpop('z', 0), { message: /^ERR too many clients in transactions, blocking commands or Pub\/Sub at once \(MAX_PINNED_CONNECTIONS is 2\)/ });
-  t.is(await c!.get('x'), null, 'the connection stays usable');
-  a!.disconnect();
-  await sleep(100);
-  t.is(await c!.blpop('z', 0.05), null, 'a slot freed up');
-  void pa;
-  void pb;
-});
+localOnly('starts a proxy with MAX_PINNED_CONNECTIONS=2')(
+  'MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idle ones of other clients make room',
+  async (t) => {
+    const { proxy } = await startRedisAndProxy(t, { MAX_PINNED_CONNECTIONS: '2' });
+    const [a, b, c] = [0, 1, 2].map(() => new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 }));
+    t.teardown(() => [a, b, c].forEach((x) => x!.disconnect()));
+    const pa = a!.blpop('x', 0).catch(() => null);
+    const pb = b!.blpop('y', 0).catch(() => null);
+    await sleep(200);
+    await t.throwsAsync(c!.blpop('z', 0), {
+      message: /^ERR too many clients in transactions, blocking commands or Pub\/Sub at once \(MAX_PINNED_CONNECTIONS is 2\)/,
+    });
+    t.is(await c!.get('x'), null, 'the connection stays usable');
+    a!.disconnect();
+    await sleep(100);
+    t.is(await c!.blpop('z', 0.05), null, 'a slot freed up');
+    void pa;
+    void pb;
+  },
+);
 
 test('Pub/Sub: redis-cli, ioredis (RESP2 and RESP3) and node-redis receive messages published on Redis; patterns too; unsubscribing releases the connection', async (t) => {
   const { redis, proxy } = await redisAndProxyUnderTest(t);
@@ -120,12 +130,12 @@ test('Pub/Sub: redis-cli, ioredis (RESP2 and RESP3) and node-redis receive messa
   await eventually(async () => Number(((await redis.client.call('PUBSUB', 'NUMSUB', 'news')) as [string, number])[1]) === 4, 'four subscribers');
   // Four channel subscribers and one pattern subscriber, as Redis counts them.
   for (const m of ['one', 'two', 'three']) t.is(await redis.client.publish('news', m), 5);
-  await eventually(async () => Object.values(received).every((r) => r.length >= 3 || r === received.cli), 'messages to arrive');
+  await eventually(() => Promise.resolve(Object.values(received).every((r) => r.length >= 3 || r === received.cli)), 'messages to arrive');
   t.deepEqual(received.io2, ['news:one', 'news:two', 'news:three']);
   t.deepEqual(received.io3, ['news:one', 'news:two', 'news:three']);
   t.deepEqual(received.node, ['news:one', 'news:two', 'news:three']);
   t.deepEqual(received.pattern, ['ne*:news:one', 'ne*:news:two', 'ne*:news:three']);
-  await eventually(async () => received.cli!.length >= 12, 'redis-cli to print');
+  await eventually(() => Promise.resolve(received.cli!.length >= 12), 'redis-cli to print');
   t.deepEqual(received.cli, ['subscribe', 'news', '1', 'message', 'news', 'one', 'message', 'news', 'two', 'message', 'news', 'three']);
 
   // PING in subscribed mode is Redis's (RESP2: an array).
@@ -152,53 +162,65 @@ test('MONITOR streams what Redis runs, until the client leaves', async (t) => {
   await eventually(async () => (await sessionConnections(redis)) === 0, 'the MONITOR connection to close');
 });
 
-localOnly('stops and restarts Redis')('Redis killed during a MULTI, a BLPOP 0 and a subscription: those clients get errors, the others carry on, and all work again once Redis is back', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
-  await redis.client.set('k', 'v');
-  const inMulti = await connectRaw(proxy.respPort);
-  const blocked = await connectRaw(proxy.respPort);
-  const subscriber = await connectRaw(proxy.respPort);
-  t.teardown(() => [inMulti, blocked, subscriber].forEach((c) => c.destroy()));
-  inMulti.write('MULTI\r\nSET k changed\r\n');
-  await inMulti.readUntil((r) => r === '+OK\r\n+QUEUED\r\n');
-  blocked.write('BLPOP q 0\r\n');
-  subscriber.write('SUBSCRIBE ch\r\n');
-  await subscriber.readUntil((r) => r.endsWith(':1\r\n'));
-  await sleep(100);
+localOnly('stops and restarts Redis')(
+  'Redis killed during a MULTI, a BLPOP 0 and a subscription: those clients get errors, the others carry on, and all work again once Redis is back',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
+    await redis.client.set('k', 'v');
+    const inMulti = await connectRaw(proxy.respPort);
+    const blocked = await connectRaw(proxy.respPort);
+    const subscriber = await connectRaw(proxy.respPort);
+    t.teardown(() => [inMulti, blocked, subscriber].forEach((c) => c.destroy()));
+    inMulti.write('MULTI\r\nSET k changed\r\n');
+    await inMulti.readUntil((r) => r === '+OK\r\n+QUEUED\r\n');
+    blocked.write('BLPOP q 0\r\n');
+    subscriber.write('SUBSCRIBE ch\r\n');
+    await subscriber.readUntil((r) => r.endsWith(':1\r\n'));
+    await sleep(100);
 
-  await redis.stop();
-  // The blocked pop gets an error naming the backend; the subscriber is closed (it reconnects, as after a Redis restart).
-  t.regex(await blocked.readUntil((r) => r.endsWith('\r\n')), /^-ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
-  await subscriber.closed();
-  // The transaction cannot have survived: the client hears so, and EXEC does not run it.
-  inMulti.write('EXEC\r\n');
-  t.regex(await inMulti.readUntil((r) => r.split('\r\n').length > 3), /-ERR the backend connection of this session was lost .*; the transaction or watch was aborted\r\n$/);
+    await redis.stop();
+    // The blocked pop gets an error naming the backend; the subscriber is closed (it reconnects, as after a Redis restart).
+    t.regex(await blocked.readUntil((r) => r.endsWith('\r\n')), /^-ERR backend Redis at 127\.0\.0\.1:\d+ is unavailable/);
+    await subscriber.closed();
+    // The transaction cannot have survived: the client hears so, and EXEC does not run it.
+    inMulti.write('EXEC\r\n');
+    t.regex(
+      await inMulti.readUntil((r) => r.split('\r\n').length > 3),
+      /-ERR the backend connection of this session was lost .*; the transaction or watch was aborted\r\n$/,
+    );
 
-  await redis.restart();
-  await redis.client.set('k', 'v2');
-  const fresh = new Redis({ port: proxy.respPort });
-  t.teardown(() => fresh.disconnect());
-  await eventually(async () => (await fresh.get('k').catch(() => null)) === 'v2', 'reads to work again');
-  t.deepEqual(await fresh.multi().set('k', 'v3').get('k').exec(), [[null, 'OK'], [null, 'v3']]);
-  inMulti.write('GET k\r\n');
-  t.regex(await inMulti.readUntil((r) => r.endsWith('$2\r\nv3\r\n')), /\$2\r\nv3\r\n$/, 'the aborted client works again too');
-  t.is(await redis.client.get('k'), 'v3');
-});
+    await redis.restart();
+    await redis.client.set('k', 'v2');
+    const fresh = new Redis({ port: proxy.respPort });
+    t.teardown(() => fresh.disconnect());
+    await eventually(async () => (await fresh.get('k').catch(() => null)) === 'v2', 'reads to work again');
+    t.deepEqual(await fresh.multi().set('k', 'v3').get('k').exec(), [
+      [null, 'OK'],
+      [null, 'v3'],
+    ]);
+    inMulti.write('GET k\r\n');
+    t.regex(await inMulti.readUntil((r) => r.endsWith('$2\r\nv3\r\n')), /\$2\r\nv3\r\n$/, 'the aborted client works again too');
+    t.is(await redis.client.get('k'), 'v3');
+  },
+);
 
-localOnly("counts the proxy's pinned connections from zero")('shard channels (SSUBSCRIBE) and classic ones are counted apart; the session ends only when both are gone', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t);
-  const raw = await connectRaw(proxy.respPort);
-  t.teardown(() => raw.destroy());
-  raw.write('SUBSCRIBE a\r\nSSUBSCRIBE s\r\n');
-  await raw.readUntil((r) => r.includes('ssubscribe'));
-  await redis.client.call('SPUBLISH', 's', 'sharded');
-  await raw.readUntil((r) => r.includes('sharded'));
-  raw.write('UNSUBSCRIBE\r\n');
-  await raw.readUntil((r) => r.includes('unsubscribe'));
-  await sleep(100);
-  t.is(await proxyField(proxy, 'pinned_connections'), 1, 'still subscribed to a shard channel');
-  raw.write('SUNSUBSCRIBE\r\nGET nothing\r\n');
-  const out = await raw.readUntil((r) => r.endsWith('$-1\r\n'));
-  t.regex(out, /\*3\r\n\$12\r\nsunsubscribe\r\n\$1\r\ns\r\n:0\r\n\$-1\r\n$/);
-  await eventually(async () => (await proxyField(proxy, 'pinned_connections')) === 0, 'the session to end');
-});
+localOnly("counts the proxy's pinned connections from zero")(
+  'shard channels (SSUBSCRIBE) and classic ones are counted apart; the session ends only when both are gone',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t);
+    const raw = await connectRaw(proxy.respPort);
+    t.teardown(() => raw.destroy());
+    raw.write('SUBSCRIBE a\r\nSSUBSCRIBE s\r\n');
+    await raw.readUntil((r) => r.includes('ssubscribe'));
+    await redis.client.call('SPUBLISH', 's', 'sharded');
+    await raw.readUntil((r) => r.includes('sharded'));
+    raw.write('UNSUBSCRIBE\r\n');
+    await raw.readUntil((r) => r.includes('unsubscribe'));
+    await sleep(100);
+    t.is(await proxyField(proxy, 'pinned_connections'), 1, 'still subscribed to a shard channel');
+    raw.write('SUNSUBSCRIBE\r\nGET nothing\r\n');
+    const out = await raw.readUntil((r) => r.endsWith('$-1\r\n'));
+    t.regex(out, /\*3\r\n\$12\r\nsunsubscribe\r\n\$1\r\ns\r\n:0\r\n\$-1\r\n$/);
+    await eventually(async () => (await proxyField(proxy, 'pinned_connections')) === 0, 'the session to end');
+  },
+);

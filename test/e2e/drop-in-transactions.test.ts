@@ -16,7 +16,11 @@ localOnly('starts a proxy with CACHE_EXPIRY=3600')('MULTI/EXEC runs the queued c
   await redis.client.set('tx', '1');
   t.is(await client.get('tx'), '1'); // cached
   const results = await client.multi().incr('tx').get('tx').set('tx2', 'v').exec();
-  t.deepEqual(results, [[null, 2], [null, '2'], [null, 'OK']]);
+  t.deepEqual(results, [
+    [null, 2],
+    [null, '2'],
+    [null, 'OK'],
+  ]);
   t.is(await client.get('tx'), '2', 'the cached 1 was dropped when EXEC answered');
   t.is(await redis.client.get('tx2'), 'v');
 
@@ -53,13 +57,25 @@ test('WATCH: a watched key changed by another client makes EXEC return nil; unch
   await client.watch('balance');
   const seen = Number(await client.get('balance'));
   await redis.client.set('balance', '999'); // another application, straight on Redis
-  t.is(await client.multi().set('balance', String(seen + 1)).exec(), null);
+  t.is(
+    await client
+      .multi()
+      .set('balance', String(seen + 1))
+      .exec(),
+    null,
+  );
   t.is(await redis.client.get('balance'), '999', 'no lost update');
 
   await client.watch('balance');
   const now = Number(await client.get('balance'));
   t.is(now, 999, 'after WATCH a read goes to Redis, not the cache');
-  t.deepEqual(await client.multi().set('balance', String(now + 1)).exec(), [[null, 'OK']]);
+  t.deepEqual(
+    await client
+      .multi()
+      .set('balance', String(now + 1))
+      .exec(),
+    [[null, 'OK']],
+  );
   t.is(await client.get('balance'), '1000');
   // UNWATCH ends a watch without a transaction.
   t.is(await client.watch('balance'), 'OK');
@@ -74,7 +90,13 @@ test('ioredis and node-redis transactions, RESP2 and RESP3', async (t) => {
     try {
       const hash = freshKey(`h${protocol}`);
       const out = await io.multi().set(`io${protocol}`, 'a').append(`io${protocol}`, 'b').get(`io${protocol}`).hset(hash, 'f', 'v').hgetall(hash).exec();
-      t.deepEqual(out, [[null, 'OK'], [null, 2], [null, 'ab'], [null, 1], [null, { f: 'v' }]]);
+      t.deepEqual(out, [
+        [null, 'OK'],
+        [null, 2],
+        [null, 'ab'],
+        [null, 1],
+        [null, { f: 'v' }],
+      ]);
     } finally {
       io.disconnect();
     }

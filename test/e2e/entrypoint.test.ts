@@ -39,7 +39,10 @@ entrypointTest.serial('a malformed percent-escape in REDIS_URL exits with code 2
   t.is(code, 2);
   const lines = stderr.trim().split('\n');
   t.is(lines.length, 1, stderr);
-  t.is(lines[0], 'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@127.0.0.1:1" (from environment)');
+  t.is(
+    lines[0],
+    'redis-cache-proxy: REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@127.0.0.1:1" (from environment)',
+  );
 });
 
 entrypointTest.serial('a fractional-millisecond CACHE_EXPIRY starts and serves (rounded to whole milliseconds)', async (t) => {
@@ -83,7 +86,7 @@ entrypointTest.serial('flags override environment, which overrides .config', asy
   });
   const client = new Redis({ port: proxy.respPort });
   try {
-    const values = await client.call('CONFIG', 'GET', 'cache-*', 'max-parallel') as string[];
+    const values = (await client.call('CONFIG', 'GET', 'cache-*', 'max-parallel')) as string[];
     const got = Object.fromEntries(values.flatMap((v, i) => (i % 2 ? [] : [[v, values[i + 1]]])));
     t.deepEqual(got, {
       'cache-expiry': '13',

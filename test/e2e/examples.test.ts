@@ -6,7 +6,7 @@ import { run } from '../helpers/tools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-test('examples/ioredis.mjs prints Batman\'s value read through the proxy, and exits 0 on its own (quit)', async (t) => {
+test("examples/ioredis.mjs prints Batman's value read through the proxy, and exits 0 on its own (quit)", async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t);
   await redis.client.set('Batman', 'Superhero');
   const { code, stdout, stderr } = await run('env', [`RESP_PORT=${proxy.respPort}`, process.execPath, resolve(ROOT, 'examples/ioredis.mjs')], '', 15_000);

@@ -43,7 +43,7 @@ test('CONFIG GET with a pathological pattern answers at once, and other connecti
     { status: 'fulfilled', value: ['still served', 'PONG', 'still served'] },
   ]);
   // Redis's parameters, and the proxy's own after them.
-  const pairs = (await admin.config('GET', 'MAX*')) as string[];
+  const pairs = await admin.config('GET', 'MAX*');
   const found = Object.fromEntries(pairs.flatMap((v, i) => (i % 2 ? [] : [[v, pairs[i + 1]]])));
   t.is(found.maxmemory, '0');
   t.is(found.maxclients, '10000');
@@ -71,38 +71,41 @@ function strings(random: () => number, alphabet: Buffer, count: number, maxLengt
 
 const sortedHex = (list: Buffer[]) => list.map((b) => b.toString('hex')).sort();
 
-localOnly('compares KEYS over every key in Redis: needs a Redis holding only its own')('the matcher answers as Redis does: KEYS over binary keys, and COMMAND LIST FILTERBY PATTERN ignoring case', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.close());
-  const random = seeded(2024);
+localOnly('compares KEYS over every key in Redis: needs a Redis holding only its own')(
+  'the matcher answers as Redis does: KEYS over binary keys, and COMMAND LIST FILTERBY PATTERN ignoring case',
+  async (t) => {
+    const redis = await startRedis();
+    t.teardown(() => redis.close());
+    const random = seeded(2024);
 
-  // Keys over bytes that patterns treat specially, letters of both cases, and bytes C sees as negative.
-  const keyBytes = Buffer.from('aAbBzZ!*?[]^-\\\r\n\x00\x7f\x80\xc8\xff', 'latin1');
-  const keys = [...new Map([Buffer.alloc(0), ...strings(random, keyBytes, 400, 6)].map((k) => [k.toString('hex'), k])).values()];
-  await redis.client.mset(...keys.flatMap((k) => [k, 'v']));
-  const patternBytes = Buffer.from('**??[[]]^!-\\aAbz\x00\x80\xc8\xff', 'latin1');
-  // KEYS * alone lists every key without matching (an empty key included), so it is left out.
-  const chosen = ['**', '?*', '*?*', '', '[', '[^', '[]]', '[a-]*', '[\xff-a]*', '[\x00-\xc8]', '\\*', '*\\', 'a\\'];
-  const patterns = [...chosen.map((p) => Buffer.from(p, 'latin1')), ...strings(random, patternBytes, 600, 7)].filter((p) => p.toString('latin1') !== '*');
-  const answers = await Promise.all(patterns.map((p) => redis.client.callBuffer('KEYS', p) as Promise<Buffer[]>));
-  let matched = 0;
-  for (const [i, pattern] of patterns.entries()) {
-    const mine = keys.filter((k) => globMatch(pattern, k));
-    matched += mine.length;
-    t.deepEqual(sortedHex(mine), sortedHex(answers[i]!), `KEYS ${JSON.stringify(pattern.toString('latin1'))}`);
-  }
-  t.true(matched > 1000, `the patterns matched keys ${matched} times: the comparison is not all "no match"`);
+    // Keys over bytes that patterns treat specially, letters of both cases, and bytes C sees as negative.
+    const keyBytes = Buffer.from('aAbBzZ!*?[]^-\\\r\n\x00\x7f\x80\xc8\xff', 'latin1');
+    const keys = [...new Map([Buffer.alloc(0), ...strings(random, keyBytes, 400, 6)].map((k) => [k.toString('hex'), k])).values()];
+    await redis.client.mset(...keys.flatMap((k) => [k, 'v']));
+    const patternBytes = Buffer.from('**??[[]]^!-\\aAbz\x00\x80\xc8\xff', 'latin1');
+    // KEYS * alone lists every key without matching (an empty key included), so it is left out.
+    const chosen = ['**', '?*', '*?*', '', '[', '[^', '[]]', '[a-]*', '[\xff-a]*', '[\x00-\xc8]', '\\*', '*\\', 'a\\'];
+    const patterns = [...chosen.map((p) => Buffer.from(p, 'latin1')), ...strings(random, patternBytes, 600, 7)].filter((p) => p.toString('latin1') !== '*');
+    const answers = await Promise.all(patterns.map((p) => redis.client.callBuffer('KEYS', p) as Promise<Buffer[]>));
+    let matched = 0;
+    for (const [i, pattern] of patterns.entries()) {
+      const mine = keys.filter((k) => globMatch(pattern, k));
+      matched += mine.length;
+      t.deepEqual(sortedHex(mine), sortedHex(answers[i]!), `KEYS ${JSON.stringify(pattern.toString('latin1'))}`);
+    }
+    t.true(matched > 1000, `the patterns matched keys ${matched} times: the comparison is not all "no match"`);
 
-  // Command names ("config|get" …) against patterns in mixed case.
-  const names = (await redis.client.call('COMMAND', 'LIST')) as string[];
-  const chosenNames = ['*[\\G]et*', '*[\\g]et*', '[\\C]onfig*', '[c]ONFIG|*', '*[A-Z]*', '*[Z-a]*', '*|G?T', '\\Get'];
-  const namePatterns = [...chosenNames.map((p) => Buffer.from(p)), ...strings(random, Buffer.from('**??[]^-\\|cCoOnNfFgGeEtTsS'), 400, 6)];
-  const filtered = await Promise.all(namePatterns.map((p) => redis.client.call('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', p) as Promise<string[]>));
-  let named = 0;
-  for (const [i, pattern] of namePatterns.entries()) {
-    const mine = names.filter((name) => globMatch(pattern, Buffer.from(name), { nocase: true }));
-    named += mine.length;
-    t.deepEqual(mine.sort(), filtered[i]!.sort(), `COMMAND LIST FILTERBY PATTERN ${JSON.stringify(pattern.toString('latin1'))}`);
-  }
-  t.true(named > 1000, `the patterns matched names ${named} times`);
-});
+    // Command names ("config|get" …) against patterns in mixed case.
+    const names = (await redis.client.call('COMMAND', 'LIST')) as string[];
+    const chosenNames = ['*[\\G]et*', '*[\\g]et*', '[\\C]onfig*', '[c]ONFIG|*', '*[A-Z]*', '*[Z-a]*', '*|G?T', '\\Get'];
+    const namePatterns = [...chosenNames.map((p) => Buffer.from(p)), ...strings(random, Buffer.from('**??[]^-\\|cCoOnNfFgGeEtTsS'), 400, 6)];
+    const filtered = await Promise.all(namePatterns.map((p) => redis.client.call('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', p) as Promise<string[]>));
+    let named = 0;
+    for (const [i, pattern] of namePatterns.entries()) {
+      const mine = names.filter((name) => globMatch(pattern, Buffer.from(name), { nocase: true }));
+      named += mine.length;
+      t.deepEqual(mine.sort(), filtered[i]!.sort(), `COMMAND LIST FILTERBY PATTERN ${JSON.stringify(pattern.toString('latin1'))}`);
+    }
+    t.true(named > 1000, `the patterns matched names ${named} times`);
+  },
+);

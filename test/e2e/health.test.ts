@@ -24,33 +24,44 @@ async function eventually<T>(probe: () => Promise<T>, ok: (v: T) => boolean, wha
   }
 }
 
-localOnly('stops and restarts Redis')('/readyz turns 503 with the reason while Redis is stopped and 200 when it is back; /healthz stays 200; /health is /readyz', async (t) => {
-  const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
-  const backend = `127.0.0.1:${redis.port}`;
+localOnly('stops and restarts Redis')(
+  '/readyz turns 503 with the reason while Redis is stopped and 200 when it is back; /healthz stays 200; /health is /readyz',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '1' });
+    const backend = `127.0.0.1:${redis.port}`;
 
-  const alive = await health(proxy, '/healthz');
-  t.deepEqual(alive, { status: 200, type: 'application/json', body: { status: 'ok' } });
-  for (const path of ['/readyz', '/health']) {
-    t.deepEqual(await health(proxy, path), { status: 200, type: 'application/json', body: { status: 'ok', backend } }, path);
-  }
+    const alive = await health(proxy, '/healthz');
+    t.deepEqual(alive, { status: 200, type: 'application/json', body: { status: 'ok' } });
+    for (const path of ['/readyz', '/health']) {
+      t.deepEqual(await health(proxy, path), { status: 200, type: 'application/json', body: { status: 'ok', backend } }, path);
+    }
 
-  await redis.stop();
-  const down = await eventually(() => health(proxy, '/readyz'), (h) => h.status === 503 && /ECONNREFUSED/.test(h.body.reason ?? ''), '/readyz while Redis is stopped');
-  t.deepEqual(down.body, { status: 'backend unavailable', backend, reason: `connect ECONNREFUSED ${backend}` });
-  const old = await health(proxy, '/health');
-  t.is(old.status, 503);
-  t.is(old.body.status, 'backend unavailable');
-  t.regex(old.body.reason ?? '', /ECONNREFUSED/);
-  t.deepEqual((await health(proxy, '/healthz')).body, { status: 'ok' });
-  t.is((await health(proxy, '/healthz')).status, 200, 'the process is alive while its backend is not');
-  t.is((await proxy.http('/healthz', { method: 'HEAD' })).status, 200);
+    await redis.stop();
+    const down = await eventually(
+      () => health(proxy, '/readyz'),
+      (h) => h.status === 503 && /ECONNREFUSED/.test(h.body.reason ?? ''),
+      '/readyz while Redis is stopped',
+    );
+    t.deepEqual(down.body, { status: 'backend unavailable', backend, reason: `connect ECONNREFUSED ${backend}` });
+    const old = await health(proxy, '/health');
+    t.is(old.status, 503);
+    t.is(old.body.status, 'backend unavailable');
+    t.regex(old.body.reason ?? '', /ECONNREFUSED/);
+    t.deepEqual((await health(proxy, '/healthz')).body, { status: 'ok' });
+    t.is((await health(proxy, '/healthz')).status, 200, 'the process is alive while its backend is not');
+    t.is((await proxy.http('/healthz', { method: 'HEAD' })).status, 200);
 
-  await redis.restart();
-  await eventually(() => health(proxy, '/readyz'), (h) => h.status === 200, '/readyz once Redis is back');
-  t.deepEqual((await health(proxy, '/readyz')).body, { status: 'ok', backend });
-  t.is((await health(proxy, '/health')).status, 200);
-  t.is((await health(proxy, '/healthz')).status, 200);
-});
+    await redis.restart();
+    await eventually(
+      () => health(proxy, '/readyz'),
+      (h) => h.status === 200,
+      '/readyz once Redis is back',
+    );
+    t.deepEqual((await health(proxy, '/readyz')).body, { status: 'ok', backend });
+    t.is((await health(proxy, '/health')).status, 200);
+    t.is((await health(proxy, '/healthz')).status, 200);
+  },
+);
 
 test('/ lists the health endpoints', async (t) => {
   const { proxy } = await redisAndProxyUnderTest(t);

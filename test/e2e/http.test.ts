@@ -30,16 +30,22 @@ async function metric(p: TestProxy, name: string): Promise<number> {
 test.serial('GET /query returns the value; a second read is served from the cache', async (t) => {
   const key = freshKey('Batman');
   await redis.client.set(key, 'Superhero');
-  t.is(await redis.readsDuring(async () => {
-    const first = await get(proxy, key);
-    t.is(first.status, 200);
-    t.is(first.body.toString(), 'Superhero');
-    t.is(first.status, 200);
-  }), 1);
-  t.is(await redis.readsDuring(async () => {
-    const second = await get(proxy, key);
-    t.is(second.body.toString(), 'Superhero');
-  }), 0);
+  t.is(
+    await redis.readsDuring(async () => {
+      const first = await get(proxy, key);
+      t.is(first.status, 200);
+      t.is(first.body.toString(), 'Superhero');
+      t.is(first.status, 200);
+    }),
+    1,
+  );
+  t.is(
+    await redis.readsDuring(async () => {
+      const second = await get(proxy, key);
+      t.is(second.body.toString(), 'Superhero');
+    }),
+    0,
+  );
 });
 
 test.serial('an absent key is 404, and the absence is cached too', async (t) => {
@@ -119,7 +125,7 @@ test.serial('keys and values are binary-safe through percent-encoding', async (t
   t.is(utf8.status, 404);
 });
 
-test.serial('/metrics and /health report the proxy\'s state', async (t) => {
+test.serial("/metrics and /health report the proxy's state", async (t) => {
   const metrics = await (await proxy.http('/metrics')).text();
   t.regex(metrics, /^redis_cache_proxy_cache_hits_total [1-9]\d*$/m);
   t.regex(metrics, /^redis_cache_proxy_cache_coalesced_reads_total \d+$/m);
@@ -131,32 +137,38 @@ test.serial('/metrics and /health report the proxy\'s state', async (t) => {
   t.like(await health.json(), { status: 'ok' });
 });
 
-localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial('with expiry alone (no tracking), after CACHE_EXPIRY the next read goes to Redis again and returns the new value', async (t) => {
-  const short = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.4', CACHE_INVALIDATION: 'expiry' } });
-  try {
-    await redis.client.set('expiring', 'old');
-    t.is((await get(short, 'expiring')).body.toString(), 'old');
-    await redis.client.set('expiring', 'new');
-    t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'old')), 0);
-    await new Promise((r) => setTimeout(r, 700));
-    t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'new')), 1);
-  } finally {
-    await short.stop();
-  }
-});
+localOnly('starts a proxy with CACHE_EXPIRY=0.4').serial(
+  'with expiry alone (no tracking), after CACHE_EXPIRY the next read goes to Redis again and returns the new value',
+  async (t) => {
+    const short = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.4', CACHE_INVALIDATION: 'expiry' } });
+    try {
+      await redis.client.set('expiring', 'old');
+      t.is((await get(short, 'expiring')).body.toString(), 'old');
+      await redis.client.set('expiring', 'new');
+      t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'old')), 0);
+      await new Promise((r) => setTimeout(r, 700));
+      t.is(await redis.readsDuring(async () => t.is((await get(short, 'expiring')).body.toString(), 'new')), 1);
+    } finally {
+      await short.stop();
+    }
+  },
+);
 
-localOnly('starts a proxy with CACHE_CAPACITY=2').serial('with CACHE_CAPACITY=2 the least recently read key is evicted and read from Redis again', async (t) => {
-  const small = await startProxy({ env: { ...backendEnv(redis), CACHE_CAPACITY: '2' } });
-  try {
-    await redis.client.mset({ a: '1', b: '2', c: '3' });
-    await get(small, 'a');
-    await get(small, 'b');
-    t.is(await redis.readsDuring(() => get(small, 'a')), 0, 'a is cached and now the most recently read');
-    await get(small, 'c'); // evicts b, the least recently read
-    t.is(await redis.readsDuring(() => get(small, 'a')), 0);
-    t.is(await redis.readsDuring(() => get(small, 'c')), 0);
-    t.is(await redis.readsDuring(async () => t.is((await get(small, 'b')).body.toString(), '2')), 1);
-  } finally {
-    await small.stop();
-  }
-});
+localOnly('starts a proxy with CACHE_CAPACITY=2').serial(
+  'with CACHE_CAPACITY=2 the least recently read key is evicted and read from Redis again',
+  async (t) => {
+    const small = await startProxy({ env: { ...backendEnv(redis), CACHE_CAPACITY: '2' } });
+    try {
+      await redis.client.mset({ a: '1', b: '2', c: '3' });
+      await get(small, 'a');
+      await get(small, 'b');
+      t.is(await redis.readsDuring(() => get(small, 'a')), 0, 'a is cached and now the most recently read');
+      await get(small, 'c'); // evicts b, the least recently read
+      t.is(await redis.readsDuring(() => get(small, 'a')), 0);
+      t.is(await redis.readsDuring(() => get(small, 'c')), 0);
+      t.is(await redis.readsDuring(async () => t.is((await get(small, 'b')).body.toString(), '2')), 1);
+    } finally {
+      await small.stop();
+    }
+  },
+);

@@ -17,7 +17,12 @@ async function plan(t: { teardown(fn: () => void): void }, env: Record<string, s
   const envArgs = Object.entries({ PATH: process.env.PATH ?? '', ...env }).map(([k, v]) => `${k}=${v}`);
   const { code, stdout, stderr } = await run('env', ['-C', cwd, '-i', ...envArgs, process.execPath, PLAN]);
   if (code !== 0) throw new Error(`the plan exited with ${code}: ${stderr}`);
-  return Object.fromEntries(stdout.trim().split('\n').map((line) => /^(\w+)='(.*)'$/.exec(line)!.slice(1, 3) as [string, string]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => /^(\w+)='(.*)'$/.exec(line)!.slice(1, 3) as [string, string]),
+  );
 }
 
 const ports = { RESP_PORT: '0', PROXY_PORT: '0' };
@@ -31,7 +36,7 @@ test('a Redis named by the environment that answers is used, and no throwaway is
   t.is(p.throwaway_port, '');
 });
 
-test('a Redis named by .config (REDIS_URL) that answers only -NOAUTH is still the user\'s: used, not replaced', async (t) => {
+test("a Redis named by .config (REDIS_URL) that answers only -NOAUTH is still the user's: used, not replaced", async (t) => {
   const redis = await startRedis({ password: 'secret' });
   t.teardown(() => redis.close());
   const p = await plan(t, ports, `REDIS_URL=redis://:wrong@127.0.0.1:${redis.port}/2\n`);

@@ -25,7 +25,7 @@ test.after.always(async () => {
 const at = () => ['-h', proxy.respAddress.host, '-p', String(proxy.respAddress.port)];
 const cli = (args: string[], input = '') => run('redis-cli', [...at(), ...args], input);
 
-test.serial('redis-cli: GET, PING, --raw, writes, and unknown commands in Redis\'s words', async (t) => {
+test.serial("redis-cli: GET, PING, --raw, writes, and unknown commands in Redis's words", async (t) => {
   t.is((await cli(['GET', 'Batman'])).stdout, 'Superhero\n');
   t.is((await cli(['PING'])).stdout, 'PONG\n');
   t.is((await cli(['--raw', 'GET', 'Batman'])).stdout, 'Superhero\n');
@@ -57,19 +57,22 @@ test.serial('redis-cli: a session piped on stdin runs every command in order on 
   t.is(code, 0);
   // redis-cli prints a blank line after an error reply, as it does against Redis itself.
   const lines = stdout.split('\n').filter((l) => l !== '');
-  t.deepEqual(lines.slice(0, 10), [
-    'PONG',
-    'Superhero',
-    'OK',
-    'cli-session',
-    "ERR wrong number of arguments for 'get' command",
-    'two words',
-    'OK',
-    '',
-    'ERR DB index is out of range',
-    'OK',
-    'Superhero',
-  ].filter((l) => l !== ''));
+  t.deepEqual(
+    lines.slice(0, 10),
+    [
+      'PONG',
+      'Superhero',
+      'OK',
+      'cli-session',
+      "ERR wrong number of arguments for 'get' command",
+      'two words',
+      'OK',
+      '',
+      'ERR DB index is out of range',
+      'OK',
+      'Superhero',
+    ].filter((l) => l !== ''),
+  );
   // Redis's own keyspace, not the cache's.
   const keys = await redis.client.dbsize();
   t.regex(stdout, new RegExp(`# Keyspace\r?\ndb0:keys=${keys},expires=\\d+`));
@@ -88,7 +91,7 @@ test.serial('ioredis with its defaults (HELLO 3, CLIENT SETINFO, INFO ready chec
     t.is(await client.get('Batman'), 'Superhero');
     t.deepEqual(await client.mget('Batman', 'nothing-here'), ['Superhero', null]);
     t.is(await client.get('nothing-here'), null);
-    const info = (await client.client('INFO')) as string;
+    const info = await client.client('INFO');
     t.regex(info, /resp=3/);
     t.regex(info, /lib-name=ioredis/);
     t.regex(info, /name=ioredis-test/);
@@ -101,7 +104,7 @@ test.serial('ioredis with protocol 2 connects and reads', async (t) => {
   const client = new Redis({ ...proxy.respAddress, protocol: 2 });
   try {
     t.is(await client.get('Batman'), 'Superhero');
-    t.regex((await client.client('INFO')) as string, /resp=2/);
+    t.regex(await client.client('INFO'), /resp=2/);
   } finally {
     client.disconnect();
   }
@@ -144,7 +147,10 @@ test.serial('binary keys and values (NUL, CR, LF, 0xFF, 10 KB) come back byte fo
         t.deepEqual(await client.getBuffer(k), v);
         t.deepEqual(await client.getBuffer(k), v, 'and again from the cache');
       }
-      t.deepEqual(await client.mgetBuffer(...pairs.map(([k]) => k)), pairs.map(([, v]) => v));
+      t.deepEqual(
+        await client.mgetBuffer(...pairs.map(([k]) => k)),
+        pairs.map(([, v]) => v),
+      );
     } finally {
       client.disconnect();
     }

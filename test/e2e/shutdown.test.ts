@@ -48,7 +48,10 @@ signalTest.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP re
     'no new connections once shutdown began',
   );
   const replies = await resp;
-  t.deepEqual(replies, Array.from({ length: count }, (_, i) => `value:${i}`));
+  t.deepEqual(
+    replies,
+    Array.from({ length: count }, (_, i) => `value:${i}`),
+  );
   const answer = await http;
   t.is(answer.status, 200);
   t.is(await answer.text(), 'value:7');
@@ -83,20 +86,23 @@ signalTest.serial('a second SIGTERM, a second or more after the first, exits at 
   t.regex(proxy.output(), /received again, exiting at once/);
 });
 
-signalTest.serial('a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once', async (t) => {
-  const { proxy } = await startRedisAndProxy(t);
-  const blocked = await connectRaw(proxy.respPort);
-  const subscriber = await connectRaw(proxy.respPort);
-  t.teardown(() => [blocked, subscriber].forEach((c) => c.destroy()));
-  blocked.write('BLPOP nothing-comes 0\r\n');
-  subscriber.write('SUBSCRIBE quiet\r\n');
-  await subscriber.readUntil((r) => r.endsWith(':1\r\n'));
-  await sleep(100);
-  const started = Date.now();
-  t.is(await proxy.stop('SIGTERM'), 0);
-  t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms; SHUTDOWN_TIMEOUT is 10 s`);
-  t.is(await blocked.closed(), '-ERR the proxy is shutting down\r\n');
-});
+signalTest.serial(
+  'a client blocked on BLPOP 0, or subscribed, does not hold the shutdown: it is answered with an error, and the proxy exits 0 at once',
+  async (t) => {
+    const { proxy } = await startRedisAndProxy(t);
+    const blocked = await connectRaw(proxy.respPort);
+    const subscriber = await connectRaw(proxy.respPort);
+    t.teardown(() => [blocked, subscriber].forEach((c) => c.destroy()));
+    blocked.write('BLPOP nothing-comes 0\r\n');
+    subscriber.write('SUBSCRIBE quiet\r\n');
+    await subscriber.readUntil((r) => r.endsWith(':1\r\n'));
+    await sleep(100);
+    const started = Date.now();
+    t.is(await proxy.stop('SIGTERM'), 0);
+    t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms; SHUTDOWN_TIMEOUT is 10 s`);
+    t.is(await blocked.closed(), '-ERR the proxy is shutting down\r\n');
+  },
+);
 
 signalTest.serial('two SIGINTs at once, as Ctrl-C under npm start delivers them (terminal and npm), are one request: drained, exit 0', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });

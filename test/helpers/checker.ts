@@ -47,7 +47,8 @@ export async function checkReplies({ port, values, clients, pipeline, until, rou
             if (reply === want) result.correct++;
             else {
               result.wrong++;
-              if (result.wrongSamples.length < 5) result.wrongSamples.push(`${expected[answered - 1]}: got ${JSON.stringify(reply)}, want ${JSON.stringify(want)}`);
+              if (result.wrongSamples.length < 5)
+                result.wrongSamples.push(`${expected[answered - 1]}: got ${JSON.stringify(reply)}, want ${JSON.stringify(want)}`);
             }
             if (answered === expected.length) socket.end();
           },

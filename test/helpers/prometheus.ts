@@ -59,7 +59,7 @@ function parseSample(text: string, line: number): Sample {
       if (text[eq + 1] !== '"') fail('label value not quoted');
       let value = '';
       let j = eq + 2;
-      for (;; j++) {
+      for (; ; j++) {
         if (j >= text.length) fail('unterminated label value');
         const c = text[j]!;
         if (c === '"') break;
@@ -94,7 +94,11 @@ function belongs(family: { name: string; type: MetricType }, sample: string): bo
   return false;
 }
 
-const seriesKey = (s: Sample) => `${s.name}{${Object.keys(s.labels).sort().map((k) => `${k}=${JSON.stringify(s.labels[k])}`).join(',')}}`;
+const seriesKey = (s: Sample) =>
+  `${s.name}{${Object.keys(s.labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(s.labels[k])}`)
+    .join(',')}}`;
 
 /** Buckets of each label set: complete (+Inf), cumulative, and +Inf equal to _count. */
 function checkHistogram(family: Family): void {
@@ -143,7 +147,10 @@ export function parsePrometheusText(text: string): Map<string, Family> {
       if (families.has(name)) throw new Error(`line ${line}: ${keyword} for ${name} after its samples began`);
       if (keyword === 'HELP') {
         if (helps.has(name)) throw new Error(`line ${line}: a second HELP for ${name}`);
-        helps.set(name, rest.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)));
+        helps.set(
+          name,
+          rest.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)),
+        );
         return;
       }
       if (!TYPES.has(rest)) throw new Error(`line ${line}: unknown type "${rest}" for ${name}`);

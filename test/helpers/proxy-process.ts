@@ -107,8 +107,8 @@ export async function runProxyCommand(options: RunOptions = {}, timeoutMs = 15_0
   const { child, cleanup } = spawnProxy(options);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   clearTimeout(timer);
@@ -148,13 +148,13 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
   const { child, cleanup } = spawnProxy(options);
   let log = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => {
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => {
     log += d;
     stderr += d;
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  exited.then(cleanup);
+  void exited.then(cleanup);
 
   let ports: { http: number; resp: number };
   if (picked) {
@@ -197,7 +197,7 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
       }
     },
     http: (path, init) => fetch(`http://127.0.0.1:${ports.http}${path}`, init),
-    running: async () => child.exitCode === null && child.signalCode === null,
+    running: () => Promise.resolve(child.exitCode === null && child.signalCode === null),
     stop,
     close,
   };

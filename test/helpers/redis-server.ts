@@ -58,9 +58,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
   }
   if (hasCommand('redis-server')) return startLocalRedis(options);
   if (await dockerAvailable()) return startContainerRedis(options);
-  throw new Error(
-    'the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers',
-  );
+  throw new Error('the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers');
 }
 
 /** Resolves once 127.0.0.1:`port` accepts connections (`open`) or refuses them. */
@@ -116,9 +114,7 @@ async function startLocalRedis({ password, port: wanted }: RedisOptions): Promis
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], {
       stdio: 'ignore',
     });
-    const exited = new Promise<never>((_, reject) =>
-      child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))),
-    );
+    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))));
     exited.catch(() => {});
     await Promise.race([waitForPort(port, true), exited]);
   };
@@ -182,8 +178,9 @@ async function connectExternalRedis(redisUrl: string): Promise<TestRedis> {
     signal: notOurs('signal'),
     stop: notOurs('stop'),
     restart: notOurs('restart'),
-    async close() {
+    close() {
       client.disconnect();
+      return Promise.resolve();
     },
   };
 }

@@ -18,7 +18,7 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, what: string
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs / 1000} s; it printed:\n${output}`)), timeoutMs);
     const onData = (d: Buffer) => {
-      output += d;
+      output += d.toString();
       const m = pattern.exec(output);
       if (m) {
         clearTimeout(timer);

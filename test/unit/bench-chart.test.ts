@@ -5,9 +5,24 @@ import { drawChart, escapeXml, renderChart } from '../../bench/chart.ts';
 import type { BenchResults } from '../../bench/report.ts';
 import { TARGETS } from '../../bench/series.ts';
 
-interface Text { '#text': string; 'data-panel'?: string; class?: string; x: string }
-interface Rect { 'data-panel': string; 'data-value': string; width: string; fill: string }
-interface Row { 'data-workload': string; 'data-target': string; text: Text[]; rect?: Rect[] }
+interface Text {
+  '#text': string;
+  'data-panel'?: string;
+  class?: string;
+  x: string;
+}
+interface Rect {
+  'data-panel': string;
+  'data-value': string;
+  width: string;
+  fill: string;
+}
+interface Row {
+  'data-workload': string;
+  'data-target': string;
+  text: Text[];
+  rect?: Rect[];
+}
 
 const parser = new XMLParser({
   ignoreAttributes: false,
@@ -58,16 +73,28 @@ test('one row per measured target, in the fixed target order, named and labelled
   t.deepEqual(
     rows.map((r) => `${r['data-workload']} ${r['data-target']}`),
     [
-      'GET P1 redis', 'GET P1 twemproxy', 'GET P1 proxy-hit', 'GET P1 proxy-miss', 'GET P1 base-hit', 'GET P1 base-miss',
-      'GET P16 redis', 'GET P16 proxy-hit', 'GET P16 proxy-miss',
-      'HTTP GET proxy-http', 'HTTP GET bare-node-http',
+      'GET P1 redis',
+      'GET P1 twemproxy',
+      'GET P1 proxy-hit',
+      'GET P1 proxy-miss',
+      'GET P1 base-hit',
+      'GET P1 base-miss',
+      'GET P16 redis',
+      'GET P16 proxy-hit',
+      'GET P16 proxy-miss',
+      'HTTP GET proxy-http',
+      'HTTP GET bare-node-http',
     ],
   );
   const label = (row: Row, panel: string) => row.text.find((x) => x['data-panel'] === panel)?.['#text'];
   const row = (workload: string, target: string) => rows.find((r) => r['data-workload'] === workload && r['data-target'] === target)!;
   for (const r of rows) {
     t.is(r.text.find((x) => x.class === 'target')?.['#text'], r['data-target']);
-    t.deepEqual(r.rect?.map((b) => b['data-panel']), ['rps', 'p99'], 'one bar in each panel');
+    t.deepEqual(
+      r.rect?.map((b) => b['data-panel']),
+      ['rps', 'p99'],
+      'one bar in each panel',
+    );
   }
   t.is(label(row('GET P1', 'proxy-hit'), 'rps'), '96.9K');
   t.is(label(row('GET P1', 'proxy-hit'), 'p99'), '0.687');
@@ -77,7 +104,11 @@ test('one row per measured target, in the fixed target order, named and labelled
   t.is(label(row('HTTP GET', 'proxy-http'), 'p99'), '1.450');
   for (const r of rows) {
     const key = r['data-workload'] === 'HTTP GET' ? r['data-target'] : `${r['data-target']}/${r['data-workload'].split(' ')[1]}`;
-    t.deepEqual(r.rect!.map((b) => Number(b['data-value'])), [results.medians[key]!.rps, results.medians[key]!.p99], key);
+    t.deepEqual(
+      r.rect!.map((b) => Number(b['data-value'])),
+      [results.medians[key]!.rps, results.medians[key]!.p99],
+      key,
+    );
   }
 });
 
@@ -135,7 +166,10 @@ test('a value that was not measured shows a dash instead of a bar; an empty run 
   const medians = { 'redis/P1': m(79_177, null as unknown as number), 'proxy-hit/P1': m(96_899, 0.687) };
   const { rows } = parse(renderChart({ ...results, medians }));
   const redis = rows.find((r) => r['data-target'] === 'redis')!;
-  t.deepEqual(redis.rect!.map((b) => b['data-panel']), ['rps']);
+  t.deepEqual(
+    redis.rect!.map((b) => b['data-panel']),
+    ['rps'],
+  );
   t.true(redis.text.some((x) => x['#text'] === '—'));
   const hit = rows.find((r) => r['data-target'] === 'proxy-hit')!;
   const width = (panel: string) => Number(hit.rect!.find((b) => b['data-panel'] === panel)!.width);

@@ -5,7 +5,12 @@ import { createStats } from '../../src/stats.ts';
 
 function setup(capacity = 10, expiryMs = 1000, { maxMemory = 1 << 30, maxValueSize = 1 << 20 } = {}) {
   // Starts well above 0: a start time of 0 would read as "no expiry" to lru-cache.
-  const clock = { t: 10_000, now() { return this.t; } };
+  const clock = {
+    t: 10_000,
+    now() {
+      return this.t;
+    },
+  };
   const stats = createStats();
   const store = createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock });
   return { clock, stats, store };
@@ -29,7 +34,7 @@ test('expiry counts from the fetch start given, not from when the value was stor
   t.is(store.get('k'), undefined);
 });
 
-test('reads do not extend an entry\'s life', (t) => {
+test("reads do not extend an entry's life", (t) => {
   const { clock, store } = setup(10, 1000);
   store.set('k', 'v', clock.t);
   for (let i = 0; i < 10; i++) {
@@ -101,7 +106,10 @@ test('at CACHE_MAX_MEMORY the least recently read entries are evicted to make ro
   t.is(store.get('a'), value('a')); // b is now the least recently read
   store.set('d', value('d'), clock.t);
   t.is(store.get('b'), undefined);
-  t.deepEqual(['a', 'c', 'd'].map((k) => store.get(k)), [value('a'), value('c'), value('d')]);
+  t.deepEqual(
+    ['a', 'c', 'd'].map((k) => store.get(k)),
+    [value('a'), value('c'), value('d')],
+  );
   t.is(stats.evictions, 1);
   t.is(store.bytes, 3 * entry);
   // One entry as large as two: the two least recently read make room for it.

@@ -104,11 +104,27 @@ const badValues: [key: string, value: string, message: string][] = [
   ['REDIS_URL', 'http://x', `${URL_RULE}, got "http://x"`],
   ['REDIS_URL', 'redis://h/x', `${URL_RULE}, got "redis://h/x"`],
   // A malformed percent-escape threw out of loadConfig, was logged, and the process exited 0.
-  ['REDIS_URL', 'redis://u:%zz@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@h"'],
-  ['REDIS_URL', 'redis://%E0%A4%A@h', 'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://%E0%A4%A@h"'],
+  [
+    'REDIS_URL',
+    'redis://u:%zz@h',
+    'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://u:***@h"',
+  ],
+  [
+    'REDIS_URL',
+    'redis://%E0%A4%A@h',
+    'REDIS_URL must be a URL whose user and password use valid percent-escapes (% and two hex digits, e.g. %40 for @), got "redis://%E0%A4%A@h"',
+  ],
   // A user without a password sent no AUTH at all, so the proxy ran as the default user unnoticed.
-  ['REDIS_URL', 'redis://bob@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob@h"`],
-  ['REDIS_URL', 'redis://bob:@h', `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob:***@h"`],
+  [
+    'REDIS_URL',
+    'redis://bob@h',
+    `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob@h"`,
+  ],
+  [
+    'REDIS_URL',
+    'redis://bob:@h',
+    `REDIS_URL must be a URL with a password when it names a user (redis://user:password@host: Redis's AUTH needs one), got "redis://bob:***@h"`,
+  ],
   ['REDIS_URL', 'redis://a%20b:6379', 'REDIS_URL must be a URL whose host is a host name or IP address, got "redis://a%20b:6379"'],
   ['REDIS_URL', 'redis://h:0', 'REDIS_URL must be a URL whose port is from 1 to 65535, got "redis://h:0"'],
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
@@ -117,8 +133,16 @@ const badValues: [key: string, value: string, message: string][] = [
   ['CACHE_MAX_MEMORY', '0', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "0"'],
   ['CACHE_MAX_MEMORY', '256 megabytes', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "256 megabytes"'],
   // The cache holds a value as a string of one char per byte; V8 has none longer than this.
-  ['CACHE_MAX_VALUE_SIZE', '512mb', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "512mb"`],
-  ['CACHE_MAX_VALUE_SIZE', '-1', `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "-1"`],
+  [
+    'CACHE_MAX_VALUE_SIZE',
+    '512mb',
+    `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "512mb"`,
+  ],
+  [
+    'CACHE_MAX_VALUE_SIZE',
+    '-1',
+    `CACHE_MAX_VALUE_SIZE must be a positive number of bytes up to ${constants.MAX_STRING_LENGTH} (the longest string Node holds), optionally with kb, mb or gb (e.g. 1mb), got "-1"`,
+  ],
   ['MAX_CLIENTS', '-5', 'MAX_CLIENTS must be a positive integer, got "-5"'],
   ['MAX_PARALLEL', '1e3', 'MAX_PARALLEL must be a positive integer, got "1e3"'],
   ['CACHE_INVALIDATION', 'sometimes', 'CACHE_INVALIDATION must be one of tracking, expiry, got "sometimes"'],
@@ -146,7 +170,10 @@ for (const [key, value, message] of badValues) {
 
 test('every setting has a test of a bad value', (t) => {
   const tested = new Set(badValues.map(([key]) => key));
-  t.deepEqual(SETTINGS.map((s) => s.key).filter((k) => !tested.has(k)), []);
+  t.deepEqual(
+    SETTINGS.map((s) => s.key).filter((k) => !tested.has(k)),
+    [],
+  );
 });
 
 test('sizes accept kb, mb and gb', (t) => {
@@ -212,7 +239,7 @@ test('.config: a line that is not KEY=value is an error naming the file and line
     ['CACHE EXPIRY=5\n', 1, 'expected KEY=value, got "CACHE EXPIRY=5"'],
     ['CACHE_EXPIRY: 5\n', 1, 'expected KEY=value, got "CACHE_EXPIRY: 5"'],
     ['REDIS_HOST="h\nREDIS_PORT=1\n', 1, 'the value of REDIS_HOST opens a " quote that is never closed'],
-    ["REDIS_HOST='h' x\n", 1, "unexpected text after the closing ' of REDIS_HOST: \"x\""],
+    ["REDIS_HOST='h' x\n", 1, 'unexpected text after the closing \' of REDIS_HOST: "x"'],
     [`MAX_CLIENTS=1\n${'x'.repeat(200)}\n`, 2, `expected KEY=value, got "${'x'.repeat(80)}…"`],
   ];
   for (const [text, line, message] of cases) {
@@ -274,7 +301,10 @@ test('CACHE_MAX_MEMORY and CACHE_MAX_VALUE_SIZE take sizes; a value limit above 
     'CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY (a value larger than the whole cache cannot be cached), got CACHE_MAX_VALUE_SIZE="1mb" (default) and CACHE_MAX_MEMORY="512kb" (from environment)',
   );
   const fromFile = loadError({ file: 'CACHE_MAX_MEMORY=1mb\n', argv: ['--cache-max-value-size', '2mb'] });
-  t.regex(fromFile, /^CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY .*, got CACHE_MAX_VALUE_SIZE="2mb" \(from --cache-max-value-size\) and CACHE_MAX_MEMORY="1mb" \(from \/.*\.config:1\)$/);
+  t.regex(
+    fromFile,
+    /^CACHE_MAX_VALUE_SIZE must be at most CACHE_MAX_MEMORY .*, got CACHE_MAX_VALUE_SIZE="2mb" \(from --cache-max-value-size\) and CACHE_MAX_MEMORY="1mb" \(from \/.*\.config:1\)$/,
+  );
 });
 
 test('a bad REDIS_URL is reported without its password', (t) => {
@@ -310,7 +340,10 @@ test('the effective settings list every setting with its value as given and wher
     argv: ['--max-clients', '7'],
   });
   if (result.kind !== 'config') return t.fail('expected a config');
-  t.deepEqual(Object.keys(result.settings), SETTINGS.map((s) => s.key));
+  t.deepEqual(
+    Object.keys(result.settings),
+    SETTINGS.map((s) => s.key),
+  );
   t.regex(result.settings.CACHE_EXPIRY!.from, /\.config:1$/);
   t.like(result.settings, {
     CACHE_EXPIRY: { value: '5' },

@@ -40,7 +40,11 @@ test('at the limit the oldest connection with nothing being answered is closed t
   slots.requestStarted(a); // a is answering: it keeps its slot
   const d = open();
   t.true(d.admitted);
-  t.deepEqual([a, b, c].map((s) => s.destroyed), [false, true, false], 'b, the oldest idle, made room');
+  t.deepEqual(
+    [a, b, c].map((s) => s.destroyed),
+    [false, true, false],
+    'b, the oldest idle, made room',
+  );
   t.is(stats.httpClients, 3);
   slots.closed(b); // its 'close' event arrives later and changes nothing
   t.is(stats.httpClients, 3);
@@ -68,7 +72,7 @@ test('only when every slot is answering is a newcomer refused, and counted', (t)
   t.true(slots.isAnswering(b));
   const refused = open();
   t.false(refused.admitted);
-  t.false(refused.socket.destroyed, 'closing the refused one is the caller\'s job');
+  t.false(refused.socket.destroyed, "closing the refused one is the caller's job");
   t.deepEqual([a.destroyed, b.destroyed], [false, false]);
   t.is(stats.httpRejected, 1);
   t.is(stats.httpClients, 2);

@@ -39,8 +39,14 @@ test('every variable the proxy service sets is a known setting, and the settings
   const known = new Set(SETTINGS.map((s) => s.key));
   const env = serviceEnv(proxy);
   t.true(Object.keys(env).length > 0);
-  t.deepEqual(Object.keys(env).filter((key) => !known.has(key)), []);
-  t.deepEqual(Object.keys(dockerfile.env()).filter((key) => !known.has(key)), []);
+  t.deepEqual(
+    Object.keys(env).filter((key) => !known.has(key)),
+    [],
+  );
+  t.deepEqual(
+    Object.keys(dockerfile.env()).filter((key) => !known.has(key)),
+    [],
+  );
   const config = proxyConfig();
   t.is(config.listen, '0.0.0.0', 'the image listens on every interface, whatever .config says');
   t.deepEqual({ host: config.backend.host, port: config.backend.port }, { host: 'redis', port: 6379 }, "the redis service, on redis-server's default port");
@@ -54,7 +60,13 @@ test('the proxy publishes the ports it listens on, the defaults the README gives
     [config.respPort, config.respPort],
     [config.httpPort, config.httpPort],
   ]);
-  t.deepEqual(dockerfile.instruction('EXPOSE').flatMap((line) => line.split(/\s+/).map(Number)).sort(), [config.httpPort, config.respPort].sort());
+  t.deepEqual(
+    dockerfile
+      .instruction('EXPOSE')
+      .flatMap((line) => line.split(/\s+/).map(Number))
+      .sort(),
+    [config.httpPort, config.respPort].sort(),
+  );
 });
 
 test('the tests service points at the redis and proxy services, on the ports they listen on', (t) => {

@@ -16,7 +16,8 @@ test('all three: the addresses to test', (t) => {
 
 test('some but not all: an error naming what is missing', (t) => {
   t.throws(() => externalTarget({ TEST_PROXY_RESP: 'proxy:6380' }), {
-    message: 'TEST_REDIS_URL, TEST_PROXY_RESP, TEST_PROXY_HTTP go together (a proxy and the Redis behind it): TEST_PROXY_RESP set, TEST_REDIS_URL, TEST_PROXY_HTTP not',
+    message:
+      'TEST_REDIS_URL, TEST_PROXY_RESP, TEST_PROXY_HTTP go together (a proxy and the Redis behind it): TEST_PROXY_RESP set, TEST_REDIS_URL, TEST_PROXY_HTTP not',
   });
 });
 

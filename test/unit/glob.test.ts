@@ -172,7 +172,10 @@ test('a compiled pattern answers each text on its own, whatever it matched befor
       texts.filter((text) => matches('*[a-c]?x', text, true)),
     );
   }
-  t.deepEqual(texts.filter((text) => match(bytes(text))), ['ab-x', 'AB-X', 'zzzbqx', 'b?x', 'Cyx']);
+  t.deepEqual(
+    texts.filter((text) => match(bytes(text))),
+    ['ab-x', 'AB-X', 'zzzbqx', 'b?x', 'Cyx'],
+  );
 });
 
 test('keys are bytes: CR, LF, NUL and bytes above 0x7f match like any other', (t) => {

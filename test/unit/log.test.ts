@@ -25,7 +25,10 @@ test('levels: info by default; a level hides those less severe; silent hides all
   const byDefault = capture();
   byDefault.log.debug('not shown');
   byDefault.log.info('shown');
-  t.deepEqual(byDefault.json().map((l) => l.msg), ['shown']);
+  t.deepEqual(
+    byDefault.json().map((l) => l.msg),
+    ['shown'],
+  );
   t.false(byDefault.log.isLevelEnabled('debug'));
   t.true(byDefault.log.isLevelEnabled('info'));
 
@@ -35,7 +38,14 @@ test('levels: info by default; a level hides those less severe; silent hides all
   warn.log.warn('w');
   warn.log.error('e');
   warn.log.fatal('f');
-  t.deepEqual(warn.json().map((l) => [l.level, l.msg]), [['warn', 'w'], ['error', 'e'], ['fatal', 'f']]);
+  t.deepEqual(
+    warn.json().map((l) => [l.level, l.msg]),
+    [
+      ['warn', 'w'],
+      ['error', 'e'],
+      ['fatal', 'f'],
+    ],
+  );
 
   const debug = capture({ level: 'debug' });
   debug.log.debug('d', { id: 1 });
@@ -94,7 +104,10 @@ test('pretty: one line per event with time, level, message and fields; colours o
   const { log, lines } = capture({ format: 'pretty' });
   log.warn('backend 127.0.0.1:1: connection lost (read ECONNRESET), reconnecting', { event: 'backend_lost', reason: 'read ECONNRESET' });
   t.is(lines.length, 1);
-  t.regex(lines[0]!, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] WARN: backend 127\.0\.0\.1:1: connection lost \(read ECONNRESET\), reconnecting \{"event":"backend_lost","reason":"read ECONNRESET"\}\n$/);
+  t.regex(
+    lines[0]!,
+    /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] WARN: backend 127\.0\.0\.1:1: connection lost \(read ECONNRESET\), reconnecting \{"event":"backend_lost","reason":"read ECONNRESET"\}\n$/,
+  );
   t.false(lines[0]!.includes('\u001b['), 'no escape codes');
 
   const coloured = capture({ format: 'pretty', colorize: true });
@@ -151,14 +164,25 @@ test('rate limit: the first occurrence at once, then at most one report per inte
   fake.advance(9_999);
   t.deepEqual(reports, [[1, 0]], 'nothing more within the interval');
   fake.advance(1);
-  t.deepEqual(reports, [[1, 0], [49, 10_000]], 'the rest, counted, at the end of the interval');
+  t.deepEqual(
+    reports,
+    [
+      [1, 0],
+      [49, 10_000],
+    ],
+    'the rest, counted, at the end of the interval',
+  );
 
   // A flood that goes on: one report per interval.
   for (let second = 0; second < 30; second++) {
     for (let i = 0; i < 100; i++) limited.count();
     fake.advance(1_000);
   }
-  t.deepEqual(reports.slice(2), [[1000, 10_000], [1000, 10_000], [1000, 10_000]]);
+  t.deepEqual(reports.slice(2), [
+    [1000, 10_000],
+    [1000, 10_000],
+    [1000, 10_000],
+  ]);
 
   // Quiet: the timer stops, and the next occurrence is reported at once again.
   fake.advance(10_000);
@@ -167,7 +191,11 @@ test('rate limit: the first occurrence at once, then at most one report per inte
   fake.advance(60_000);
   limited.count();
   t.deepEqual(reports.at(-1), [1, 0]);
-  t.is(reports.reduce((sum, [count]) => sum + count, 0), 1 + 49 + 3000 + 1, 'every occurrence counted once');
+  t.is(
+    reports.reduce((sum, [count]) => sum + count, 0),
+    1 + 49 + 3000 + 1,
+    'every occurrence counted once',
+  );
 });
 
 test('rate limit: flush reports what is pending (at shutdown) and stops the timer', (t) => {
@@ -181,7 +209,10 @@ test('rate limit: flush reports what is pending (at shutdown) and stops the time
   limited.count();
   fake.advance(2_500);
   limited.flush();
-  t.deepEqual(reports, [[1, 0], [2, 2_500]]);
+  t.deepEqual(reports, [
+    [1, 0],
+    [2, 2_500],
+  ]);
   t.is(fake.pendingTimers(), 0);
   limited.flush();
   t.is(reports.length, 2, 'a second flush has nothing to add');

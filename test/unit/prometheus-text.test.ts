@@ -22,7 +22,10 @@ h_seconds_count 4 1700000000000
 
 test('reads NaN and infinities as Prometheus does, in any case', (t) => {
   const families = parsePrometheusText('# HELP a x\n# TYPE a gauge\na{v="1"} NaN\na{v="2"} Nan\na{v="3"} +Inf\na{v="4"} -inf\na{v="5"} Infinity\n');
-  t.deepEqual(families.get('a')!.samples.map((s) => s.value), [NaN, NaN, Infinity, -Infinity, Infinity]);
+  t.deepEqual(
+    families.get('a')!.samples.map((s) => s.value),
+    [NaN, NaN, Infinity, -Infinity, Infinity],
+  );
 });
 
 test('reads families, labels with escapes, histograms and timestamps', (t) => {

@@ -23,11 +23,16 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
     unavailableReason: '',
     tracking: 'on',
     trackingReason: '',
-    barrier: async () => {},
-    waitReady: async () => true,
-    close: async () => {},
+    barrier: () => Promise.resolve(),
+    waitReady: () => Promise.resolve(true),
+    close: () => Promise.resolve(),
   };
-  const clock = { t: 10_000, now() { return this.t; } };
+  const clock = {
+    t: 10_000,
+    now() {
+      return this.t;
+    },
+  };
   const stats = createStats();
   const store = createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock });
   const cache = createReadThrough({ store, backend, stats });
@@ -55,7 +60,7 @@ test('N concurrent reads of one missing key make one backend read and all get th
   t.is(calls.length, 1);
   t.is(cache.inflight, 1);
   calls[0]!.resolve(Buffer.from('v'));
-  const values = await Promise.all(reads);
+  const values = await Promise.all(reads as Promise<unknown>[]);
   t.true(values.every((v) => v === 'v'));
   t.is(stats.coalescedReads, 39);
   t.is(stats.backendReads, 1);
@@ -67,7 +72,10 @@ test('reads of different keys never wait on each other', async (t) => {
   const slow = cache.read('slow', 0);
   const fast = cache.read('fast', 0);
   await tick();
-  t.deepEqual(calls.map((c) => c.key), ['slow', 'fast']);
+  t.deepEqual(
+    calls.map((c) => c.key),
+    ['slow', 'fast'],
+  );
   calls[1]!.resolve(Buffer.from('F'));
   t.is(await fast, 'F');
   let slowDone = false;
@@ -78,7 +86,7 @@ test('reads of different keys never wait on each other', async (t) => {
   t.is(await slow, 'S');
 });
 
-test('a cached value is the reply\'s bytes as a latin1 string, a copy independent of the socket\'s buffer', async (t) => {
+test("a cached value is the reply's bytes as a latin1 string, a copy independent of the socket's buffer", async (t) => {
   const { calls, cache } = setup();
   const read = cache.read('bin', 0);
   await tick();
@@ -151,7 +159,7 @@ test('a value over CACHE_MAX_VALUE_SIZE reaches every reader of its fetch, is no
   await tick();
   t.is(calls.length, 1);
   calls[0]!.resolve(big);
-  for (const value of await Promise.all(reads)) t.true(Buffer.isBuffer(value) && value.equals(big));
+  for (const value of await Promise.all(reads as Promise<unknown>[])) t.true(Buffer.isBuffer(value) && value.equals(big));
   t.is(stats.uncacheableValues, 1);
   t.is(cache.size, 0);
   t.is(cache.bytes, 0);
@@ -181,14 +189,20 @@ test('the same key in two databases is two entries, each fetched from its own da
   const zero = cache.read('k', 0);
   const one = cache.read('k', 1);
   await tick();
-  t.deepEqual(calls.map((c) => [c.key, c.db]), [['k', 0], ['k', 1]]);
+  t.deepEqual(
+    calls.map((c) => [c.key, c.db]),
+    [
+      ['k', 0],
+      ['k', 1],
+    ],
+  );
   calls[0]!.resolve(Buffer.from('zero'));
   calls[1]!.resolve(Buffer.from('one'));
   t.deepEqual([await zero, await one], ['zero', 'one']);
   t.deepEqual([cache.read('k', 0), cache.read('k', 1)], ['zero', 'one']);
 });
 
-test('a database-0 key that looks like another database\'s entry key stays apart from it', async (t) => {
+test("a database-0 key that looks like another database's entry key stays apart from it", async (t) => {
   const { calls, cache } = setup();
   const tricky = '\xff\xfe1:k';
   const a = cache.read(tricky, 0);

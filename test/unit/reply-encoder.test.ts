@@ -25,7 +25,10 @@ test('string replies are binary, one byte per char (cached values); text is UTF-
 
 test('null, maps and verbatim strings differ between RESP2 and RESP3', (t) => {
   t.is(resp(null, 3), '_\r\n');
-  const map = new Map<string, Reply>([['proto', 3], ['server', 'redis']]);
+  const map = new Map<string, Reply>([
+    ['proto', 3],
+    ['server', 'redis'],
+  ]);
   t.is(resp(map, 2), '*4\r\n$5\r\nproto\r\n:3\r\n$6\r\nserver\r\n$5\r\nredis\r\n');
   t.is(resp(map, 3), '%2\r\n$5\r\nproto\r\n:3\r\n$6\r\nserver\r\n$5\r\nredis\r\n');
   t.is(resp(new VerbatimString('a:1\r\n'), 3), '=9\r\ntxt:a:1\r\n\r\n');
@@ -40,8 +43,14 @@ test('nested arrays', (t) => {
 test('errors: command errors as written, backend replies relayed, others prefixed with ERR, CR/LF flattened', (t) => {
   t.is(resp(new CommandError("ERR wrong number of arguments for 'get' command")), "-ERR wrong number of arguments for 'get' command\r\n");
   t.is(resp(new CommandError('NOPROTO unsupported protocol version')), '-NOPROTO unsupported protocol version\r\n');
-  t.is(resp(new BackendReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')), '-WRONGTYPE Operation against a key holding the wrong kind of value\r\n');
-  t.is(resp(new BackendUnavailableError('backend Redis at 127.0.0.1:1 is unavailable (connect ECONNREFUSED)')), '-ERR backend Redis at 127.0.0.1:1 is unavailable (connect ECONNREFUSED)\r\n');
+  t.is(
+    resp(new BackendReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')),
+    '-WRONGTYPE Operation against a key holding the wrong kind of value\r\n',
+  );
+  t.is(
+    resp(new BackendUnavailableError('backend Redis at 127.0.0.1:1 is unavailable (connect ECONNREFUSED)')),
+    '-ERR backend Redis at 127.0.0.1:1 is unavailable (connect ECONNREFUSED)\r\n',
+  );
   t.is(resp(new ProtocolError('Protocol error: invalid bulk length')), '-ERR Protocol error: invalid bulk length\r\n');
   t.is(resp(new Error('boom\r\nsecond line')), '-ERR internal error: boom second line\r\n');
 });

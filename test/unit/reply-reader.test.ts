@@ -48,7 +48,11 @@ test('a stream of every frame, split in two at every offset, yields the same fra
   const all = Buffer.from(FRAMES.join(''), 'latin1');
   for (let cut = 0; cut <= all.length; cut++) {
     const frames = readAll([all.subarray(0, cut), all.subarray(cut)]);
-    t.deepEqual(frames.map((f) => f.toString('latin1')), FRAMES, `cut at ${cut}`);
+    t.deepEqual(
+      frames.map((f) => f.toString('latin1')),
+      FRAMES,
+      `cut at ${cut}`,
+    );
   }
 });
 
@@ -60,7 +64,10 @@ test('byte by byte, and the frames handed out do not change as more bytes arrive
     reader.push(all.subarray(i, i + 1));
     for (let f = reader.next(); f !== null; f = reader.next()) out.push(f);
   }
-  t.deepEqual(out.map((f) => f.toString('latin1')), [...FRAMES, ...FRAMES, ...FRAMES]);
+  t.deepEqual(
+    out.map((f) => f.toString('latin1')),
+    [...FRAMES, ...FRAMES, ...FRAMES],
+  );
   t.is(reader.buffered, 0);
 });
 

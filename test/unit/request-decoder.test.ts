@@ -194,7 +194,7 @@ test('inline commands, alone or between multibulk frames, with CRLF or bare LF',
     multibulk(['GET', 'a']),
     Buffer.from('GET  "hello world"  b\n'),
     Buffer.from('\r\n'), // a blank line is skipped, as Redis does
-    Buffer.from('echo \'it\\\'s\' "\\x41\\n"\r\n'),
+    Buffer.from("echo 'it\\'s' \"\\x41\\n\"\r\n"),
   ]);
   const expected = [['PING'], ['GET', 'a'], ['GET', 'hello world', 'b'], ['echo', "it's", 'A\n']].map((r) => r.map((s) => Buffer.from(s)));
   t.deepEqual(decodeChunks([stream]), expected);
@@ -267,7 +267,7 @@ test('a 4 MiB value arriving in 16 KiB chunks decodes whole', (t) => {
 
 test('random bytes, in random chunks, only ever yield requests or a ProtocolError', (t) => {
   let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const alphabet = Buffer.from('*$\r\n0123456789-+GETget xX"\'\\');
   for (let run = 0; run < 2000; run++) {
     const bytes = Buffer.from(
@@ -277,7 +277,7 @@ test('random bytes, in random chunks, only ever yield requests or a ProtocolErro
     );
     const decoder = new RequestDecoder(4096, { recogniseGet: random() < 0.5 });
     try {
-      for (let i = 0; i < bytes.length; ) {
+      for (let i = 0; i < bytes.length;) {
         const size = 1 + Math.floor(random() * 16);
         decoder.push(bytes.subarray(i, i + size));
         i += size;
@@ -395,7 +395,7 @@ test('a pipeline of thousands of frames decodes whole in reads of random sizes, 
   for (let run = 0; run < 20; run++) {
     const maxRead = [16, 1500, 64 * 1024, 256 * 1024][run % 4]!;
     const chunks: Buffer[] = [];
-    for (let i = 0; i < bytes.length; ) {
+    for (let i = 0; i < bytes.length;) {
       const size = 1 + Math.floor(random() * maxRead);
       chunks.push(bytes.subarray(i, i + size));
       i += size;

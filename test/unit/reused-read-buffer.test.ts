@@ -19,7 +19,7 @@ test('reads from every adopted connection land in the same buffer; writes, end a
   const talk = async (words: string[]) => {
     const client = net.connect(port, '127.0.0.1');
     let received = '';
-    client.on('data', (d) => (received += d));
+    client.on('data', (d: Buffer) => (received += d.toString()));
     for (const word of words) {
       client.write(word);
       await new Promise((r) => setTimeout(r, 50));
@@ -30,7 +30,10 @@ test('reads from every adopted connection land in the same buffer; writes, end a
   };
   t.deepEqual(await Promise.all([talk(['one', 'two']), talk(['three'])]), ['bye', 'bye']);
   t.deepEqual(reads.map((r) => r.text).sort(), ['one', 'three', 'two']);
-  t.true(reads.every((r) => r.memory === reads[0]!.memory), 'one buffer for all reads');
+  t.true(
+    reads.every((r) => r.memory === reads[0]!.memory),
+    'one buffer for all reads',
+  );
   t.deepEqual(ended, ['end', 'end']);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   t.pass('the server closes: the sockets it accepted no longer count');
@@ -38,6 +41,9 @@ test('reads from every adopted connection land in the same buffer; writes, end a
 
 test('a socket with no stream handle is left as it is', (t) => {
   const socket = new net.Socket();
-  t.is(adoptWithReusedReadBuffer(socket, true, () => t.fail()), null);
+  t.is(
+    adoptWithReusedReadBuffer(socket, true, () => t.fail()),
+    null,
+  );
   t.false(socket.destroyed);
 });
