@@ -7,12 +7,15 @@ export interface Relay {
   setRate(bytesPerSecond: number): void;
   /** Cuts every relayed connection (both sides), as a dropped route or a load balancer would. */
   cutAll(): void;
+  /** From now on drops every byte both ways without closing anything: a route that died silently. */
+  blackhole(): void;
   close(): Promise<void>;
 }
 
 /** Relays 127.0.0.1:<port> to `target`; Redis's replies are paced to the rate set, requests pass at once. */
 export async function startRelay(target: { host: string; port: number }, bytesPerSecond = Infinity): Promise<Relay> {
   let rate = bytesPerSecond;
+  let dropping = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
@@ -25,7 +28,9 @@ export async function startRelay(target: { host: string; port: number }, bytesPe
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (!dropping) upstream.write(chunk);
+    });
     // Paced: forward what arrived in slices of rate/50 bytes every 20 ms.
     let pending: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -43,6 +48,7 @@ export async function startRelay(target: { host: string; port: number }, bytesPe
       if (pending.length > 0) timer = setTimeout(pump, 20);
     };
     upstream.on('data', (chunk: Buffer) => {
+      if (dropping) return;
       if (!Number.isFinite(rate) && pending.length === 0) {
         client.write(chunk);
         return;
@@ -66,6 +72,7 @@ export async function startRelay(target: { host: string; port: number }, bytesPe
     port: (server.address() as net.AddressInfo).port,
     setRate: (r) => (rate = r),
     cutAll,
+    blackhole: () => (dropping = true),
     close() {
       cutAll();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -1,0 +1,229 @@
+// The coherent cache: Redis's CLIENT TRACKING invalidations drop what others change, within the bound; when the proxy cannot know, it does not cache.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { backendEnv, startProxy, startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { startRelay } from '../helpers/relay.ts';
+import { startRedis } from '../helpers/redis-server.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** `npm run test:faults` sets FAULTS_LONG: the race runs for 20 s instead of 3. */
+const LONG = process.env.FAULTS_LONG === '1';
+/** An hour: within these tests, only an invalidation can explain a fresh value. */
+const NO_EXPIRY = { CACHE_EXPIRY: '3600' };
+/** The bound the README promises on a healthy network. */
+const BOUND_MS = 100;
+
+/** Reads `key` through `client` until it answers `want`; how long that took, or throws past `withinMs`. */
+async function seenWithin(client: Redis, key: string, want: string | null, withinMs = BOUND_MS): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if ((await client.get(key)) === want) return performance.now() - started;
+    if (performance.now() - started > withinMs) throw new Error(`${key} was not ${JSON.stringify(want)} within ${withinMs} ms`);
+    await sleep(1);
+  }
+}
+
+const cacheField = async (client: Redis, field: string) =>
+  /^(?:\w+):(.*)\r?$/m.exec((await client.info('cache')).split('\n').find((l) => l.startsWith(`${field}:`)) ?? '')?.[1]?.trim();
+
+async function eventually(check: () => Promise<boolean>, what: string, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+test('a value set directly on Redis is served new through the proxy within 100 ms, 200 times in a row; and DEL, EXPIRE, FLUSHALL, FLUSHDB, a script', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  const direct = redis.client;
+  let slowest = 0;
+  for (let i = 0; i < 200; i++) {
+    await direct.set('k', `v${i}`);
+    slowest = Math.max(slowest, await seenWithin(client, 'k', `v${i}`));
+    // Cached again: the next change must come through an invalidation, not a miss.
+    t.is(await redis.readsDuring(() => client.get('k')), 0);
+  }
+  t.log(`slowest of 200: ${slowest.toFixed(1)} ms`);
+
+  const writes: [string, (k: string) => Promise<unknown>, string | null][] = [
+    ['DEL', (k) => direct.del(k), null],
+    ['EXPIRE', (k) => direct.pexpire(k, 20), null],
+    ['FLUSHALL', () => direct.flushall(), null],
+    ['FLUSHDB', () => direct.flushdb(), null],
+    ['a Lua script', (k) => direct.eval("redis.call('SET', KEYS[1], 'from lua')", 1, k), 'from lua'],
+    ['a Lua script on a key it does not declare', (k) => direct.eval(`redis.call('SET', '${k}', 'sneaky')`, 0), 'sneaky'],
+  ];
+  for (const [name, write, expected] of writes) {
+    const key = `w:${name}`;
+    await direct.set(key, 'old');
+    t.is(await client.get(key), 'old', `${name}: cached`);
+    await write(key);
+    // A key's own expiry is an invalidation too (Redis sends one when it deletes the key).
+    await seenWithin(client, key, expected, name === 'EXPIRE' ? 1000 : BOUND_MS);
+  }
+  t.true(Number(await cacheField(client, 'tracking_invalidations')) >= 200);
+  t.true(Number(await cacheField(client, 'cache_flushes_by_redis')) >= 2, 'FLUSHALL and FLUSHDB arrive as flushes');
+});
+
+test('maxmemory eviction on the backend: an evicted key stops being served', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  await redis.client.set('evict-me', 'x'.repeat(1000));
+  t.is((await client.get('evict-me'))?.length, 1000);
+  const used = Number(/^used_memory:(\d+)/m.exec(await redis.client.info('memory'))![1]);
+  await redis.client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+  await redis.client.config('SET', 'maxmemory', String(used + 200_000));
+  // Fill Redis past maxmemory: it evicts, and evicting a tracked key sends its invalidation.
+  for (let i = 0; i < 50 && (await redis.client.exists('evict-me')) === 1; i++) {
+    const pipeline = redis.client.pipeline();
+    for (let j = 0; j < 100; j++) pipeline.set(`filler:${i}:${j}`, 'y'.repeat(1000));
+    await pipeline.exec().catch(() => {});
+  }
+  t.is(await redis.client.exists('evict-me'), 0, 'Redis evicted it');
+  await seenWithin(client, 'evict-me', null);
+  await redis.client.config('SET', 'maxmemory', '0');
+});
+
+test('reads racing writes on the same keys: afterwards no key is served older than Redis has it', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const keys = Array.from({ length: 20 }, (_, i) => `race:${i}`);
+  const readers = Array.from({ length: 4 }, () => new Redis({ port: proxy.respPort }));
+  t.teardown(() => readers.forEach((r) => r.disconnect()));
+  await eventually(async () => (await cacheField(readers[0]!, 'tracking')) === 'on', 'tracking to be on');
+  let stop = false;
+  let reads = 0;
+  const reading = readers.map(async (r) => {
+    while (!stop) {
+      await r.mget(...keys);
+      reads += keys.length;
+    }
+  });
+  const deadline = Date.now() + (LONG ? 20_000 : 3000);
+  let writes = 0;
+  while (Date.now() < deadline) {
+    const pipeline = redis.client.pipeline();
+    for (const k of keys) pipeline.set(k, `${k}:${writes}`);
+    await pipeline.exec();
+    writes++;
+  }
+  stop = true;
+  await Promise.all(reading);
+  t.log(`${writes} rounds of writes, ${reads} reads`);
+  // The writer stopped: once the last invalidations are in (within the bound), every key is Redis's.
+  await sleep(BOUND_MS);
+  const truth = await redis.client.mget(...keys);
+  for (const r of readers) t.deepEqual(await r.mget(...keys), truth);
+  t.true(Number(await cacheField(readers[0]!, 'cache_stale_fills_dropped')) >= 0);
+});
+
+test('CLIENT KILL of the tracked connection: the cache is flushed, nothing stale is served, and caching resumes once tracking is back', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  await redis.client.set('tk', 'before');
+  t.is(await client.get('tk'), 'before');
+  const list = (await redis.client.client('LIST')) as string;
+  const id = /^id=(\d+) .*name=redis-cache-proxy /m.exec(list)![1]!;
+  // The kill and a write in the same breath: the write's invalidation can never reach the old connection.
+  await redis.client.multi().client('KILL', 'ID', id).set('tk', 'after').exec();
+  // The proxy learns of the loss when the connection's close reaches it, as it would an invalidation.
+  await seenWithin(client, 'tk', 'after');
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on again');
+  t.true(Number(await cacheField(client, 'cache_flushes_for_tracking_lost')) >= 1);
+  t.is(await redis.readsDuring(() => client.get('tk')), 0, 'cached again');
+  await redis.client.set('tk', 'later');
+  await seenWithin(client, 'tk', 'later');
+});
+
+test('tracking-table-max-keys 10 with 1000 cached keys: every later write on Redis is still seen', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  await redis.client.config('SET', 'tracking-table-max-keys', '10');
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  const keys = Array.from({ length: 1000 }, (_, i) => `many:${i}`);
+  await redis.client.mset(Object.fromEntries(keys.map((k) => [k, 'old'])));
+  await client.mget(...keys);
+  // Redis keeps 10 keys in its table: for the others it has already sent invalidations (evicting them).
+  for (const k of keys.filter((_, i) => i % 37 === 0)) {
+    await redis.client.set(k, 'new');
+    await seenWithin(client, k, 'new');
+  }
+  t.pass();
+});
+
+test('two proxies in front of one Redis stay coherent with each other: a write through one is seen through the other within the bound', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const [a, b] = await Promise.all([startProxy({ env: { ...backendEnv(redis), ...NO_EXPIRY } }), startProxy({ env: { ...backendEnv(redis), ...NO_EXPIRY } })]);
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
+  const ca = new Redis({ port: a.respPort });
+  const cb = new Redis({ port: b.respPort });
+  t.teardown(() => [ca, cb].forEach((c) => c.disconnect()));
+  for (const c of [ca, cb]) await eventually(async () => (await cacheField(c, 'tracking')) === 'on', 'tracking to be on');
+  for (let i = 0; i < 50; i++) {
+    const [writer, reader] = i % 2 ? [ca, cb] : [cb, ca];
+    t.is(await reader.get('shared'), i === 0 ? null : `w${i - 1}`);
+    await writer.set('shared', `w${i}`);
+    await seenWithin(reader, 'shared', `w${i}`);
+  }
+});
+
+test('a Redis that refuses CLIENT TRACKING (an ACL user without +client): one clear warning, and the cache works on expiry alone', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  await redis.client.call('ACL', 'SETUSER', 'reader', 'on', '>pw', '~*', '+@all', '-client');
+  const proxy: ProxyProcess = await startProxy({
+    env: { REDIS_URL: `redis://reader:pw@127.0.0.1:${redis.port}`, CACHE_EXPIRY: '0.5', LOG_FORMAT: 'json' },
+  });
+  t.teardown(() => proxy.stop());
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await redis.client.set('e', 'one');
+  t.is(await client.get('e'), 'one');
+  t.is(await cacheField(client, 'tracking'), 'unavailable');
+  t.regex((await cacheField(client, 'tracking_reason')) ?? '', /^Redis refused CLIENT TRACKING on: NOPERM/);
+  const warnings = proxy
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"event":"tracking_unavailable"'));
+  t.is(warnings.length, 1, proxy.output());
+  t.regex(warnings[0]!, /relies on CACHE_EXPIRY alone/);
+  await redis.client.set('e', 'two');
+  t.is(await client.get('e'), 'one', 'no invalidation comes: served until it expires');
+  await sleep(600);
+  t.is(await client.get('e'), 'two');
+});
+
+test('a tracked connection that dies silently (a route that drops everything) is noticed by its heartbeat: the cache is flushed within a second and REDIS_TIMEOUT', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const relay = await startRelay(redis);
+  t.teardown(() => relay.close());
+  const proxy = await startProxy({ env: { ...backendEnv({ host: '127.0.0.1', port: relay.port }), ...NO_EXPIRY, REDIS_TIMEOUT: '0.5' } });
+  t.teardown(() => proxy.stop());
+  // Reads through the proxy of a key only the proxy's cache holds; Redis is written directly.
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  await redis.client.set('silent', 'before');
+  t.is(await client.get('silent'), 'before');
+  relay.blackhole();
+  await redis.client.set('silent', 'after');
+  // Nothing arrives any more, not even the invalidation: the heartbeat's PING goes unanswered, and
+  // after REDIS_TIMEOUT the connection is given up and the cache flushed.
+  const started = Date.now();
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'lost', 'the loss to be noticed', 5000);
+  t.log(`noticed after ${Date.now() - started} ms`);
+  t.true(Number(await cacheField(client, 'cache_entries')) === 0, 'flushed');
+  // Nothing is served from the cache now; the read fails (the route is gone) rather than answering 'before'.
+  const read = await client.get('silent').catch((e: Error) => e);
+  t.true(read instanceof Error, String(read));
+});
