@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
 import { createInvalidator } from './cache/invalidator.ts';
+import { KeyIndex } from './cache/key-index.ts';
 import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
@@ -30,14 +31,16 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     log,
   );
   const backend = backends.fill;
+  const index = new KeyIndex();
   const store = createCacheStore({
     capacity: config.cacheCapacity,
     expiryMs: config.cacheExpiryMs,
     maxMemory: config.cacheMaxMemory,
     maxValueSize: config.cacheMaxValueSize,
     stats,
+    onDrop: (entry) => index.drop(entry),
   });
-  const readThrough = createReadThrough({ store, backend, stats });
+  const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
 
   const ports = { resp: config.respPort, http: config.httpPort };

@@ -18,6 +18,8 @@ export interface BackendClient {
    * reached or the deadline passes.
    */
   send(frame: string, retriable: boolean, db: number): Promise<Buffer | null>;
+  /** As send(), but the reply comes as the frame Redis sent, also on a 'value' connection. */
+  sendRaw(frame: string, retriable: boolean, db: number): Promise<Buffer>;
   /** True while the connection is up and ready for commands. */
   isReady(): boolean;
   /** Why the backend is not ready (e.g. `connect ECONNREFUSED …`, `login refused: WRONGPASS …`); '' while it is. */
@@ -135,7 +137,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
       report('backend_push_ignored', `ignored an unexpected push from Redis: ${shown}`, shown);
       return true;
     }
-    if (replies === 'frame') return queue.reply(frame, now);
+    if (replies === 'frame' || queue.nextIsRaw) return queue.reply(frame, now);
     if (type === 0x24 /* $ */) {
       if (frame[1] === 0x2d /* $-1 */) return queue.reply(null, now);
       return queue.reply(frame.subarray(frame.indexOf(10) + 1, frame.length - 2), now);
@@ -285,6 +287,11 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
       scheduleFlush();
       return queue.enqueue(frame, retriable, db) as Promise<Buffer | null>;
+    },
+    sendRaw(frame, retriable, db) {
+      if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
+      scheduleFlush();
+      return queue.enqueue(frame, retriable, db, true) as Promise<Buffer>;
     },
     isReady: () => connection.ready,
     get unavailableReason() {

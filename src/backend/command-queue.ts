@@ -13,6 +13,8 @@ interface Pending {
   readonly retriable: boolean;
   /** The database it must run in; ANY_DB when it does not matter. */
   readonly db: number;
+  /** Its reply is wanted as the frame Redis sent, even on a connection that decodes replies to values. */
+  readonly raw: boolean;
   /** The sweep tick after which it fails with a timeout; counted from when it was queued, once. */
   readonly deadlineTick: number;
   resolve(reply: BackendReply): void;
@@ -107,9 +109,9 @@ export class CommandQueue {
   }
 
   /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
-  enqueue(frame: string, retriable: boolean, db: number = ANY_DB): Promise<BackendReply> {
+  enqueue(frame: string, retriable: boolean, db: number = ANY_DB, raw = false): Promise<BackendReply> {
     const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, db, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
+    this.#unsent.push({ frame, retriable, db, raw, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
     return promise;
   }
 
@@ -120,6 +122,7 @@ export class CommandQueue {
       frame,
       retriable: false,
       db: ANY_DB,
+      raw: false,
       deadlineTick: this.#tick + this.#options.deadlineTicks,
       resolve,
       reject,
@@ -141,7 +144,17 @@ export class CommandQueue {
       if (pending.settled) continue;
       if (pending.db !== ANY_DB && pending.db !== this.#db) {
         const select = `*2\r\n$6\r\nSELECT\r\n$${String(pending.db).length}\r\n${pending.db}\r\n`;
-        this.#sent.push({ frame: select, retriable: false, db: ANY_DB, deadlineTick: Infinity, resolve: noop, reject: noop, settled: true, sentAt: -1 });
+        this.#sent.push({
+          frame: select,
+          retriable: false,
+          db: ANY_DB,
+          raw: false,
+          deadlineTick: Infinity,
+          resolve: noop,
+          reject: noop,
+          settled: true,
+          sentAt: -1,
+        });
         this.#db = pending.db;
         text += select;
       }
@@ -155,6 +168,11 @@ export class CommandQueue {
   /** Commands that could be written now if the connection allows. */
   get writable(): boolean {
     return this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight;
+  }
+
+  /** Whether the next reply to come is wanted as its frame (see Pending.raw). */
+  get nextIsRaw(): boolean {
+    return this.#sent.peek()?.raw === true;
   }
 
   /** Commands written and not yet answered (including timed-out ones whose reply is still due). */

@@ -20,9 +20,17 @@ export type TrackingState =
   /** Not connected yet. */
   | 'starting';
 
-export interface Backend extends Omit<BackendClient, 'send'> {
+export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw'> {
   /** The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have it. */
   get(key: string, db: number): Promise<Buffer | null>;
+  /** A cached read command's reply, as the RESP3 frame Redis sent (errors too). Only while `cachesReads`. */
+  read(frame: string, db: number): Promise<Buffer>;
+  /**
+   * The connection speaks RESP3, so read commands other than GET can be cached: their replies are
+   * kept in RESP3, which answers RESP2 clients too (resp3-to-resp2.ts), where RESP2 would not do
+   * the reverse (a RESP2 array cannot say it was a map).
+   */
+  readonly cachesReads: boolean;
   readonly tracking: TrackingState;
   /** Why tracking is not on (Redis's refusal, the loss), for INFO and the logs. */
   readonly trackingReason: string;
@@ -84,19 +92,20 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
     logs: true,
     log,
     heartbeatMs: invalidation === 'tracking' ? HEARTBEAT_MS : undefined,
-    optionalHandshake:
-      invalidation === 'tracking'
-        ? [
-            // Pushes need RESP3; a Redis older than 6 has no HELLO (and no tracking).
-            { args: ['HELLO', '3'], onResult: (refusal) => (resp3Refusal = refusal) },
-            { args: ['CLIENT', 'TRACKING', 'on'], onResult: (refusal) => (trackingRefusal = refusal) },
-          ]
-        : undefined,
+    optionalHandshake: [
+      // Pushes need RESP3, and so do cached reads other than GET; a Redis older than 6 has no HELLO (and no tracking).
+      { args: ['HELLO', '3'], onResult: (refusal) => (resp3Refusal = refusal) },
+      ...(invalidation === 'tracking' ? [{ args: ['CLIENT', 'TRACKING', 'on'], onResult: (refusal: string | undefined) => (trackingRefusal = refusal) }] : []),
+    ],
     onPush(frame) {
       const push = parseReply(frame);
       if (!(push instanceof PushValue) || !(push.items[0] instanceof Buffer) || push.items[0].toString() !== 'invalidate') return;
-      const keys = push.items[1];
-      onInvalidate(Array.isArray(keys) ? keys.filter((k): k is Buffer => k instanceof Buffer) : null);
+      const items = push.items[1];
+      const keys = Array.isArray(items) ? items.filter((k): k is Buffer => k instanceof Buffer) : null;
+      // In the order the connection brought it: replies read before this push have resolved their
+      // fetches, but the fetches store what they read in promise reactions, which run later. Queued
+      // behind those reactions, the invalidation comes after the stores it must undo.
+      queueMicrotask(() => onInvalidate(keys));
     },
     onState(ready, reason) {
       if (invalidation !== 'tracking') return;
@@ -131,6 +140,10 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
   return {
     address: client.address,
     get: (key, db) => client.send(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true, db),
+    read: (frame, db) => client.sendRaw(frame, true, db),
+    get cachesReads() {
+      return client.isReady() && resp3Refusal === undefined;
+    },
     isReady: () => client.isReady(),
     get unavailableReason() {
       return client.unavailableReason;

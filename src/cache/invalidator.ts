@@ -38,14 +38,16 @@ export function createInvalidator(readThrough: ReadThrough, backend: Pick<Backen
       dropKeys(effect);
     },
     fromRedis(keys) {
+      // Fetches under way are left alone: Redis sent this on their connection, before any reply it
+      // computed after the change, so what they bring back is already newer than this news.
       stats.trackingInvalidations++;
       if (keys === null) {
         stats.flushesByRedis++;
-        readThrough.clear();
+        readThrough.clear(false);
         return;
       }
       stats.trackingInvalidatedKeys += keys.length;
-      dropKeys(keys);
+      for (const key of keys) readThrough.invalidate(key.latin1Slice(0, key.length), false);
     },
     trackingLost() {
       stats.flushesForTrackingLost++;

@@ -2,6 +2,8 @@
 import type { Backend } from '../backend/redis-backend.ts';
 import { BackendReplyError, BackendTimeoutError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
+import type { KeyIndex } from './key-index.ts';
 import type { CacheStore, CachedValue } from './store.ts';
 
 /**
@@ -13,17 +15,25 @@ export type ReadValue = CachedValue | Buffer;
 
 export interface ReadThrough {
   /**
+   * A cached read command's reply (HGETALL h, …: `args` in full, its name first), as the RESP3 frame
+   * Redis sent, one char per byte; `keys` are the Redis keys it reads, for invalidation. Error replies
+   * are answered, never cached.
+   */
+  readCommand(args: readonly Buffer[], db: number, keys: readonly string[]): string | Promise<string>;
+  /**
    * The value of `key` (one char per byte, latin1) in database `db`, null when Redis does not have it.
    * A hit returns synchronously so the hot path allocates no promise; a miss returns a promise.
    */
   read(key: string, db: number): ReadValue | Promise<ReadValue>;
   /**
-   * A write to `key` (in any database) was acknowledged, or is about to be: drop its entries, and
-   * keep fetches already under way from storing or sharing what they read before it.
+   * `key` changed (in some database): drop its entries. `inflight`: also keep fetches already under
+   * way from storing or sharing what they read — needed when the news came on another connection than
+   * the fills (a write's reply); not for Redis's invalidations, which share the fills' connection and
+   * so arrive before any reply read after the change.
    */
-  invalidate(key: string): void;
-  /** Drops everything: a write whose keys cannot be known (FLUSHALL, a script), or the proxy cannot know. */
-  clear(): void;
+  invalidate(key: string, inflight?: boolean): void;
+  /** Drops everything (FLUSHALL, a write that names no key, tracking lost); `inflight` as for invalidate(). */
+  clear(inflight?: boolean): void;
   /** Keys with a backend fetch in flight right now. */
   readonly inflight: number;
   /** Entries in the store. */
@@ -34,6 +44,8 @@ export interface ReadThrough {
 
 export interface ReadThroughOptions {
   store: CacheStore;
+  /** Which cached read commands read which keys; the store tells it when entries leave. */
+  index: KeyIndex;
   backend: Backend;
   stats: Stats;
 }
@@ -51,18 +63,32 @@ function entryKey(key: string, db: number): string {
   return `\xff\xfe${db}:${key}`;
 }
 
+/**
+ * The store's key for a cached read command: a prefix no GET entry has, the database, and every
+ * argument with its length (so no two requests share one), the command's name in lower case.
+ */
+function commandEntryKey(args: readonly Buffer[], db: number): string {
+  let ek = `\xff\xfe#${db}`;
+  for (let i = 0; i < args.length; i++) {
+    const arg = i === 0 ? args[0]!.toString('latin1').toLowerCase() : args[i]!.latin1Slice(0, args[i]!.length);
+    ek += `:${arg.length}:${arg}`;
+  }
+  return ek;
+}
+
 /** A fetch under way, shared by every reader of its key until it lands or a write makes it stale. */
-interface Fetch {
-  readonly promise: Promise<ReadValue>;
+interface Fetch<T = ReadValue> {
+  readonly promise: Promise<T>;
   /** A write to the key was acknowledged meanwhile: what this fetch read may predate it. */
   stale: boolean;
 }
 
-export function createReadThrough({ store, backend, stats }: ReadThroughOptions): ReadThrough {
+export function createReadThrough({ store, index, backend, stats }: ReadThroughOptions): ReadThrough {
   // Keys whose fetch is in flight, and the fetch every concurrent reader of that key shares.
   // A shared promise rather than a lock per key: waiters resolve together, and when a fetch fails
   // they all get that error instead of each retrying in turn against a backend that is down.
   const inflight = new Map<string, Fetch>();
+  const inflightCommands = new Map<string, Fetch<string>>();
   // Databases read through the cache so far: an invalidation of a key looks in each.
   const databases = new Set<number>([0]);
 
@@ -91,13 +117,46 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
       },
       (err: unknown) => {
         if (inflight.get(ek) === entry) inflight.delete(ek);
-        if (err instanceof BackendReplyError) stats.backendReplyErrors++;
-        else if (err instanceof BackendTimeoutError) stats.backendTimeouts++;
-        else stats.backendUnavailable++;
+        countError(err);
         throw err;
       },
     );
     const entry: Fetch = { promise, stale: false };
+    return entry;
+  }
+
+  function countError(err: unknown): void {
+    if (err instanceof BackendReplyError) stats.backendReplyErrors++;
+    else if (err instanceof BackendTimeoutError) stats.backendTimeouts++;
+    else stats.backendUnavailable++;
+  }
+
+  function fetchCommand(ek: string, args: readonly Buffer[], db: number): Fetch<string> {
+    const fetchedAt = store.now();
+    stats.backendReads++;
+    const promise = backend.read(encodeCommand(args), db).then(
+      (reply: Buffer) => {
+        if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
+        const frame = reply.latin1Slice(0, reply.length);
+        if (entry.stale) stats.staleFills++;
+        else if (reply[0] === 0x2d /* - */ || reply[0] === 0x21 /* ! */) stats.backendReplyErrors++;
+        else if (!store.fits(ek, frame.length)) stats.uncacheableValues++;
+        else {
+          store.set(ek, frame, fetchedAt);
+          return frame;
+        }
+        // Not kept: forget it, unless a newer fetch of the same read has taken its place meanwhile.
+        if (!inflightCommands.has(ek) && store.get(ek) === undefined) index.drop(ek);
+        return frame;
+      },
+      (err: unknown) => {
+        if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
+        if (!inflightCommands.has(ek)) index.drop(ek);
+        countError(err);
+        throw err;
+      },
+    );
+    const entry: Fetch<string> = { promise, stale: false };
     return entry;
   }
 
@@ -121,25 +180,58 @@ export function createReadThrough({ store, backend, stats }: ReadThroughOptions)
       inflight.set(ek, started);
       return started.promise;
     },
-    invalidate(key) {
+    readCommand(args, db, keys) {
+      const ek = commandEntryKey(args, db);
+      const cached = store.get(ek);
+      if (cached !== undefined && cached !== null) {
+        stats.cacheHits++;
+        return cached;
+      }
+      stats.cacheMisses++;
+      const pending = inflightCommands.get(ek);
+      if (pending !== undefined) {
+        stats.coalescedReads++;
+        return pending.promise;
+      }
+      // Indexed before it is sent: a write acknowledged while it is under way must find it.
+      index.add(ek, keys);
+      const started = fetchCommand(ek, args, db);
+      inflightCommands.set(ek, started);
+      return started.promise;
+    },
+    invalidate(key, detach = true) {
+      for (const ek of index.entriesOf(key)) {
+        store.delete(ek);
+        const pending = inflightCommands.get(ek);
+        if (pending !== undefined && detach) {
+          pending.stale = true;
+          inflightCommands.delete(ek);
+        }
+        if (pending === undefined || detach) index.drop(ek);
+      }
       for (const db of databases) {
         const ek = entryKey(key, db);
         store.delete(ek);
         const pending = inflight.get(ek);
-        if (pending !== undefined) {
+        if (pending !== undefined && detach) {
           // Readers from now on start a fetch of their own, which Redis answers after the write.
           pending.stale = true;
           inflight.delete(ek);
         }
       }
     },
-    clear() {
+    clear(detach = true) {
+      // Stored entries leave the index as they leave the store; fetches under way stay in it.
       store.clear();
+      if (!detach) return;
       for (const pending of inflight.values()) pending.stale = true;
+      for (const pending of inflightCommands.values()) pending.stale = true;
       inflight.clear();
+      inflightCommands.clear();
+      index.clear();
     },
     get inflight() {
-      return inflight.size;
+      return inflight.size + inflightCommands.size;
     },
     get size() {
       return store.size;

@@ -49,6 +49,8 @@ export interface CacheStoreOptions {
   maxValueSize: number;
   stats: Stats;
   clock?: Clock;
+  /** Told when an entry leaves (evicted, expired, deleted), so an index of entries can follow. */
+  onDrop?: (key: string) => void;
 }
 
 /**
@@ -69,7 +71,7 @@ const ABSENT = Symbol('absent');
 // lru-cache's get() allocates an options object per call when given none; a hit should allocate nothing.
 const GET_OPTIONS = {};
 
-export function createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock = performance }: CacheStoreOptions): CacheStore {
+export function createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock = performance, onDrop }: CacheStoreOptions): CacheStore {
   const lru = new LRUCache<string, string | typeof ABSENT>({
     max: capacity,
     ttl: expiryMs,
@@ -82,8 +84,9 @@ export function createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, 
     ttlResolution: 0,
     perf: clock,
     // Making room by count or by bytes are both evictions; expiry and replacement are not.
-    dispose: (_value, _key, reason) => {
+    dispose: (_value, key, reason) => {
       if (reason === 'evict') stats.evictions++;
+      if (reason !== 'set') onDrop?.(key);
     },
   });
 

@@ -9,8 +9,10 @@ export type SessionKind = 'multi' | 'watch' | 'blocking' | 'subscribe' | 'monito
 export type Route =
   /** The proxy's own handler (connection state, INFO, CONFIG GET, …). */
   | { readonly kind: 'local' }
-  /** A read served through the cache (GET, MGET). */
+  /** A read served through the cache by the proxy's own handler (GET, MGET). */
   | { readonly kind: 'cached' }
+  /** Another read command served through the cache: its reply as Redis sent it, cached whole. */
+  | { readonly kind: 'cached-read' }
   /** Sent on a connection shared by many clients; the reply is relayed as Redis sent it. */
   | { readonly kind: 'forward' }
   /** Needs a backend connection of the client's own for as long as the session lasts. */
@@ -19,6 +21,7 @@ export type Route =
 
 const LOCAL: Route = { kind: 'local' };
 const CACHED: Route = { kind: 'cached' };
+const CACHED_READ: Route = { kind: 'cached-read' };
 const FORWARD: Route = { kind: 'forward' };
 const session = (kind: SessionKind): Route => ({ kind: 'session', session: kind });
 const refused = (name: string, why: string): Route => ({
@@ -69,14 +72,65 @@ const RULES = new Map<string, Route>([
   ['sentinel', refused('sentinel', 'the proxy is a single Redis endpoint, not a Sentinel')],
 ]);
 
+const noScores = (args: readonly Buffer[]) => !args.some((a) => a.length === 10 && lowerName(a) === 'withscores');
+
+/**
+ * Read commands cached besides GET and MGET. Each reads only keys Redis tracks, gives the same answer
+ * until one of them changes (no time, no randomness: not TTL, not SRANDMEMBER), and has the same shape
+ * in RESP2 and RESP3 but for types (resp3-to-resp2.ts), with bulk-string nulls. Left out where the
+ * shape differs: scores WITHSCORES (RESP3 nests pairs), ZRANK … WITHSCORE (a null array in RESP2).
+ */
+const CACHED_READS: ReadonlyMap<string, (args: readonly Buffer[]) => boolean> = new Map([
+  ...[
+    'getrange',
+    'strlen',
+    'exists',
+    'type',
+    'getbit',
+    'bitcount',
+    'hget',
+    'hmget',
+    'hgetall',
+    'hexists',
+    'hlen',
+    'hkeys',
+    'hvals',
+    'hstrlen',
+    'smembers',
+    'sismember',
+    'smismember',
+    'scard',
+    'lrange',
+    'lindex',
+    'llen',
+    'zscore',
+    'zmscore',
+    'zcard',
+    'zcount',
+    'zlexcount',
+    'zrangebylex',
+    'zrevrangebylex',
+  ].map((name) => [name, () => true] as const),
+  ['zrank', (args: readonly Buffer[]) => args.length === 3],
+  ['zrevrank', (args: readonly Buffer[]) => args.length === 3],
+  ['zrange', noScores],
+  ['zrevrange', noScores],
+  ['zrangebyscore', noScores],
+  ['zrevrangebyscore', noScores],
+]);
+
 /** Blocking only with their BLOCK option. */
 const BLOCK_OPTION = new Set(['xread', 'xreadgroup']);
 
 const lowerName = (arg: Buffer): string => arg.toString('latin1').toLowerCase();
 
-/** Where `args` (args[0] is the command's name) goes. */
-export function routeOf(args: readonly Buffer[], table: CommandTable | undefined): Route {
+/**
+ * Where `args` (args[0] is the command's name) goes. `cachesReads`: the cache can hold read commands'
+ * replies (its connection speaks RESP3); otherwise only GET and MGET are cached.
+ */
+export function routeOf(args: readonly Buffer[], table: CommandTable | undefined, cachesReads = false): Route {
   const name = lowerName(args[0]!);
+  if (cachesReads && CACHED_READS.get(name)?.(args) === true) return CACHED_READ;
   const direct = RULES.get(name);
   if (direct !== undefined && name !== 'client') return direct;
   if (args.length >= 2 && (name === 'client' || name === 'config')) {
@@ -98,6 +152,15 @@ export function routeOf(args: readonly Buffer[], table: CommandTable | undefined
  * SWAPDB, whose effects tracking does not always report: SWAPDB sends no invalidation).
  */
 export type WriteEffect = null | readonly Buffer[] | 'unknown-keys' | 'all';
+
+/** The keys a read reads, as latin1 strings (the cache's form); null when they cannot be told. */
+export function readKeys(args: readonly Buffer[], table: CommandTable | undefined): string[] | null {
+  const name = lowerName(args[0]!);
+  const command = table === undefined ? undefined : lookupCommand(table, name, args);
+  const positions = command !== undefined ? keyPositions(command, args) : knownToIoredis(name) ? ioredisKeyPositions(name, args) : null;
+  if (positions === null || positions.length === 0) return null;
+  return positions.filter((i) => i < args.length).map((i) => args[i]!.latin1Slice(0, args[i]!.length));
+}
 
 /** Scripts and functions: any key, whatever they declare. */
 const SCRIPTS = new Set(['eval', 'evalsha', 'fcall']);

@@ -1,6 +1,6 @@
 // Owns turning replies into RESP2/RESP3 bytes, counted in bytes, packed so a batch leaves in one write.
 import { BackendReplyError, CommandError, ProxyError } from '../errors.ts';
-import { PushReply, RawReply, ReplySequence, SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
+import { PushReply, RawReply, RawTextReply, ReplySequence, SimpleString, VerbatimString, type ProtocolVersion, type Reply } from './reply.ts';
 
 // Replies are packed into a shared slab and handed to the socket as views of it. A connection encodes
 // and takes its batch in one synchronous step, so batches of different connections never interleave;
@@ -130,7 +130,10 @@ export function writeReply(reply: Reply, protocol: ProtocolVersion): void {
   else if (reply instanceof SimpleString) writeLine(0x2b /* + */, reply.text);
   else if (reply instanceof Error) writeLine(0x2d /* - */, errorLine(reply));
   else if (reply instanceof RawReply) writeRaw(reply.bytes);
-  else if (reply instanceof VerbatimString) writeText(reply.text, protocol === 3);
+  else if (reply instanceof RawTextReply) {
+    reserve(reply.text.length);
+    used += slab.latin1Write(reply.text, used, reply.text.length);
+  } else if (reply instanceof VerbatimString) writeText(reply.text, protocol === 3);
   else if (reply instanceof ReplySequence) {
     for (const item of reply.items) writeReply(item, protocol);
   } else if (reply instanceof PushReply) {

@@ -24,6 +24,14 @@ export class RawReply {
   }
 }
 
+/** A reply already in RESP, as a string of one char per byte (a cached read's frame): written as it is. */
+export class RawTextReply {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 /** Out-of-band data (Pub/Sub confirmations): a RESP3 push (`>`), or in RESP2 an array. */
 export class PushReply {
   readonly items: readonly Reply[];
@@ -54,6 +62,7 @@ export type Reply =
   | SimpleString
   | VerbatimString
   | RawReply
+  | RawTextReply
   | PushReply
   | ReplySequence
   | Error

@@ -4,14 +4,15 @@ import { hostPort } from '../address.ts';
 import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import { exists as knownToIoredis } from '@ioredis/commands';
-import { routeOf, writeEffect } from '../commands/routing.ts';
+import { readKeys, routeOf, writeEffect } from '../commands/routing.ts';
 import { findCommand } from '../commands/table.ts';
 import type { ClientState, CommandContext, ProxyContext, SessionInfo } from '../commands/types.ts';
 import { CommandError, ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
-import { RawReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
+import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
+import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { countCommand } from '../stats.ts';
 import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
@@ -259,7 +260,7 @@ export class RespConnection implements ClientState, SessionHost {
         return result === SESSION_BUSY ? HOLD : result;
       }
       const table = this.#ctx.proxy.backends.table();
-      const route = routeOf(request, table);
+      const route = routeOf(request, table, this.#ctx.proxy.backends.fill.cachesReads);
       switch (route.kind) {
         case 'local':
           return dispatch(this.#ctx, request);
@@ -273,6 +274,14 @@ export class RespConnection implements ClientState, SessionHost {
           // Behind a write on the shared connection: in order there, not from the cache.
           if (this.#lane === SHARED_LANE) return this.#forward(request);
           return HOLD;
+        case 'cached-read': {
+          if (this.#outstanding > 0 && this.#lane !== CACHE_LANE) return this.#lane === SHARED_LANE ? this.#forward(request) : HOLD;
+          const keys = readKeys(request, table);
+          // Keys the proxy cannot tell cannot be invalidated: such a read is not cached.
+          if (keys === null) return this.#outstanding > 0 ? HOLD : this.#forward(request);
+          this.#lane = CACHE_LANE;
+          return this.#cachedRead(request, keys);
+        }
         case 'forward':
           if (this.#outstanding > 0 && this.#lane !== SHARED_LANE) return HOLD;
           return this.#forward(request);
@@ -333,6 +342,14 @@ export class RespConnection implements ClientState, SessionHost {
     if (route.kind === 'local' && !SESSION_COMMANDS.has(name)) return name === 'hello' ? NOT_IN_SESSION : dispatch(this.#ctx, args);
     this.#lane = SESSION_LANE;
     return session.run(args);
+  }
+
+  /** A read command through the cache; its reply kept as Redis's RESP3 frame, and given to a RESP2 client in RESP2. */
+  #cachedRead(args: Buffer[], keys: string[]): Reply | Promise<Reply> {
+    const resp2 = this.protocol === 2;
+    const reply = (frame: string) => new RawTextReply(resp2 ? resp3ToResp2(frame) : frame);
+    const result = this.#ctx.proxy.readThrough.readCommand(args, this.db, keys);
+    return typeof result === 'string' ? reply(result) : result.then(reply);
   }
 
   /** A command on the shared connection of the client's protocol; the writes it acknowledges are invalidated before its reply is relayed. */

@@ -2,6 +2,7 @@
 // (The same properties are proven against a real Redis in test/e2e.)
 import test from 'ava';
 import type { Backend } from '../../src/backend/redis-backend.ts';
+import { KeyIndex } from '../../src/cache/key-index.ts';
 import { createReadThrough } from '../../src/cache/read-through.ts';
 import { createCacheStore } from '../../src/cache/store.ts';
 import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../../src/errors.ts';
@@ -24,6 +25,8 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
     tracking: 'on',
     trackingReason: '',
     barrier: () => Promise.resolve(),
+    read: () => Promise.reject(new Error('not in these tests')),
+    cachesReads: false,
     waitReady: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };
@@ -34,8 +37,9 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
     },
   };
   const stats = createStats();
-  const store = createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock });
-  const cache = createReadThrough({ store, backend, stats });
+  const index = new KeyIndex();
+  const store = createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, stats, clock, onDrop: (entry) => index.drop(entry) });
+  const cache = createReadThrough({ store, index, backend, stats });
   return { calls, clock, stats, cache };
 }
 
