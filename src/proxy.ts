@@ -65,7 +65,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     backend,
     stats,
     db: config.backend.db,
-    metrics: createMetrics(stats, readThrough),
+    metrics: createMetrics(stats, readThrough, { tracking: () => backend.tracking, pinnedConnections: () => backends.pinned.open }),
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -7,11 +7,14 @@
  */
 export class KeyIndex {
   readonly #byKey = new Map<string, Set<string>>();
-  readonly #byEntry = new Map<string, readonly string[]>();
+  readonly #byEntry = new Map<string, { readonly keys: readonly string[]; readonly command: string }>();
+  readonly #byCommand = new Map<string, number>();
 
-  add(entry: string, keys: readonly string[]): void {
+  /** `entry`, a read by `command` (lower case, from the proxy's own list), reads `keys`. */
+  add(entry: string, keys: readonly string[], command: string): void {
     if (this.#byEntry.has(entry)) return;
-    this.#byEntry.set(entry, keys);
+    this.#byEntry.set(entry, { keys, command });
+    this.#byCommand.set(command, (this.#byCommand.get(command) ?? 0) + 1);
     for (const key of keys) {
       let entries = this.#byKey.get(key);
       if (entries === undefined) this.#byKey.set(key, (entries = new Set()));
@@ -27,10 +30,13 @@ export class KeyIndex {
 
   /** Forgets `entry` (it left the cache, or its fetch ended without storing it). */
   drop(entry: string): void {
-    const keys = this.#byEntry.get(entry);
-    if (keys === undefined) return;
+    const found = this.#byEntry.get(entry);
+    if (found === undefined) return;
     this.#byEntry.delete(entry);
-    for (const key of keys) {
+    const left = this.#byCommand.get(found.command)! - 1;
+    if (left === 0) this.#byCommand.delete(found.command);
+    else this.#byCommand.set(found.command, left);
+    for (const key of found.keys) {
       const entries = this.#byKey.get(key);
       if (entries === undefined) continue;
       entries.delete(entry);
@@ -41,6 +47,12 @@ export class KeyIndex {
   clear(): void {
     this.#byKey.clear();
     this.#byEntry.clear();
+    this.#byCommand.clear();
+  }
+
+  /** Entries (cached or being fetched) by command, for INFO. */
+  byCommand(): ReadonlyMap<string, number> {
+    return this.#byCommand;
   }
 
   /** Entries indexed, for INFO. */

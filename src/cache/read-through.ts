@@ -34,6 +34,8 @@ export interface ReadThrough {
   invalidate(key: string, inflight?: boolean): void;
   /** Drops everything (FLUSHALL, a write that names no key, tracking lost); `inflight` as for invalidate(). */
   clear(inflight?: boolean): void;
+  /** Entries of read commands other than GET (cached or being fetched), by command. */
+  readonly entriesByCommand: ReadonlyMap<string, number>;
   /** Keys with a backend fetch in flight right now. */
   readonly inflight: number;
   /** Entries in the store. */
@@ -194,7 +196,7 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
         return pending.promise;
       }
       // Indexed before it is sent: a write acknowledged while it is under way must find it.
-      index.add(ek, keys);
+      index.add(ek, keys, args[0]!.toString('latin1').toLowerCase());
       const started = fetchCommand(ek, args, db);
       inflightCommands.set(ek, started);
       return started.promise;
@@ -232,6 +234,9 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     },
     get inflight() {
       return inflight.size + inflightCommands.size;
+    },
+    get entriesByCommand() {
+      return index.byCommand();
     },
     get size() {
       return store.size;

@@ -42,6 +42,8 @@ const SECTIONS: Record<string, Section> = {
   },
   cache: ({ config, readThrough, stats, backends }) => [
     ['cache_entries', readThrough.size],
+    // GET's entries are the rest: the others are indexed by the keys they read.
+    ['cache_entries_by_command', [...readThrough.entriesByCommand].map(([command, n]) => `${command}=${n}`).join(',')],
     ['cache_capacity', config.cacheCapacity],
     ['cache_bytes', readThrough.bytes],
     ['cache_max_memory', config.cacheMaxMemory],

@@ -1,5 +1,6 @@
 // Owns GET /metrics: one prom-client registry per proxy, reading the proxy's plain counters when it is scraped.
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
+import type { TrackingState } from '../backend/redis-backend.ts';
 import type { ReadThrough } from '../cache/read-through.ts';
 import { backendErrors, LATENCY_BOUNDS_MS, type LatencyHistogram, rejectedConnections, type Stats, uptimeSeconds } from '../stats.ts';
 
@@ -51,7 +52,7 @@ function latencyCollector(name: string, help: string, histogram: LatencyHistogra
  * handles). The hot path only bumps plain numbers in `stats`; the collect callbacks copy them into
  * prom-client's metrics at scrape time, so a cache hit costs nothing more for being exported.
  */
-export function createMetrics(stats: Stats, cache: ReadThrough): Metrics {
+export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { tracking(): TrackingState; pinnedConnections(): number }): Metrics {
   const registry = new Registry();
   const registers = [registry];
 
@@ -142,6 +143,28 @@ export function createMetrics(stats: Stats, cache: ReadThrough): Metrics {
     ['resp', stats.respRejected],
     ['http', stats.httpRejected],
   ]);
+  // Coherence: whether Redis tells the proxy of changes, and what was dropped and why.
+  const TRACKING_STATES: readonly TrackingState[] = ['on', 'lost', 'unavailable', 'disabled', 'starting'];
+  labelledGauge('tracking', 'CLIENT TRACKING on the fill connection: 1 for the state it is in', 'state', () =>
+    TRACKING_STATES.map((state) => [state, proxy.tracking() === state ? 1 : 0]),
+  );
+  counter('tracking_invalidations_total', 'Invalidation messages from Redis (CLIENT TRACKING)', () => stats.trackingInvalidations);
+  counter('tracking_invalidated_keys_total', "Keys Redis's invalidations named", () => stats.trackingInvalidatedKeys);
+  counter('tracking_barriers_total', "Scripts' replies that waited for Redis's invalidations of the keys they wrote", () => stats.invalidationBarriers);
+  counter('cache_invalidated_keys_total', 'Keys dropped because a write through the proxy changed them', () => stats.invalidatedKeys);
+  counter('cache_stale_fills_total', 'Fills not stored: a write to their key was acknowledged while they were under way', () => stats.staleFills);
+  labelledCounter('cache_flushes_total', 'The whole cache dropped, by cause', 'cause', () => [
+    ['write', stats.flushesForWrites],
+    ['redis', stats.flushesByRedis],
+    ['tracking_lost', stats.flushesForTrackingLost],
+  ]);
+  labelledGauge('cache_entries_by_command', 'Entries held or being fetched, by the read command that made them', 'command', () => {
+    const others = [...cache.entriesByCommand];
+    return [['get', Math.max(0, cache.size - others.reduce((sum, [, n]) => sum + n, 0))], ...others];
+  });
+  counter('forwarded_commands_total', 'Commands forwarded to Redis on the shared connections', () => stats.forwardedCommands);
+  gauge('pinned_connections', "Backend connections of clients' own (sessions, and idle ones kept for their client)", () => proxy.pinnedConnections());
+
   // The registry reads the collector through the same shape as its own metrics; its type names only those.
   registry.registerMetric(
     latencyCollector(

@@ -3,6 +3,7 @@ import test from 'ava';
 import { Redis } from 'ioredis';
 import { startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw, type RawClient } from '../helpers/raw-client.ts';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus.ts';
 import type { TestRedis } from '../helpers/redis-server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,4 +135,43 @@ test('reads whose answer changes without a write (TTL, RANDOMKEY, SRANDMEMBER) a
     await client.call(command, ...args);
     t.is((await calls(redis, command)) - before, 2, `${command} reached Redis each time`);
   }
+});
+
+test('INFO cache and /metrics report the tracking state, invalidations, entries by command and flushes by cause', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, { CACHE_EXPIRY: '3600' });
+  await seed(redis);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await client.get('s');
+  await client.hgetall('h');
+  await client.hget('h', 'f1');
+  await client.smembers('set');
+  await redis.client.hset('h', 'f1', 'changed'); // two entries read h: both dropped by one invalidation
+  await sleep(100);
+  await client.hgetall('h');
+  await redis.client.flushdb(); // a flush by Redis
+  await sleep(100);
+  await client.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'written-by-script'); // a barrier, no flush
+  const info = await client.info('cache');
+  const field = (name: string) => new RegExp(`^${name}:(.*)\\r$`, 'm').exec(info)?.[1];
+  t.is(field('tracking'), 'on');
+  t.true(Number(field('tracking_invalidations')) >= 2);
+  t.is(field('cache_flushes_by_redis'), '2', "seed's FLUSHALL and the FLUSHDB");
+  t.is(field('cache_flushes_for_writes'), '0', 'the script did not flush the cache');
+  t.is(field('tracking_barriers'), '1');
+  t.is(field('cache_entries'), '0', 'all flushed');
+
+  await client.hgetall('h');
+  await client.lrange('l', 0, -1);
+  await client.get('s');
+  const families = parsePrometheusText(await (await proxy.http('/metrics')).text());
+  const P = 'redis_cache_proxy_';
+  t.is(sampleValue(families, `${P}tracking`, { state: 'on' }), 1);
+  t.is(sampleValue(families, `${P}tracking`, { state: 'lost' }), 0);
+  t.is(sampleValue(families, `${P}cache_flushes_total`, { cause: 'redis' }), 2);
+  t.is(sampleValue(families, `${P}cache_flushes_total`, { cause: 'write' }), 0);
+  t.is(sampleValue(families, `${P}cache_entries_by_command`, { command: 'hgetall' }), 1);
+  t.is(sampleValue(families, `${P}cache_entries_by_command`, { command: 'lrange' }), 1);
+  t.is(sampleValue(families, `${P}cache_entries_by_command`, { command: 'get' }), 1);
+  t.true(sampleValue(families, `${P}tracking_invalidations_total`) >= 2);
 });
