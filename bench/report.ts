@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { renderChart } from './chart.ts';
 import { measuredWorkloads } from './series.ts';
+import type { InvalidationDelay } from './invalidation-delay.ts';
 import type { Measurement } from './workloads.ts';
 
 export interface BenchResults {
@@ -14,7 +15,9 @@ export interface BenchResults {
   node: string;
   /** Median of the rounds, by `target/P<pipeline>` for RESP and by target name for HTTP. */
   medians: Record<string, Measurement>;
-  memory: { proxyPerEntry: number; redisPerKey: number };
+  /** The invalidation delay, when throughput was measured. */
+  coherence?: InvalidationDelay;
+  memory: { proxyPerEntry: number; redisPerKey: number; trackingKeys: number; redisTrackingPerKey: number };
   notes: string[];
 }
 
@@ -52,6 +55,15 @@ function goals(r: BenchResults): Goal[] {
     atLeast('miss P16 req/s ÷ twemproxy', ratio(m['proxy-miss/P16']?.rps, twem('P16')?.rps), 0.8),
     atLeast('forwarded SET P1 req/s ÷ twemproxy', ratio(m['proxy-hit/SET-P1']?.rps, twem('SET-P1')?.rps), 1.0),
     atLeast('forwarded SET P16 req/s ÷ twemproxy', ratio(m['proxy-hit/SET-P16']?.rps, twem('SET-P16')?.rps), 1.0),
+    atLeast('HGETALL hit P16 req/s ÷ twemproxy', ratio(m['proxy-hit/HGETALL-P16']?.rps, twem('HGETALL-P16')?.rps), 1.0),
+    atLeast('write-heavy reads req/s ÷ twemproxy', ratio(m['proxy-hit/write-heavy']?.rps, twem('write-heavy')?.rps), 1.0),
+    atMost('invalidation delay max, ms', r.coherence?.max, 100),
+    ...(m['base-hit/P1']
+      ? [
+          atLeast('hit P1 req/s ÷ base-hit', ratio(m['proxy-hit/P1']?.rps, m['base-hit/P1']?.rps), 0.95),
+          atLeast('hit P16 req/s ÷ base-hit', ratio(m['proxy-hit/P16']?.rps, m['base-hit/P16']?.rps), 0.95),
+        ]
+      : []),
     atLeast('GET P1 with 50 blocked clients ÷ without', ratio(m['proxy-hit/P1-blocked']?.rps, m['proxy-hit/P1']?.rps), 0.9),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
@@ -84,8 +96,24 @@ function render(r: BenchResults): string {
     [
       ['proxy RSS growth ÷ entries', fmt(r.memory.proxyPerEntry, 0)],
       ['Redis used_memory growth ÷ keys', fmt(r.memory.redisPerKey, 0)],
+      [`Redis tracking table growth ÷ cached keys (tracking_total_keys ${fmt(r.memory.trackingKeys, 0)})`, fmt(r.memory.redisTrackingPerKey, 0)],
     ],
   );
+  const coherence = r.coherence
+    ? markdownTable(
+        ['invalidation delay', 'writes', 'p50 ms', 'p99 ms', 'max ms', 'seen at the first read'],
+        [
+          [
+            'SET on Redis → first read through the proxy that sees it',
+            String(r.coherence.writes),
+            fmt(r.coherence.p50, 3),
+            fmt(r.coherence.p99, 3),
+            fmt(r.coherence.max, 3),
+            `${fmt((100 * r.coherence.seenAtFirstRead) / r.coherence.writes, 1)}%`,
+          ],
+        ],
+      )
+    : '';
   const targets = markdownTable(
     ['figure', 'measured', 'target', 'met'],
     goals(r).map((g) => [g.figure, fmt(g.ratio), g.target, g.met === undefined ? 'not measured' : g.met ? 'yes' : 'no']),
@@ -95,6 +123,7 @@ function render(r: BenchResults): string {
     '',
     measured,
     '',
+    ...(coherence ? [coherence, ''] : []),
     memory,
     '',
     targets,

@@ -3,7 +3,18 @@ import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import { type BenchResults, printTable, saveResults, updateBenchmarksMd } from './report.ts';
 import { hasCommand, rssBytes, startBareHttpServer, startBenchProxy, startRedis, startTwemproxy, type TestRedis } from './targets.ts';
-import { benchKey, httpLoad, KEYSPACE, type Measurement, mixedLoad, redisBenchmark } from './workloads.ts';
+import { measureInvalidationDelay, type InvalidationDelay } from './invalidation-delay.ts';
+import {
+  backgroundReads,
+  benchKey,
+  httpLoad,
+  KEYSPACE,
+  type Measurement,
+  mixedLoad,
+  redisBenchmark,
+  redisBenchmarkCommand,
+  writeHeavyLoad,
+} from './workloads.ts';
 import net from 'node:net';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -18,6 +29,9 @@ const ONLY = process.env.BENCH_ONLY;
  */
 const BASELINE = process.env.BENCH_BASELINE;
 const VALUE = Buffer.alloc(100, 0x76);
+/** HGETALL's keyspace: hashes hash:000000000000 … of ten 10-byte fields each. */
+const HASHES = 1000;
+const HGETALL = ['HGETALL', 'hash:__rand_int__'];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const medianOf = (ms: Measurement[]): Measurement => ({
@@ -33,6 +47,13 @@ async function loadKeys(client: Redis, count: number, key: (i: number) => string
     for (let i = start; i < Math.min(count, start + 10_000); i++) pipeline.set(key(i), VALUE);
     await pipeline.exec();
   }
+}
+
+async function loadHashes(client: Redis): Promise<void> {
+  const pipeline = client.pipeline();
+  const fields = Array.from({ length: 10 }, (_, f) => [`field:${f}`, `value:${String(f).padStart(4, '0')}`]).flat();
+  for (let i = 0; i < HASHES; i++) pipeline.hset(`hash:${String(i).padStart(12, '0')}`, ...fields);
+  await pipeline.exec();
 }
 
 /** Reads every key once through `port` so it is cached; returns the proxy's cache size. */
@@ -141,6 +162,42 @@ async function throughput(redis: TestRedis, notes: string[]) {
         log(`round ${round + 1} mixed ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50.toFixed(3)} ms p99 ${m.p99.toFixed(3)} ms`);
       }
     }
+    // HGETALL of a 10-field hash: a cached read beyond GET, against direct Redis and twemproxy.
+    await loadHashes(redis.client);
+    for (const target of writers)
+      for (const pipeline of [1, 16]) await redisBenchmarkCommand(target.port, pipeline, Math.round(50_000 * SCALE), HASHES, HGETALL);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const pipeline of [1, 16]) {
+        const requests = Math.round((pipeline === 1 ? 200_000 : 1_000_000) * SCALE);
+        for (const target of order(writers)) {
+          const m = await redisBenchmarkCommand(target.port, pipeline, requests, HASHES, HGETALL);
+          add(`${target.name}/HGETALL-P${pipeline}`, m);
+          log(`round ${round + 1} HGETALL P${pipeline} ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+        }
+      }
+    }
+    // Write-heavy: half the requests SETs straight on Redis, half GETs through the target, on the same keys.
+    // Every SET invalidates a key the proxy may have cached; what is left of its cache is the hit ratio.
+    await warm(hitProxy.respPort, KEYSPACE, benchKey);
+    const beforeWriteHeavy = await proxyStats(hitProxy.respPort);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const target of order(writers)) {
+        const m = await writeHeavyLoad(target.port, redis.port, Math.max(2, Math.round(5 * SCALE)));
+        add(`${target.name}/write-heavy`, m);
+        log(`round ${round + 1} write-heavy reads ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50.toFixed(3)} ms p99 ${m.p99.toFixed(3)} ms`);
+      }
+    }
+    const afterWriteHeavy = await proxyStats(hitProxy.respPort);
+    const hits = afterWriteHeavy.cache_hits! - beforeWriteHeavy.cache_hits!;
+    const misses = afterWriteHeavy.cache_misses! - beforeWriteHeavy.cache_misses!;
+    notes.push(
+      `WRITE-HEAVY 50/50: 50 connections, each request a GET through the target or a SET of the same keys straight on Redis, half and half; the reads' figures. ` +
+        `proxy-hit answered ${((100 * hits) / (hits + misses)).toFixed(1)}% of those reads from its cache, and dropped ${afterWriteHeavy.tracking_invalidated_keys! - beforeWriteHeavy.tracking_invalidated_keys!} keys on Redis's invalidations.`,
+    );
+    notes.push(`HGETALL P1/P16: redis-benchmark -c 50 -r ${HASHES} HGETALL hash:__rand_int__, hashes of ten 10-byte fields.`);
+
     // 50 clients blocked on BLPOP 0, each on its own backend connection, beside 50 reading: the
     // readers' GET P1 next to the same measured without them (proxy-hit's GET P1 above).
     await warm(hitProxy.respPort, KEYSPACE, benchKey);
@@ -176,7 +233,19 @@ async function throughput(redis: TestRedis, notes: string[]) {
         `proxy-hit ${((100 * hitStats.cache_hits!) / (hitStats.cache_hits! + hitStats.cache_misses!)).toFixed(2)}% from its cache.`,
     );
     notes.push(`HTTP load generator: ${httpTool}, 50 connections.`);
-    return Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
+    // The invalidation delay, last: 10 connections keep reading through the proxy meanwhile.
+    const load = backgroundReads(hitProxy.respPort, 10);
+    let coherence: InvalidationDelay;
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      coherence = await measureInvalidationDelay(redis.port, hitProxy.respPort, Math.round(10_000 * SCALE));
+    } finally {
+      await load.stop();
+    }
+    log(
+      `invalidation delay over ${coherence.writes} writes: p50 ${coherence.p50.toFixed(3)} ms p99 ${coherence.p99.toFixed(3)} ms max ${coherence.max.toFixed(3)} ms`,
+    );
+    return { medians: Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)])), coherence };
   } finally {
     await Promise.all([hitProxy.stop(), missProxy.stop(), baseHit?.stop(), baseMiss?.stop(), bare.stop(), twemproxy?.stop()]);
   }
@@ -195,12 +264,16 @@ async function memory(notes: string[]) {
     try {
       await new Promise((r) => setTimeout(r, 1000));
       const empty = rssBytes(proxy.child.pid!);
+      const redisLoaded = await usedMemory();
       const cached = await warm(proxy.respPort, MEMORY_KEYS, key);
       if (cached !== MEMORY_KEYS) throw new Error(`cached ${cached} of ${MEMORY_KEYS} keys`);
+      // What tracking costs Redis: its table of the keys the proxy read.
+      const trackingKeys = Number(/^tracking_total_keys:(\d+)/m.exec(await redis.client.info('stats'))![1]);
+      const redisTrackingPerKey = ((await usedMemory()) - redisLoaded) / MEMORY_KEYS;
       await new Promise((r) => setTimeout(r, 3000));
       const full = rssBytes(proxy.child.pid!);
       notes.push(`memory: proxy RSS ${(empty / 2 ** 20).toFixed(0)} MiB empty, ${(full / 2 ** 20).toFixed(0)} MiB with ${MEMORY_KEYS} entries.`);
-      return { proxyPerEntry: (full - empty) / MEMORY_KEYS, redisPerKey };
+      return { proxyPerEntry: (full - empty) / MEMORY_KEYS, redisPerKey, trackingKeys, redisTrackingPerKey };
     } finally {
       await proxy.stop();
     }
@@ -220,13 +293,14 @@ async function main() {
   const startedAt = new Date();
   const redis = await startRedis();
   let medians = {};
+  let coherence: InvalidationDelay | undefined;
   try {
     await loadKeys(redis.client, KEYSPACE, benchKey);
-    if (ONLY !== 'memory') medians = await throughput(redis, notes);
+    if (ONLY !== 'memory') ({ medians, coherence } = await throughput(redis, notes));
   } finally {
     await redis.close();
   }
-  const mem = ONLY === 'throughput' ? { proxyPerEntry: NaN, redisPerKey: NaN } : await memory(notes);
+  const mem = ONLY === 'throughput' ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN } : await memory(notes);
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
     command: 'npm run bench',
@@ -235,6 +309,7 @@ async function main() {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
     node: process.version,
     medians,
+    coherence,
     memory: mem,
     notes,
   };

@@ -19,6 +19,9 @@ const WORKLOADS = [
   { workload: 'SET P16', http: false, key: (target: string) => `${target}/SET-P16` },
   { workload: 'MIXED 90/10', http: false, key: (target: string) => `${target}/mixed` },
   { workload: 'GET P1, 50 blocked', http: false, key: (target: string) => `${target}/P1-blocked` },
+  { workload: 'HGETALL P1', http: false, key: (target: string) => `${target}/HGETALL-P1` },
+  { workload: 'HGETALL P16', http: false, key: (target: string) => `${target}/HGETALL-P16` },
+  { workload: 'WRITE-HEAVY 50/50 reads', http: false, key: (target: string) => `${target}/write-heavy` },
   { workload: 'HTTP GET', http: true, key: (target: string) => target },
 ];
 const HTTP_TARGETS: readonly string[] = ['proxy-http', 'bare-node-http'];

@@ -1,4 +1,5 @@
 // Owns running one measurement: redis-benchmark against a RESP port, wrk or autocannon against an HTTP URL.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ export interface Measurement {
 export const KEYSPACE = 10_000;
 /** redis-benchmark's `-r` keys: key:000000000000 … key:000000009999. */
 export const benchKey = (i: number) => `key:${String(i).padStart(12, '0')}`;
+const MIXED_LOAD = join(import.meta.dirname, 'mixed-load.ts');
 
 /** Runs a load generator to the end; its standard output, or an error with what it printed. */
 async function run(command: string, args: string[]): Promise<string> {
@@ -26,30 +28,24 @@ async function run(command: string, args: string[]): Promise<string> {
 
 /** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients. */
 export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get'): Promise<Measurement> {
-  const out = await run('redis-benchmark', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-c',
-    '50',
-    '-n',
-    String(requests),
-    '-r',
-    String(KEYSPACE),
-    '-P',
-    String(pipeline),
-    '-t',
-    test,
-    '--csv',
-  ]);
-  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  return benchmark(port, pipeline, requests, KEYSPACE, ['-t', test]);
+}
+
+/** redis-benchmark with 50 clients running one command (`__rand_int__` in it ranges over `keyspace`). */
+export async function redisBenchmarkCommand(port: number, pipeline: number, requests: number, keyspace: number, command: string[]): Promise<Measurement> {
+  return benchmark(port, pipeline, requests, keyspace, command);
+}
+
+async function benchmark(port: number, pipeline: number, requests: number, keyspace: number, what: string[]): Promise<Measurement> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-r', String(keyspace), '-P', String(pipeline), '--csv'];
+  const out = await run('redis-benchmark', [...args, ...what]);
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms", then one row.
   const row = out
     .trim()
     .split('\n')
-    .find((l) => l.startsWith(`"${test.toUpperCase()}"`));
+    .find((l) => l.startsWith('"') && !l.startsWith('"test"'));
   if (!row) throw new Error(`unexpected redis-benchmark output:\n${out}`);
-  const cells = row.split(',').map((c) => Number(c.replaceAll('"', '')));
+  const cells = row.split('","').map((c) => Number(c.replaceAll('"', '')));
   return { rps: cells[1]!, p50: cells[4]!, p99: cells[6]! };
 }
 
@@ -100,8 +96,30 @@ async function autocannon(port: number, randomKeys: boolean, seconds: number): P
 
 /** 50 connections, 90% GET and 10% SET, one request in flight each, for `seconds` (bench/mixed-load.ts, its own process). */
 export async function mixedLoad(port: number, seconds: number): Promise<Measurement> {
-  const out = await run(process.execPath, [join(import.meta.dirname, 'mixed-load.ts'), String(port), String(seconds)]);
-  const result = JSON.parse(out) as Measurement & { errors: number };
-  if (result.errors > 0) throw new Error(`the mixed load saw ${result.errors} error replies`);
-  return result;
+  return (await mixedLoadProcess([port, seconds, 50, 0.9, KEYSPACE])).all;
+}
+
+/** 50 connections, half GETs through `readPort`, half SETs straight to `writePort`, on the same keys: the reads' figures. */
+export async function writeHeavyLoad(readPort: number, writePort: number, seconds: number): Promise<Measurement> {
+  return (await mixedLoadProcess([readPort, seconds, 50, 0.5, KEYSPACE, writePort])).reads;
+}
+
+async function mixedLoadProcess(args: number[]): Promise<{ all: Measurement; reads: Measurement }> {
+  const out = await run(process.execPath, [MIXED_LOAD, ...args.map(String)]);
+  const { errors, reads, ...all } = JSON.parse(out) as Measurement & { reads: Measurement; errors: number };
+  if (errors > 0) throw new Error(`the mixed load saw ${errors} error replies`);
+  return { all, reads };
+}
+
+/** GETs over the keyspace through `port` from `connections` connections until stopped: a background load. */
+export function backgroundReads(port: number, connections: number): { stop(): Promise<void> } {
+  const child = spawn(process.execPath, [MIXED_LOAD, String(port), '3600', String(connections), '1', String(KEYSPACE)], { stdio: 'ignore' });
+  return {
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

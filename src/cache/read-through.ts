@@ -3,6 +3,7 @@ import type { Backend } from '../backend/redis-backend.ts';
 import { BackendReplyError, BackendTimeoutError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
+import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import type { KeyIndex } from './key-index.ts';
 import type { CacheStore, CachedValue } from './store.ts';
 
@@ -15,11 +16,12 @@ export type ReadValue = CachedValue | Buffer;
 
 export interface ReadThrough {
   /**
-   * A cached read command's reply (HGETALL h, …: `args` in full, its name first), as the RESP3 frame
-   * Redis sent, one char per byte; `keys` are the Redis keys it reads, for invalidation. Error replies
-   * are answered, never cached.
+   * A cached read command's reply (HGETALL h, …: `args` in full, its name first) in `protocol`, one char
+   * per byte: the RESP3 frame Redis sent, or its RESP2 form converted once when it was fetched (each
+   * protocol has its own entries, so a hit does no conversion). `keys` are the Redis keys it reads, for
+   * invalidation. Error replies are answered, never cached.
    */
-  readCommand(args: readonly Buffer[], db: number, keys: readonly string[]): string | Promise<string>;
+  readCommand(args: readonly Buffer[], db: number, keys: readonly string[], protocol: 2 | 3): string | Promise<string>;
   /**
    * The value of `key` (one char per byte, latin1) in database `db`, null when Redis does not have it.
    * A hit returns synchronously so the hot path allocates no promise; a miss returns a promise.
@@ -69,8 +71,8 @@ function entryKey(key: string, db: number): string {
  * The store's key for a cached read command: a prefix no GET entry has, the database, and every
  * argument with its length (so no two requests share one), the command's name in lower case.
  */
-function commandEntryKey(args: readonly Buffer[], db: number): string {
-  let ek = `\xff\xfe#${db}`;
+function commandEntryKey(args: readonly Buffer[], db: number, protocol: 2 | 3): string {
+  let ek = `\xff\xfe#${protocol}${db}`;
   for (let i = 0; i < args.length; i++) {
     const arg = i === 0 ? args[0]!.toString('latin1').toLowerCase() : args[i]!.latin1Slice(0, args[i]!.length);
     ek += `:${arg.length}:${arg}`;
@@ -133,13 +135,14 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     else stats.backendUnavailable++;
   }
 
-  function fetchCommand(ek: string, args: readonly Buffer[], db: number): Fetch<string> {
+  function fetchCommand(ek: string, args: readonly Buffer[], db: number, protocol: 2 | 3): Fetch<string> {
     const fetchedAt = store.now();
     stats.backendReads++;
     const promise = backend.read(encodeCommand(args), db).then(
       (reply: Buffer) => {
         if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
-        const frame = reply.latin1Slice(0, reply.length);
+        const resp3 = reply.latin1Slice(0, reply.length);
+        const frame = protocol === 2 ? resp3ToResp2(resp3) : resp3;
         if (entry.stale) stats.staleFills++;
         else if (reply[0] === 0x2d /* - */ || reply[0] === 0x21 /* ! */) stats.backendReplyErrors++;
         else if (!store.fits(ek, frame.length)) stats.uncacheableValues++;
@@ -182,8 +185,8 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       inflight.set(ek, started);
       return started.promise;
     },
-    readCommand(args, db, keys) {
-      const ek = commandEntryKey(args, db);
+    readCommand(args, db, keys, protocol) {
+      const ek = commandEntryKey(args, db, protocol);
       const cached = store.get(ek);
       if (cached !== undefined && cached !== null) {
         stats.cacheHits++;
@@ -197,7 +200,7 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       }
       // Indexed before it is sent: a write acknowledged while it is under way must find it.
       index.add(ek, keys, args[0]!.toString('latin1').toLowerCase());
-      const started = fetchCommand(ek, args, db);
+      const started = fetchCommand(ek, args, db, protocol);
       inflightCommands.set(ek, started);
       return started.promise;
     },

@@ -12,7 +12,6 @@ import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
-import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { countCommand } from '../stats.ts';
 import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
@@ -54,6 +53,7 @@ const HOLD = Symbol('hold');
 
 const GET_NAME = Buffer.from('GET');
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
+const toRawTextReply = (frame: string) => new RawTextReply(frame);
 const isErrorFrame = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x21; /* ! */
 const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
@@ -344,12 +344,10 @@ export class RespConnection implements ClientState, SessionHost {
     return session.run(args);
   }
 
-  /** A read command through the cache; its reply kept as Redis's RESP3 frame, and given to a RESP2 client in RESP2. */
+  /** A read command through the cache, answered in the client's protocol. */
   #cachedRead(args: Buffer[], keys: string[]): Reply | Promise<Reply> {
-    const resp2 = this.protocol === 2;
-    const reply = (frame: string) => new RawTextReply(resp2 ? resp3ToResp2(frame) : frame);
-    const result = this.#ctx.proxy.readThrough.readCommand(args, this.db, keys);
-    return typeof result === 'string' ? reply(result) : result.then(reply);
+    const result = this.#ctx.proxy.readThrough.readCommand(args, this.db, keys, this.protocol);
+    return typeof result === 'string' ? new RawTextReply(result) : result.then(toRawTextReply);
   }
 
   /** A command on the shared connection of the client's protocol; the writes it acknowledges are invalidated before its reply is relayed. */

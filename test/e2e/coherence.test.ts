@@ -18,8 +18,16 @@ async function seenWithin(client: Redis, key: string, want: string | null, withi
   const started = performance.now();
   for (;;) {
     if ((await client.get(key)) === want) return performance.now() - started;
-    if (performance.now() - started > withinMs) throw new Error(`${key} was not ${JSON.stringify(want)} within ${withinMs} ms`);
+    if (performance.now() - started > withinMs) break;
     await sleep(1);
+  }
+  // Past the bound: say whether the value came late (a slow machine) or never (a stale entry), for whoever reads the failure.
+  for (;;) {
+    const value = await client.get(key);
+    const took = performance.now() - started;
+    if (value === want) throw new Error(`${key} was not ${JSON.stringify(want)} within ${withinMs} ms; it was after ${took.toFixed(0)} ms`);
+    if (took > 5000) throw new Error(`${key} was not ${JSON.stringify(want)} within ${withinMs} ms; still ${JSON.stringify(value)} after 5 s`);
+    await sleep(5);
   }
 }
 

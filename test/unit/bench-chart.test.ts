@@ -64,7 +64,7 @@ const results: BenchResults = {
     'bare-node-http': m(64_585, 1.38),
     'proxy-http': m(58_491, 1.45),
   },
-  memory: { proxyPerEntry: 328, redisPerKey: 200 },
+  memory: { proxyPerEntry: 328, redisPerKey: 200, trackingKeys: 1_000_000, redisTrackingPerKey: 90 },
   notes: [],
 };
 
