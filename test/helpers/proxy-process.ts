@@ -110,7 +110,8 @@ export async function runProxyCommand(options: RunOptions = {}, timeoutMs = 15_0
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  // 'close', not 'exit': only then has all of its output been read.
+  const code = await new Promise<number | null>((r) => child.once('close', r));
   clearTimeout(timer);
   cleanup();
   return { code, stdout, stderr };
@@ -153,7 +154,8 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
     log += d;
     stderr += d;
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit', so that output() and logs() hold every line once stop() resolves.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   void exited.then(cleanup);
 
   let ports: { http: number; resp: number };

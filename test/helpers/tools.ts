@@ -49,7 +49,9 @@ export function run(command: string, args: string[], input = '', timeoutMs = 60_
       reject(new Error(`${command} ${args.join(' ')} did not finish in ${timeoutMs} ms; output so far:\n${stdout}\n${stderr}`));
     }, timeoutMs);
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': at 'exit' the end of the child's output may still be unread in the pipe
+    // (a busy machine lost the last third of a 1000-line redis-cli --scan that way).
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
