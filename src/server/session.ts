@@ -131,11 +131,13 @@ export class Session {
     }
     if (this.#inMulti) return this.#inTransaction(name, args);
     if (name === 'multi') {
+      // Sent while not yet in the transaction, so that a SELECT it needs goes before it, not into it.
+      const reply = this.#send(args, null);
       this.#inMulti = true;
       this.#dirty = false;
       this.#queued = 0;
       this.#queuedEffects = [];
-      return this.#send(args, null);
+      return reply;
     }
     if (name === 'watch') this.#watching = true;
     else if (name === 'unwatch') this.#watching = false;
@@ -246,9 +248,12 @@ export class Session {
   /** Sends, and on the reply runs `onReply` (which may make the reply wait) before handing it over. */
   #sendThen(args: Buffer[], onReply: (frame: Buffer) => void | Promise<void>): Promise<Reply> {
     this.#outstanding++;
+    // The database is the client's when it sent the command, not when the connection is ready: a SELECT
+    // pipelined after WATCH must not move the WATCH, nor an EXEC pipelined after MULTI put a SELECT inside.
+    const db = this.#inMulti ? undefined : this.#host.db;
     return this.#connection.ready
       .then(() => {
-        this.#select();
+        if (db !== undefined) this.#select(db);
         return this.#connection.send(encodeCommand(args));
       })
       .then((frame) => {
@@ -272,10 +277,9 @@ export class Session {
     );
   }
 
-  /** SELECT changed the client's database since the connection's: switch it first (not inside MULTI). */
-  #select(): void {
-    const db = this.#host.db;
-    if (db === this.#connection.db || this.#inMulti) return;
+  /** SELECT changed the client's database since the connection's: switch it first (never inside MULTI: the caller knows). */
+  #select(db: number): void {
+    if (db === this.#connection.db) return;
     void this.#connection.send(encodeCommand(['SELECT', String(db)])).catch(() => {});
     this.#connection.db = db;
   }

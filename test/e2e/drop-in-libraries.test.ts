@@ -444,7 +444,7 @@ print(json.dumps(out))
   t.deepEqual(await db1.lrange('py:l', 0, -1), ['x', 'y']);
 });
 
-const cli = (args: string[]) => run('redis-cli', ['-p', String(proxy.respPort), ...args]);
+const cli = (args: string[], input = '') => run('redis-cli', ['-p', String(proxy.respPort), ...args], input);
 
 test('redis-cli --scan --pattern lists every matching key once', async (t) => {
   const db0 = await direct(t, 0);
@@ -549,4 +549,31 @@ test('redis-benchmark with its default test list runs every test through the pro
   t.is(await after.get('counter:__rand_int__'), '2000');
   t.is(await after.incr('counter:__rand_int__'), 2001);
   t.is(await after.get('counter:__rand_int__'), '2001');
+});
+
+test('redis-cli typing transactions: after SELECT, MULTI … EXEC runs in the new database, as on Redis', async (t) => {
+  // A session's connection is kept for the client's next session; the second MULTI finds it still in database 0.
+  const typed = ['MULTI', 'SET tx:first 1', 'EXEC', 'SELECT 10', 'MULTI', 'SET tx:key v', 'INCR tx:count', 'EXEC', 'GET tx:key', 'GET tx:count'];
+  const { code, stdout, stderr } = await cli([], `${typed.join('\n')}\n`);
+  t.is(code, 0, stderr);
+  t.deepEqual(stdout.split('\n'), ['OK', 'QUEUED', 'OK', 'OK', 'OK', 'QUEUED', 'QUEUED', 'OK', '1', 'v', '1', '']);
+  const db10 = await direct(t, 10);
+  t.deepEqual(await db10.mget('tx:key', 'tx:count'), ['v', '1']);
+  const db0 = await direct(t, 0);
+  t.deepEqual(await db0.mget('tx:first', 'tx:key', 'tx:count'), ['1', null, null]);
+});
+
+test('ioredis: WATCH and SELECT pipelined: the watch is on the key of the database WATCH was sent in, as on Redis', async (t) => {
+  const client = new Redis({ port: proxy.respPort, db: 0 });
+  t.teardown(() => client.disconnect());
+  const db0 = await direct(t, 0);
+  await db0.set('watched:key', 'before');
+  t.deepEqual(await client.pipeline().watch('watched:key').select(11).exec(), [
+    [null, 'OK'],
+    [null, 'OK'],
+  ]);
+  // Another client changes the watched key (database 0): the transaction must not run.
+  await db0.set('watched:key', 'changed');
+  t.is(await client.multi().set('watched:other', 'written').exec(), null);
+  t.is(await (await direct(t, 11)).get('watched:other'), null);
 });
