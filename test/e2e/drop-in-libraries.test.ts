@@ -1,4 +1,4 @@
-// Libraries and tools used unmodified, as their users use them, with only the port changed: bullmq, keyv, node-redis, ioredis, redis-py, redis-cli, redis-benchmark.
+// Libraries and tools used unmodified, as their users use them, with only the address changed: bullmq, keyv, node-redis, ioredis, redis-py, redis-cli, redis-benchmark.
 import { spawn } from 'node:child_process';
 import KeyvRedis from '@keyv/redis';
 import test, { type ExecutionContext } from 'ava';
@@ -6,36 +6,45 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import Keyv from 'keyv';
 import { createClient, RESP_TYPES } from 'redis';
-import { backendEnv, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { EXTERNAL, freshKey } from '../helpers/external.ts';
+import { localOnly } from '../helpers/local-only.ts';
+import { backendEnv, proxyUnderTest, startProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
-// One Redis and one proxy for the file; each test keeps to its own database or key prefix, so they run
-// at the same time. Databases: 1 node-redis and redis-py, 2 ioredis (8: the same pipeline on Redis
-// directly), 3 keyv, 4 bullmq, 5 --bigkeys, 6 redis-benchmark, 7 keyv behind a short-expiry proxy.
+// One Redis and one proxy for the file (or the external ones); each test keeps to its own keys (freshKey)
+// and mostly its own database, so they run at the same time. Databases: 0 redis-cli, 1 node-redis and
+// redis-py, 2 ioredis, 3 keyv, 4 bullmq, 5 --bigkeys, 6 redis-benchmark, 7 keyv behind a short-expiry
+// proxy, 10 and 11 transactions after SELECT.
 let redis: TestRedis;
-let proxy: ProxyProcess;
+let proxy: TestProxy;
 
 test.before(async () => {
   requireTool('redis-cli');
   requireTool('redis-benchmark');
   redis = await startRedis();
-  proxy = await startProxy({ env: backendEnv(redis) });
+  proxy = await proxyUnderTest(redis);
 });
 test.after.always(async () => {
-  await proxy?.stop();
+  await proxy?.close();
   await redis?.close();
 });
 
+/** host:port of the proxy, and the URL node-redis and keyv take, in database `db`. */
+const proxyHost = () => proxy.respAddress.host;
+const proxyPort = () => proxy.respAddress.port;
+const proxyUrl = (db: number) => `redis://${proxyHost()}:${proxyPort()}/${db}`;
+
 /** A client of Redis itself (not the proxy) in database `db`, RESP2, closed when the test ends. */
 async function direct(t: ExecutionContext, db: number): Promise<Redis> {
-  const client = new Redis({ port: redis.port, db, protocol: 2, lazyConnect: true });
+  const client = redis.client.duplicate({ db });
   t.teardown(() => client.disconnect());
-  await client.connect();
+  if (client.status !== 'ready') await client.connect();
   return client;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sorted = (items: string[]) => [...items].sort();
 
 /** Polls `check` until it returns true or `ms` pass; a bound that proves "did not hang", not a timing. */
 async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
@@ -47,32 +56,45 @@ async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000):
   return check();
 }
 
+/** keyv over @keyv/redis at `url`, namespaced; its key layout in Redis is `ns::ns:key` (keyv 5 with @keyv/redis 5). */
+function keyvAt(t: ExecutionContext, url: string, namespace: string) {
+  const keyv = new Keyv({ store: new KeyvRedis(url), namespace });
+  const errors: unknown[] = [];
+  keyv.on('error', (err) => errors.push(err));
+  t.teardown(() => keyv.disconnect());
+  return { keyv, errors, redisKey: (key: string) => `${namespace}::${namespace}:${key}` };
+}
+
 // Serial tests run before the others, so Redis's read counters see this test's reads alone.
-test.serial('the libraries\' GETs are still answered from the cache: repeated reads reach Redis once per key', async (t) => {
-  const node = createClient({ url: `redis://127.0.0.1:${proxy.respPort}/1`, RESP: 3 });
-  await node.connect();
-  t.teardown(() => node.destroy());
-  const io = new Redis({ port: proxy.respPort, db: 2 });
-  t.teardown(() => io.disconnect());
-  const { keyv } = keyvAt(t, `redis://127.0.0.1:${proxy.respPort}/3`, 'cached');
-  t.is(await node.set('cached:node', 'n'), 'OK');
-  t.is(await io.set('cached:io', 'i'), 'OK');
-  t.true(await keyv.set('key', { cached: true }));
-  const reads = await redis.readsDuring(async () => {
-    for (const _ of range(50)) {
-      t.is(await node.get('cached:node'), 'n');
-      t.is(await io.get('cached:io'), 'i');
-      t.deepEqual(await keyv.get('key'), { cached: true });
-    }
-  });
-  t.is(reads, 3, 'one read per key, the first, after the write made it stale');
-});
+localOnly("counts Redis's reads, which other files' tests move on a shared Redis").serial(
+  "the libraries' GETs are still answered from the cache: repeated reads reach Redis once per key",
+  async (t) => {
+    const node = createClient({ url: proxyUrl(1), RESP: 3 });
+    await node.connect();
+    t.teardown(() => node.destroy());
+    const io = new Redis({ host: proxyHost(), port: proxyPort(), db: 2 });
+    t.teardown(() => io.disconnect());
+    const { keyv } = keyvAt(t, proxyUrl(3), 'cached');
+    t.is(await node.set('cached:node', 'n'), 'OK');
+    t.is(await io.set('cached:io', 'i'), 'OK');
+    t.true(await keyv.set('key', { cached: true }));
+    const reads = await redis.readsDuring(async () => {
+      for (const _ of range(50)) {
+        t.is(await node.get('cached:node'), 'n');
+        t.is(await io.get('cached:io'), 'i');
+        t.deepEqual(await keyv.get('key'), { cached: true });
+      }
+    });
+    t.is(reads, 3, 'one read per key, the first, after the write made it stale');
+  },
+);
 
 test('bullmq: a queue and a worker through the proxy process 1000 jobs, each result checked, and the queue ends empty', async (t) => {
   t.timeout(60_000);
-  const connection = { host: '127.0.0.1', port: proxy.respPort, db: 4, maxRetriesPerRequest: null };
-  const queue = new Queue('doubler', { connection });
-  const events = new QueueEvents('doubler', { connection });
+  const name = freshKey('doubler');
+  const connection = { host: proxyHost(), port: proxyPort(), db: 4, maxRetriesPerRequest: null };
+  const queue = new Queue(name, { connection });
+  const events = new QueueEvents(name, { connection });
   t.teardown(async () => {
     await events.close();
     await queue.close();
@@ -87,7 +109,7 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
     });
   });
   const failures: string[] = [];
-  const worker = new Worker('doubler', async (job) => (job.data as { n: number }).n * 2, { connection, concurrency: 20 });
+  const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, { connection, concurrency: 20 });
   worker.on('failed', (job, err) => failures.push(`${job?.id}: ${err.message}`));
   t.teardown(() => worker.close());
 
@@ -120,11 +142,11 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   });
   // bullmq's keys are in database 4 on Redis, and nowhere else.
   const db4 = await direct(t, 4);
-  t.is(await db4.zcard('bull:doubler:completed'), 1000);
-  t.deepEqual(await (await direct(t, 0)).keys('bull:*'), []);
+  t.is(await db4.zcard(`bull:${name}:completed`), 1000);
+  t.deepEqual(await (await direct(t, 0)).keys(`bull:${name}:*`), []);
 
   // The worker's blocked BZPOPMIN and the events' XREAD BLOCK ran on connections of their own; once
-  // bullmq closes, none of them is left on Redis (each test keeps to its database: 4 is bullmq's).
+  // bullmq closes, none of them is left on Redis (no other test has sessions in database 4).
   const sessionsInDb4 = async () =>
     ((await db4.client('LIST')) as string).split('\n').filter((l) => / name=redis-cache-proxy-session /.test(l) && / db=4 /.test(l));
   t.not((await sessionsInDb4()).length, 0, 'bullmq has session connections while it runs');
@@ -134,17 +156,8 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   t.true(await eventually(async () => (await sessionsInDb4()).length === 0), 'no session connection of bullmq left on Redis');
 });
 
-/** keyv over @keyv/redis at `url`, namespaced; its key layout in Redis is `ns::ns:key` (keyv 5 with @keyv/redis 5). */
-function keyvAt(t: ExecutionContext, url: string, namespace: string) {
-  const keyv = new Keyv({ store: new KeyvRedis(url), namespace });
-  const errors: unknown[] = [];
-  keyv.on('error', (err) => errors.push(err));
-  t.teardown(() => keyv.disconnect());
-  return { keyv, errors, redisKey: (key: string) => `${namespace}::${namespace}:${key}` };
-}
-
 test('keyv with @keyv/redis: set, get, has, delete, clear and TTLs through the proxy, each write visible in Redis', async (t) => {
-  const { keyv, errors, redisKey } = keyvAt(t, `redis://127.0.0.1:${proxy.respPort}/3`, 'app');
+  const { keyv, errors, redisKey } = keyvAt(t, proxyUrl(3), freshKey('app'));
   const db3 = await direct(t, 3);
   const values: Record<string, unknown> = {
     text: 'Superhero',
@@ -190,45 +203,49 @@ test('keyv with @keyv/redis: set, get, has, delete, clear and TTLs through the p
   t.is(await keyv.get('long'), 'stays');
 
   // clear() empties the namespace (SCAN … TYPE string, UNLINK) and nothing else.
-  await db3.set('not-keyv', 'kept');
+  const outsider = freshKey('not-keyv');
+  await db3.set(outsider, 'kept');
   await keyv.clear();
   for (const key of Object.keys(values)) t.is(await keyv.get(key), undefined, `${key} after clear`);
-  t.deepEqual(await db3.keys('app::*'), []);
-  t.is(await db3.get('not-keyv'), 'kept');
+  t.deepEqual(await db3.keys(`${redisKey('')}*`), []);
+  t.is(await db3.get(outsider), 'kept');
   t.deepEqual(errors, []);
 });
 
-test('keyv: a write made directly in Redis is read through keyv once the proxy\'s short CACHE_EXPIRY passes', async (t) => {
-  const shortLived = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.2' } });
-  t.teardown(() => shortLived.stop());
-  const { keyv, errors, redisKey } = keyvAt(t, `redis://127.0.0.1:${shortLived.respPort}/7`, 'ext');
-  const db7 = await direct(t, 7);
-  const stats = new Redis({ port: shortLived.respPort });
-  t.teardown(() => stats.disconnect());
-  const cacheHits = async () => Number(/^cache_hits:(\d+)/m.exec(await stats.info('cache'))![1]);
-  t.true(await keyv.set('colour', 'red'));
-  t.is(await keyv.get('colour'), 'red');
-  const hits = await cacheHits();
-  t.is(await keyv.get('colour'), 'red');
-  t.is(await cacheHits(), hits + 1, 'the value is cached by the proxy now');
-  // Another application writes Redis directly, in keyv's format.
-  await db7.set(redisKey('colour'), JSON.stringify({ value: 'blue' }));
-  t.true(await eventually(async () => (await keyv.get('colour')) === 'blue', 5000), 'the direct write is read through keyv');
-  await db7.del(redisKey('colour'));
-  t.true(await eventually(async () => (await keyv.get('colour')) === undefined, 5000), 'the direct delete is read through keyv');
-  t.deepEqual(errors, []);
-});
+localOnly('starts a proxy with CACHE_EXPIRY=0.2')(
+  "keyv: a write made directly in Redis is read through keyv once the proxy's short CACHE_EXPIRY passes",
+  async (t) => {
+    const shortLived = await startProxy({ env: { ...backendEnv(redis), CACHE_EXPIRY: '0.2' } });
+    t.teardown(() => shortLived.stop());
+    const { keyv, errors, redisKey } = keyvAt(t, `redis://127.0.0.1:${shortLived.respPort}/7`, 'ext');
+    const db7 = await direct(t, 7);
+    const stats = new Redis({ port: shortLived.respPort });
+    t.teardown(() => stats.disconnect());
+    const cacheHits = async () => Number(/^cache_hits:(\d+)/m.exec(await stats.info('cache'))![1]);
+    t.true(await keyv.set('colour', 'red'));
+    t.is(await keyv.get('colour'), 'red');
+    const hits = await cacheHits();
+    t.is(await keyv.get('colour'), 'red');
+    t.is(await cacheHits(), hits + 1, 'the value is cached by the proxy now');
+    // Another application writes Redis directly, in keyv's format.
+    await db7.set(redisKey('colour'), JSON.stringify({ value: 'blue' }));
+    t.true(await eventually(async () => (await keyv.get('colour')) === 'blue', 5000), 'the direct write is read through keyv');
+    await db7.del(redisKey('colour'));
+    t.true(await eventually(async () => (await keyv.get('colour')) === undefined, 5000), 'the direct delete is read through keyv');
+    t.deepEqual(errors, []);
+  },
+);
 
 for (const RESP of [2, 3] as const) {
   test(`node-redis (RESP${RESP}): redis://…/1 uses database 1, multi().exec(), scanIterator over 1000 keys`, async (t) => {
-    const client = createClient({ url: `redis://127.0.0.1:${proxy.respPort}/1`, RESP });
+    const client = createClient({ url: proxyUrl(1), RESP });
     const errors: Error[] = [];
     client.on('error', (err: Error) => errors.push(err));
     await client.connect();
     t.teardown(() => client.destroy());
     const db1 = await direct(t, 1);
     const db0 = await direct(t, 0);
-    const p = `nr${RESP}:`;
+    const p = `${freshKey(`nr${RESP}`)}:`;
 
     t.is(await client.set(`${p}hero`, 'Batman'), 'OK');
     t.is(await client.get(`${p}hero`), 'Batman');
@@ -278,31 +295,31 @@ for (const RESP of [2, 3] as const) {
     const found: string[] = [];
     for await (const keys of client.scanIterator({ MATCH: `${p}scan:*`, COUNT: 100 })) found.push(...keys);
     t.is(found.length, 1000, 'every key once, no more');
-    t.deepEqual(found.sort(), range(1000).map((i) => `${p}scan:${i}`).sort());
+    t.deepEqual(sorted(found), sorted(range(1000).map((i) => `${p}scan:${i}`)));
     t.deepEqual(errors, []);
   });
 }
 
 test('ioredis: db 2 is database 2, scanStream finds every key once, multi().exec()', async (t) => {
-  const client = new Redis({ port: proxy.respPort, db: 2 });
+  const client = new Redis({ host: proxyHost(), port: proxyPort(), db: 2 });
   t.teardown(() => client.disconnect());
   const db2 = await direct(t, 2);
   const db0 = await direct(t, 0);
+  const p = `${freshKey('io')}:`;
 
-  t.is(await client.set('io:hero', 'Batman'), 'OK');
-  t.is(await client.get('io:hero'), 'Batman');
-  t.is(await db2.get('io:hero'), 'Batman', 'written in database 2');
-  t.is(await db0.get('io:hero'), null, 'not in database 0');
+  t.is(await client.set(`${p}hero`, 'Batman'), 'OK');
+  t.is(await client.get(`${p}hero`), 'Batman');
+  t.is(await db2.get(`${p}hero`), 'Batman', 'written in database 2');
+  t.is(await db0.get(`${p}hero`), null, 'not in database 0');
 
-  await db2.mset(...range(1000).flatMap((i) => [`io:scan:${i}`, String(i)]), ...range(50).flatMap((i) => [`io:other:${i}`, '']));
+  await db2.mset(...range(1000).flatMap((i) => [`${p}scan:${i}`, String(i)]), ...range(50).flatMap((i) => [`${p}other:${i}`, '']));
   const found: string[] = [];
-  const stream = client.scanStream({ match: 'io:scan:*', count: 100 });
-  for await (const keys of stream) found.push(...(keys as string[]));
+  for await (const keys of client.scanStream({ match: `${p}scan:*`, count: 100 })) found.push(...(keys as string[]));
   t.is(found.length, 1000, 'every key once, no more');
-  t.deepEqual(found.sort(), range(1000).map((i) => `io:scan:${i}`).sort());
+  t.deepEqual(sorted(found), sorted(range(1000).map((i) => `${p}scan:${i}`)));
 
   t.deepEqual(
-    await client.multi().set('io:tx', '1').incrby('io:tx', 41).get('io:tx').lpush('io:list', 'a', 'b').lrange('io:list', 0, -1).exec(),
+    await client.multi().set(`${p}tx`, '1').incrby(`${p}tx`, 41).get(`${p}tx`).lpush(`${p}list`, 'a', 'b').lrange(`${p}list`, 0, -1).exec(),
     [
       [null, 'OK'],
       [null, 42],
@@ -311,114 +328,118 @@ test('ioredis: db 2 is database 2, scanStream finds every key once, multi().exec
       [null, ['b', 'a']],
     ],
   );
-  t.is(await client.get('io:tx'), '42');
-  t.is(await db2.get('io:tx'), '42');
+  t.is(await client.get(`${p}tx`), '42');
+  t.is(await db2.get(`${p}tx`), '42');
 });
 
 test('ioredis: a pipeline mixing SET, GET, INCR and DEL returns exactly what Redis returns for it', async (t) => {
-  /** The same commands, on a client of the proxy or of Redis, in a database of their own with nothing in it. */
-  const mixed = (client: Redis) =>
+  /** The same commands on keys under prefix `p`, on a client of the proxy or of Redis. */
+  const mixed = (client: Redis, p: string) =>
     client
       .pipeline()
-      .get('a') // cached from the warm-up, through the proxy
-      .set('a', '1')
-      .get('a')
-      .incr('a')
-      .get('a')
-      .incr('n')
-      .incr('n')
-      .get('n')
-      .mget('a', 'n', 'none')
-      .del('a')
-      .get('a')
-      .incr('a')
-      .set('s', 'text')
-      .incr('s') // an error reply in the middle
-      .get('s')
-      .del('a', 'n', 's', 'none')
-      .get('n')
-      .set('a', 'last')
-      .get('a')
+      .get(`${p}a`) // cached from the warm-up, through the proxy
+      .set(`${p}a`, '1')
+      .get(`${p}a`)
+      .incr(`${p}a`)
+      .get(`${p}a`)
+      .incr(`${p}n`)
+      .incr(`${p}n`)
+      .get(`${p}n`)
+      .mget(`${p}a`, `${p}n`, `${p}none`)
+      .del(`${p}a`)
+      .get(`${p}a`)
+      .incr(`${p}a`)
+      .set(`${p}s`, 'text')
+      .incr(`${p}s`) // an error reply in the middle
+      .get(`${p}s`)
+      .del(`${p}a`, `${p}n`, `${p}s`, `${p}none`)
+      .get(`${p}n`)
+      .set(`${p}a`, 'last')
+      .get(`${p}a`)
       .exec();
-  const viaProxy = new Redis({ port: proxy.respPort, db: 2 });
+  const viaProxy = new Redis({ host: proxyHost(), port: proxyPort(), db: 2 });
   t.teardown(() => viaProxy.disconnect());
-  await viaProxy.select(9); // a fresh database, as the one Redis gets below
-  const toRedis = await direct(t, 8);
-  t.is(await (await direct(t, 9)).dbsize(), 0);
-  t.is(await toRedis.dbsize(), 0);
+  const toRedis = await direct(t, 2);
+  // Fresh keys for each, so both start from nothing.
+  const [p, q] = [`${freshKey('pipe-proxy')}:`, `${freshKey('pipe-redis')}:`];
   // Warm the cache: 'a' and 'n' are cached as absent before the pipeline writes them.
-  t.deepEqual(await viaProxy.mget('a', 'n'), [null, null]);
+  t.deepEqual(await viaProxy.mget(`${p}a`, `${p}n`), [null, null]);
 
-  const expected = await mixed(toRedis);
-  const got = await mixed(viaProxy);
+  const expected = await mixed(toRedis, q);
+  const got = await mixed(viaProxy, p);
   const shown = (results: [Error | null, unknown][] | null) => results!.map(([err, value]) => (err ? `ERR ${err.message}` : value));
   t.deepEqual(shown(got), shown(expected));
   t.deepEqual(shown(expected).slice(0, 5), [null, 'OK', '1', 2, '2'], 'the reference is what Redis is known to answer');
   t.is(shown(expected)[13], 'ERR ERR value is not an integer or out of range');
   // The same pipeline again, now with its keys cached by the first run's reads.
-  t.deepEqual(await viaProxy.mget('a', 'n'), ['last', null]);
-  t.deepEqual(shown(await mixed(viaProxy)), shown(await mixed(toRedis)));
+  t.deepEqual(await viaProxy.mget(`${p}a`, `${p}n`), ['last', null]);
+  t.deepEqual(shown(await mixed(viaProxy, p)), shown(await mixed(toRedis, q)));
 });
 
-test('redis-py (Debian\'s python3-redis): db=1, SET/GET, pipeline with WATCH/MULTI/EXEC, pipeline without, Pub/Sub', async (t) => {
+test("redis-py (Debian's python3-redis): db=1, SET/GET, pipeline with WATCH/MULTI/EXEC, pipeline without, Pub/Sub", async (t) => {
   const script = `
 import json, sys, time, redis
-proxy_port, redis_port = int(sys.argv[1]), int(sys.argv[2])
-r = redis.Redis(port=proxy_port, db=1)
-other = redis.Redis(port=proxy_port, db=1)
-direct = redis.Redis(port=redis_port, db=1)
+proxy_host, proxy_port, redis_url, p = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+r = redis.Redis(host=proxy_host, port=proxy_port, db=1)
+other = redis.Redis(host=proxy_host, port=proxy_port, db=1)
+direct = redis.Redis.from_url(redis_url, db=1)
 out = {}
-out['set'] = r.set('py:k', 'v1')
-out['get'] = r.get('py:k').decode()
-r.set('py:k', 'v2')
-out['get_after_set'] = r.get('py:k').decode()
-out['direct_db1'] = direct.get('py:k').decode()
-out['direct_db0'] = redis.Redis(port=redis_port, db=0).get('py:k')
-r.set('py:counter', 10)
+out['set'] = r.set(p + 'k', 'v1')
+out['get'] = r.get(p + 'k').decode()
+r.set(p + 'k', 'v2')
+out['get_after_set'] = r.get(p + 'k').decode()
+out['direct_db1'] = direct.get(p + 'k').decode()
+out['direct_db0'] = redis.Redis.from_url(redis_url, db=0).get(p + 'k')
+r.set(p + 'counter', 10)
 with r.pipeline(transaction=True) as pipe:
-    pipe.watch('py:counter')
-    current = int(pipe.get('py:counter'))
+    pipe.watch(p + 'counter')
+    current = int(pipe.get(p + 'counter'))
     pipe.multi()
-    pipe.set('py:counter', current + 1)
-    pipe.incr('py:counter')
-    pipe.get('py:counter')
+    pipe.set(p + 'counter', current + 1)
+    pipe.incr(p + 'counter')
+    pipe.get(p + 'counter')
     out['tx'] = [x.decode() if isinstance(x, bytes) else x for x in pipe.execute()]
 with r.pipeline(transaction=True) as pipe:
-    pipe.watch('py:counter')
-    current = int(pipe.get('py:counter'))
-    other.set('py:counter', 100)
+    pipe.watch(p + 'counter')
+    current = int(pipe.get(p + 'counter'))
+    other.set(p + 'counter', 100)
     pipe.multi()
-    pipe.set('py:counter', current + 1)
+    pipe.set(p + 'counter', current + 1)
     try:
         pipe.execute()
         out['watch_conflict'] = 'executed'
     except redis.WatchError:
         out['watch_conflict'] = 'WatchError'
-out['counter_after_conflict'] = r.get('py:counter').decode()
+out['counter_after_conflict'] = r.get(p + 'counter').decode()
 with r.pipeline(transaction=False) as pipe:
-    pipe.set('py:p1', 'a').get('py:p1').incr('py:p2').incrby('py:p2', 5).delete('py:p1').get('py:p1').rpush('py:l', 'x', 'y').lrange('py:l', 0, -1)
+    pipe.set(p + 'p1', 'a').get(p + 'p1').incr(p + 'p2').incrby(p + 'p2', 5).delete(p + 'p1').get(p + 'p1').rpush(p + 'l', 'x', 'y').lrange(p + 'l', 0, -1)
     out['pipeline'] = [[y.decode() for y in x] if isinstance(x, list) else x.decode() if isinstance(x, bytes) else x for x in pipe.execute()]
-p = r.pubsub()
-p.subscribe('py:ch')
-first = p.get_message(timeout=10)
-out['subscribed'] = [first['type'], first['channel'].decode(), first['data']]
-out['receivers'] = other.publish('py:ch', 'through the proxy')
-direct.publish('py:ch', 'from redis')
+channel = p + 'ch'
+ps = r.pubsub()
+ps.subscribe(channel)
+first = ps.get_message(timeout=10)
+out['subscribed'] = [first['type'], first['channel'].decode() == channel, first['data']]
+out['receivers'] = other.publish(channel, 'through the proxy')
+direct.publish(channel, 'from redis')
 messages = []
 deadline = time.time() + 10
 while len(messages) < 2 and time.time() < deadline:
-    m = p.get_message(timeout=1)
+    m = ps.get_message(timeout=1)
     if m and m['type'] == 'message':
-        messages.append([m['channel'].decode(), m['data'].decode()])
+        messages.append([m['channel'].decode() == channel, m['data'].decode()])
 out['messages'] = messages
-p.unsubscribe('py:ch')
-m = p.get_message(timeout=10)
+ps.unsubscribe(channel)
+m = ps.get_message(timeout=10)
 out['unsubscribed'] = [m['type'], m['data']]
-p.close()
+ps.close()
 out['ping'] = r.ping()
 print(json.dumps(out))
 `;
-  const { code, stdout, stderr } = await run('/usr/bin/python3', ['-c', script, String(proxy.respPort), String(redis.port)]);
+  // The Redis behind the proxy, without a database: the script picks its own.
+  const url = new URL(EXTERNAL?.redisUrl ?? `redis://${redis.host}:${redis.port}`);
+  url.pathname = '';
+  const p = `${freshKey('py')}:`;
+  const { code, stdout, stderr } = await run('/usr/bin/python3', ['-c', script, proxyHost(), String(proxyPort()), url.href, p]);
   t.is(code, 0, stderr);
   t.deepEqual(JSON.parse(stdout), {
     set: true,
@@ -430,33 +451,36 @@ print(json.dumps(out))
     watch_conflict: 'WatchError',
     counter_after_conflict: '100',
     pipeline: [true, 'a', 1, 6, 1, null, 2, ['x', 'y']],
-    subscribed: ['subscribe', 'py:ch', 1],
+    subscribed: ['subscribe', true, 1],
     receivers: 1,
     messages: [
-      ['py:ch', 'through the proxy'],
-      ['py:ch', 'from redis'],
+      [true, 'through the proxy'],
+      [true, 'from redis'],
     ],
     unsubscribed: ['unsubscribe', 0],
     ping: true,
   });
   const db1 = await direct(t, 1);
-  t.is(await db1.get('py:counter'), '100');
-  t.deepEqual(await db1.lrange('py:l', 0, -1), ['x', 'y']);
+  t.is(await db1.get(`${p}counter`), '100');
+  t.deepEqual(await db1.lrange(`${p}l`, 0, -1), ['x', 'y']);
 });
 
-const cli = (args: string[], input = '') => run('redis-cli', ['-p', String(proxy.respPort), ...args], input);
+/** -h and -p for redis-cli and redis-benchmark. */
+const at = () => ['-h', proxyHost(), '-p', String(proxyPort())];
+const cli = (args: string[], input = '') => run('redis-cli', [...at(), ...args], input);
 
 test('redis-cli --scan --pattern lists every matching key once', async (t) => {
   const db0 = await direct(t, 0);
-  await db0.mset(...range(1000).flatMap((i) => [`cliscan:${i}`, 'v']), ...range(100).flatMap((i) => [`clinot:${i}`, 'v']));
-  const { code, stdout, stderr } = await cli(['--scan', '--pattern', 'cliscan:*']);
+  const p = `${freshKey('cli')}:`;
+  await db0.mset(...range(1000).flatMap((i) => [`${p}scan:${i}`, 'v']), ...range(100).flatMap((i) => [`${p}not:${i}`, 'v']));
+  const { code, stdout, stderr } = await cli(['--scan', '--pattern', `${p}scan:*`]);
   t.is(code, 0, stderr);
   const listed = stdout.split('\n').filter((l) => l !== '');
   t.is(listed.length, 1000);
-  t.deepEqual(listed.sort(), range(1000).map((i) => `cliscan:${i}`).sort());
+  t.deepEqual(sorted(listed), sorted(range(1000).map((i) => `${p}scan:${i}`)));
 });
 
-test('redis-cli --bigkeys runs to the end and names the biggest key of each type', async (t) => {
+localOnly('needs a database of its own: --bigkeys reports on all of it')('redis-cli --bigkeys runs to the end and names the biggest key of each type', async (t) => {
   const db5 = await direct(t, 5);
   await db5.set('str:small', 'ab');
   await db5.set('str:big', 'x'.repeat(1000));
@@ -484,29 +508,36 @@ test('redis-cli --bigkeys runs to the end and names the biggest key of each type
 });
 
 test('redis-cli monitor shows a SET sent through the proxy, and its backend connection goes when it stops', async (t) => {
-  const monitor = spawn('redis-cli', ['-p', String(proxy.respPort), 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const monitor = spawn('redis-cli', [...at(), 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => monitor.kill('SIGKILL'));
   let printed = '';
   monitor.stdout.on('data', (d) => (printed += d));
   monitor.stderr.on('data', (d) => (printed += d));
   t.true(await eventually(() => /^OK$/m.test(printed)), `redis-cli monitor started: ${printed}`);
-  const writer = new Redis({ port: proxy.respPort, protocol: 2 });
+  const writer = new Redis({ host: proxyHost(), port: proxyPort(), protocol: 2 });
   t.teardown(() => writer.disconnect());
-  await writer.set('monitor:key', 'seen by MONITOR');
-  // The line as Redis prints it: time, database and client (the proxy's shared connection), the command as sent.
-  const line = /^\d+\.\d+ \[0 127\.0\.0\.1:\d+\] "set" "monitor:key" "seen by MONITOR"$/m;
+  const key = freshKey('monitor');
+  await writer.set(key, 'seen by MONITOR');
+  // The line as Redis prints it: time, database and client (one of the proxy's connections), the command as sent.
+  const line = new RegExp(`^\\d+\\.\\d+ \\[0 \\S+\\] "set" "${key}" "seen by MONITOR"$`, 'm');
   t.true(await eventually(() => line.test(printed)), `the SET in the monitor's output:\n${printed.slice(-2000)}`);
-  const exited = new Promise((r) => monitor.once('exit', r));
+  const exited = new Promise((r) => monitor.once('close', r));
   monitor.kill('SIGINT');
   await exited;
-  // The proxy closes the monitoring session's own connection to Redis once its client is gone.
-  const db0 = await direct(t, 0);
-  t.true(await eventually(async () => !/cmd=monitor/.test((await db0.client('LIST')) as string)), 'no MONITOR connection left on Redis');
+  // The proxy closes the monitoring session's own connection to Redis once its client is gone. (Against
+  // a shared Redis, another file's MONITOR may be running: there is nothing to tell them apart by.)
+  if (!EXTERNAL) {
+    const db0 = await direct(t, 0);
+    t.true(await eventually(async () => !/cmd=monitor/.test((await db0.client('LIST')) as string)), 'no MONITOR connection left on Redis');
+  }
 });
 
 test('redis-benchmark with its default test list runs every test through the proxy, with no errors, and leaves Redis its keys', async (t) => {
   t.timeout(120_000);
-  const { code, stdout, stderr } = await run('redis-benchmark', ['-p', String(proxy.respPort), '--dbnum', '6', '-n', '2000', '-q'], '', 110_000);
+  const db6 = await direct(t, 6);
+  // Its keys have fixed names: against a Redis that keeps them from earlier runs, what it adds is counted.
+  const before = { counter: Number(await db6.get('counter:__rand_int__')), list: await db6.llen('mylist') };
+  const { code, stdout, stderr } = await run('redis-benchmark', [...at(), '--dbnum', '6', '-n', '2000', '-q'], '', 110_000);
   t.is(code, 0, stderr);
   // -q rewrites its progress line with \r; the results are the lines that name a rate.
   const lines = stdout.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l !== '');
@@ -536,44 +567,46 @@ test('redis-benchmark with its default test list runs every test through the pro
   t.deepEqual(lines.filter((l) => /error/i.test(l)), []);
   t.is(stderr, '');
 
-  // What it wrote is in database 6 on Redis: 2000 INCRs, and a list of LPUSH+RPUSH+LPUSH−LPOP−RPOP = 2000 elements.
-  const db6 = await direct(t, 6);
-  t.is(await db6.get('counter:__rand_int__'), '2000');
-  t.is(await db6.llen('mylist'), 2000);
+  // What it wrote is in database 6 on Redis: 2000 INCRs, and LPUSH+RPUSH+LPUSH−LPOP−RPOP = 2000 elements more.
+  t.is(Number(await db6.get('counter:__rand_int__')), before.counter + 2000);
+  t.is(await db6.llen('mylist'), before.list + 2000);
   t.is((await db6.get('key:__rand_int__'))?.length, 3, 'a value of -d 3 bytes');
   t.deepEqual(Object.keys(await db6.hgetall('myhash')), ['element:__rand_int__']);
   // And the proxy still answers, in that database too.
-  const after = new Redis({ port: proxy.respPort, db: 6 });
+  const after = new Redis({ host: proxyHost(), port: proxyPort(), db: 6 });
   t.teardown(() => after.disconnect());
   t.is(await after.ping(), 'PONG');
-  t.is(await after.get('counter:__rand_int__'), '2000');
-  t.is(await after.incr('counter:__rand_int__'), 2001);
-  t.is(await after.get('counter:__rand_int__'), '2001');
+  const counter = before.counter + 2000;
+  t.is(await after.get('counter:__rand_int__'), String(counter));
+  t.is(await after.incr('counter:__rand_int__'), counter + 1);
+  t.is(await after.get('counter:__rand_int__'), String(counter + 1));
 });
 
 test('redis-cli typing transactions: after SELECT, MULTI … EXEC runs in the new database, as on Redis', async (t) => {
   // A session's connection is kept for the client's next session; the second MULTI finds it still in database 0.
-  const typed = ['MULTI', 'SET tx:first 1', 'EXEC', 'SELECT 10', 'MULTI', 'SET tx:key v', 'INCR tx:count', 'EXEC', 'GET tx:key', 'GET tx:count'];
+  const [first, key, count] = [freshKey('tx:first'), freshKey('tx:key'), freshKey('tx:count')];
+  const typed = ['MULTI', `SET ${first} 1`, 'EXEC', 'SELECT 10', 'MULTI', `SET ${key} v`, `INCR ${count}`, 'EXEC', `GET ${key}`, `GET ${count}`];
   const { code, stdout, stderr } = await cli([], `${typed.join('\n')}\n`);
   t.is(code, 0, stderr);
   t.deepEqual(stdout.split('\n'), ['OK', 'QUEUED', 'OK', 'OK', 'OK', 'QUEUED', 'QUEUED', 'OK', '1', 'v', '1', '']);
   const db10 = await direct(t, 10);
-  t.deepEqual(await db10.mget('tx:key', 'tx:count'), ['v', '1']);
+  t.deepEqual(await db10.mget(key, count), ['v', '1']);
   const db0 = await direct(t, 0);
-  t.deepEqual(await db0.mget('tx:first', 'tx:key', 'tx:count'), ['1', null, null]);
+  t.deepEqual(await db0.mget(first, key, count), ['1', null, null]);
 });
 
 test('ioredis: WATCH and SELECT pipelined: the watch is on the key of the database WATCH was sent in, as on Redis', async (t) => {
-  const client = new Redis({ port: proxy.respPort, db: 0 });
+  const client = new Redis({ host: proxyHost(), port: proxyPort(), db: 0 });
   t.teardown(() => client.disconnect());
   const db0 = await direct(t, 0);
-  await db0.set('watched:key', 'before');
-  t.deepEqual(await client.pipeline().watch('watched:key').select(11).exec(), [
+  const [watched, other] = [freshKey('watched'), freshKey('written')];
+  await db0.set(watched, 'before');
+  t.deepEqual(await client.pipeline().watch(watched).select(11).exec(), [
     [null, 'OK'],
     [null, 'OK'],
   ]);
   // Another client changes the watched key (database 0): the transaction must not run.
-  await db0.set('watched:key', 'changed');
-  t.is(await client.multi().set('watched:other', 'written').exec(), null);
-  t.is(await (await direct(t, 11)).get('watched:other'), null);
+  await db0.set(watched, 'changed');
+  t.is(await client.multi().set(other, 'written').exec(), null);
+  t.is(await (await direct(t, 11)).get(other), null);
 });
