@@ -45,6 +45,8 @@ export class PinnedConnection {
   /** Called once when the connection goes without close() (Redis closed it, or it failed). */
   onClosed: (reason: string) => void = () => {};
   readonly #gone: (() => void)[] = [];
+  /** Fails `ready` when the connection is closed before it opened (a no-op once it has). */
+  readonly #notOpened: (err: Error) => void;
 
   constructor({ target, protocol, db, connectTimeoutMs }: PinnedOptions) {
     this.protocol = protocol;
@@ -52,6 +54,7 @@ export class PinnedConnection {
     this.#address = `${target.host}:${target.port}`;
     const opened = withResolvers<void>();
     this.ready = opened.promise;
+    this.#notOpened = opened.reject;
     // A session that fails to open is reported through `ready`; nobody need listen to it twice.
     this.ready.catch(() => {});
     this.#connection = new BackendConnection({
@@ -128,7 +131,11 @@ export class PinnedConnection {
     if (this.#closed) return;
     this.#closed = true;
     for (const fn of this.#gone.splice(0)) fn();
-    this.#failWaiters(new BackendUnavailableError(reason));
+    const error = new BackendUnavailableError(reason);
+    // Closed while still connecting: the commands waiting for it to open must fail, not wait forever
+    // (a closed connection reports nothing more, so `ready` would never settle otherwise).
+    this.#notOpened(error);
+    this.#failWaiters(error);
     this.#connection.destroy('session closed');
     void this.#connection.close();
   }

@@ -29,6 +29,8 @@ const PENDING_LIMIT = 16 * 1024;
 interface Slot {
   reply: Reply | undefined;
   settled: boolean;
+  /** Owed by a session the client left while it waited on Redis: never written, as Redis never answers it. */
+  dropped?: boolean;
   /** Encoded in the protocol in force when its command ran, even if a later HELLO changed it. */
   readonly protocol: ProtocolVersion;
 }
@@ -120,10 +122,10 @@ export class RespConnection implements ClientState, SessionHost {
     socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     // The client closed its sending side: answer what it already asked, then close ours.
     socket.on('end', () => {
-      // As Redis drops a client that closes its side, a session ends with it: a blocked pop must not
-      // wait on (and later consume an element for) a client that can send nothing more.
-      this.#session?.close();
-      this.#session = undefined;
+      // As Redis frees a client that closes its side: a session waiting on Redis with no end in sight ends
+      // now (a blocked pop must not later consume an element for a client that can send nothing more);
+      // one that is only answering (a transaction sent whole) answers first, and ends when the socket closes.
+      if (this.#session?.waitsIndefinitely) this.#abandonSession();
       this.#stopInput();
     });
     // Once the replies owed are written after input stopped, the connection is done (as Redis closes
@@ -324,7 +326,12 @@ export class RespConnection implements ClientState, SessionHost {
   /** While a session is open: Redis answers everything but what only the proxy can (QUIT, RESET, connection state). */
   #inSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined | typeof SESSION_BUSY {
     const name = lower(args[0]!);
-    if (name === 'quit' || name === 'reset') {
+    if (name === 'quit') {
+      // As the end of the stream: replies owed come first, unless the session waits with no end in sight.
+      if (session.waitsIndefinitely) this.#abandonSession();
+      return dispatch(this.#ctx, args);
+    }
+    if (name === 'reset') {
       session.close();
       this.#session = undefined;
       return dispatch(this.#ctx, args);
@@ -348,6 +355,24 @@ export class RespConnection implements ClientState, SessionHost {
   #cachedRead(args: Buffer[], keys: string[]): Reply | Promise<Reply> {
     const result = this.#ctx.proxy.readThrough.readCommand(args, this.db, keys, this.protocol);
     return typeof result === 'string' ? new RawTextReply(result) : result.then(toRawTextReply);
+  }
+
+  /**
+   * The client will send nothing more while its session waits on Redis (a blocked pop, a subscription):
+   * the session ends now, and what it still owes is never written, as Redis frees such a client without
+   * an answer (its library then reports the connection closed, which is what it expects while closing).
+   */
+  #abandonSession(): void {
+    const session = this.#session!;
+    this.#session = undefined;
+    // Replies are written in order: nothing after the first one still awaited would have come either.
+    let awaited = false;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const slot = this.#queue[i]!;
+      awaited ||= !slot.settled;
+      if (awaited) slot.dropped = true;
+    }
+    session.close();
   }
 
   /** A command on the shared connection of the client's protocol; the writes it acknowledges are invalidated before its reply is relayed. */
@@ -448,7 +473,7 @@ export class RespConnection implements ClientState, SessionHost {
       const queue = this.#queue;
       while (this.#queueHead < queue.length && queue[this.#queueHead]!.settled && !this.#outputFull()) {
         const slot = queue[this.#queueHead++]!;
-        writeReply(slot.reply!, slot.protocol);
+        if (!slot.dropped) writeReply(slot.reply!, slot.protocol);
       }
       if (this.#queueHead === queue.length) {
         this.#queue = [];

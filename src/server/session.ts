@@ -2,7 +2,7 @@
 import type { PinnedConnection } from '../backend/pinned-connection.ts';
 import type { PinnedPool } from '../backend/pinned-pool.ts';
 import type { CommandTable } from '../commands/backend-commands.ts';
-import { type WriteEffect, writeEffect } from '../commands/routing.ts';
+import { routeOf, type WriteEffect, writeEffect } from '../commands/routing.ts';
 import { CommandError } from '../errors.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { RawReply, type Reply } from '../resp/reply.ts';
@@ -77,6 +77,8 @@ export class Session {
   #patterns = 0;
   /** Commands sent whose replies have not come. */
   #outstanding = 0;
+  /** Of those, blocking commands (BLPOP, XREAD … BLOCK, WAIT, …) sent outside a transaction: they may never be answered. */
+  #blocking = 0;
   /** The connection died while the client still expected the session: commands get errors until it lets go. */
   #broken = '';
   #over = false;
@@ -147,7 +149,9 @@ export class Session {
       this.#write(args);
       return undefined;
     }
-    return this.#send(args, writeEffect(args, this.#host.table()));
+    const table = this.#host.table();
+    const route = routeOf(args, table);
+    return this.#send(args, writeEffect(args, table), route.kind === 'session' && route.session === 'blocking');
   }
 
   /** A command the proxy will not queue (SELECT, a refused one): Redis's rule, EXEC aborts. */
@@ -158,7 +162,7 @@ export class Session {
 
   /** Waiting on Redis with no end in sight: a blocked command, a subscription, MONITOR. */
   get waitsIndefinitely(): boolean {
-    return this.#streaming || (!this.#inMulti && this.#outstanding > 0);
+    return this.#streaming || this.#blocking > 0;
   }
 
   /**
@@ -241,13 +245,14 @@ export class Session {
   }
 
   /** Sends in the client's current database; resolves with Redis's reply, as it is. */
-  #send(args: Buffer[], effect: WriteEffect): Promise<Reply> {
-    return this.#sendThen(args, (frame) => (effect !== null && !isError(frame) ? this.#host.invalidate(effect) : undefined));
+  #send(args: Buffer[], effect: WriteEffect, blocking = false): Promise<Reply> {
+    return this.#sendThen(args, (frame) => (effect !== null && !isError(frame) ? this.#host.invalidate(effect) : undefined), blocking);
   }
 
   /** Sends, and on the reply runs `onReply` (which may make the reply wait) before handing it over. */
-  #sendThen(args: Buffer[], onReply: (frame: Buffer) => void | Promise<void>): Promise<Reply> {
+  #sendThen(args: Buffer[], onReply: (frame: Buffer) => void | Promise<void>, blocking = false): Promise<Reply> {
     this.#outstanding++;
+    if (blocking) this.#blocking++;
     // The database is the client's when it sent the command, not when the connection is ready: a SELECT
     // pipelined after WATCH must not move the WATCH, nor an EXEC pipelined after MULTI put a SELECT inside.
     const db = this.#inMulti ? undefined : this.#host.db;
@@ -263,6 +268,7 @@ export class Session {
       })
       .finally(() => {
         this.#outstanding--;
+        if (blocking) this.#blocking--;
         this.#maybeEnd();
       });
   }

@@ -95,6 +95,10 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   const connection = { host: proxyHost(), port: proxyPort(), db: 4, maxRetriesPerRequest: null };
   const queue = new Queue(name, { connection });
   const events = new QueueEvents(name, { connection });
+  // As its users do: errors are listened to, and there must be none, closing included.
+  const errors: string[] = [];
+  queue.on('error', (err) => errors.push(`queue: ${err.message}`));
+  events.on('error', (err) => errors.push(`events: ${err.message}`));
   t.teardown(async () => {
     await events.close();
     await queue.close();
@@ -111,6 +115,7 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   const failures: string[] = [];
   const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, { connection, concurrency: 20 });
   worker.on('failed', (job, err) => failures.push(`${job?.id}: ${err.message}`));
+  worker.on('error', (err) => errors.push(`worker: ${err.message}`));
   t.teardown(() => worker.close());
 
   const jobs = await queue.addBulk(range(1000).map((n) => ({ name: 'double', data: { n } })));
@@ -154,6 +159,7 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   await events.close();
   await queue.close();
   t.true(await eventually(async () => (await sessionsInDb4()).length === 0), 'no session connection of bullmq left on Redis');
+  t.deepEqual(errors, []);
 });
 
 test('keyv with @keyv/redis: set, get, has, delete, clear and TTLs through the proxy, each write visible in Redis', async (t) => {
