@@ -84,18 +84,20 @@ localOnly("counts the proxy's pinned connections from zero")(
 localOnly('starts a proxy with MAX_PINNED_CONNECTIONS=2')(
   'MAX_PINNED_CONNECTIONS: past it a blocking command gets a clear error; idle ones of other clients make room',
   async (t) => {
-    const { proxy } = await startRedisAndProxy(t, { MAX_PINNED_CONNECTIONS: '2' });
+    const { redis, proxy } = await startRedisAndProxy(t, { MAX_PINNED_CONNECTIONS: '2' });
     const [a, b, c] = [0, 1, 2].map(() => new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 }));
     t.teardown(() => [a, b, c].forEach((x) => x!.disconnect()));
     const pa = a!.blpop('x', 0).catch(() => null);
     const pb = b!.blpop('y', 0).catch(() => null);
-    await sleep(200);
+    // Both slots taken (a sleep was not enough on a loaded machine: c then got a slot and blocked for ever).
+    const blocked = async () => Number(/^blocked_clients:(\d+)/m.exec(await redis.client.info('clients'))![1]);
+    await eventually(async () => (await blocked()) === 2, 'a and b blocked in Redis');
     await t.throwsAsync(c!.blpop('z', 0), {
       message: /^ERR too many clients in transactions, blocking commands or Pub\/Sub at once \(MAX_PINNED_CONNECTIONS is 2\)/,
     });
     t.is(await c!.get('x'), null, 'the connection stays usable');
     a!.disconnect();
-    await sleep(100);
+    await eventually(async () => (await proxyField(proxy, 'pinned_connections')) < 2, "a's slot to be freed");
     t.is(await c!.blpop('z', 0.05), null, 'a slot freed up');
     void pa;
     void pb;
