@@ -199,32 +199,41 @@ async function throughput(redis: TestRedis, notes: string[]) {
     notes.push(`HGETALL P1/P16: redis-benchmark -c 50 -r ${HASHES} HGETALL hash:__rand_int__, hashes of ten 10-byte fields.`);
 
     // 50 clients blocked on BLPOP 0, each on its own backend connection, beside 50 reading: the
-    // readers' GET P1 next to the same measured without them (proxy-hit's GET P1 above).
+    // readers' GET P1, each round next to the same without them (not the GET P1 above: the process
+    // has run every other workload since, and that alone moves its figures).
     await warm(hitProxy.respPort, KEYSPACE, benchKey);
-    const blocked = await Promise.all(
-      Array.from(
-        { length: 50 },
-        (_, i) =>
-          new Promise<net.Socket>((resolve, reject) => {
-            const s = net.connect(hitProxy.respPort, '127.0.0.1', () => resolve(s));
-            s.on('error', reject);
-            s.write(`BLPOP bench:blocked:${i} 0\r\n`);
-          }),
-      ),
-    );
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
+    const blockClients = () =>
+      Promise.all(
+        Array.from(
+          { length: 50 },
+          (_, i) =>
+            new Promise<net.Socket>((resolve, reject) => {
+              const s = net.connect(hitProxy.respPort, '127.0.0.1', () => resolve(s));
+              s.on('error', reject);
+              s.write(`BLPOP bench:blocked:${i} 0\r\n`);
+            }),
+        ),
+      );
+    for (let round = 0; round < ROUNDS; round++) {
+      const unblocked = await redisBenchmark(hitProxy.respPort, 1, Math.round(200_000 * SCALE));
+      add('proxy-hit/P1-unblocked', unblocked);
+      const blocked = await blockClients();
+      try {
         const m = await redisBenchmark(hitProxy.respPort, 1, Math.round(200_000 * SCALE));
         add('proxy-hit/P1-blocked', m);
-        log(`round ${round + 1} GET P1 with 50 blocked proxy-hit: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+        log(
+          `round ${round + 1} GET P1 proxy-hit: ${Math.round(unblocked.rps)} req/s alone, ${Math.round(m.rps)} req/s with 50 blocked (p99 ${unblocked.p99} and ${m.p99} ms)`,
+        );
+      } finally {
+        blocked.forEach((s) => s.destroy());
       }
-    } finally {
-      blocked.forEach((s) => s.destroy());
     }
     notes.push(
       'SET P1/P16: redis-benchmark -t set, 50 clients. MIXED 90/10: 50 connections, 90% GET and 10% SET of 100-byte values over the keyspace, one request in flight each (bench/mixed-load.ts, a Node generator: it caps every target alike).',
     );
-    notes.push("GET P1, 50 blocked: proxy-hit's GET P1 while 50 other clients each hold a BLPOP 0 on their own backend connection.");
+    notes.push(
+      "GET P1, 50 blocked: proxy-hit's GET P1 while 50 other clients each hold a BLPOP 0 on their own backend connection; GET P1, none blocked: the same, just before, in each round.",
+    );
 
     const missStats = await proxyStats(missProxy.respPort);
     const hitStats = await proxyStats(hitProxy.respPort);

@@ -18,6 +18,7 @@ const WORKLOADS = [
   { workload: 'SET P1', http: false, key: (target: string) => `${target}/SET-P1` },
   { workload: 'SET P16', http: false, key: (target: string) => `${target}/SET-P16` },
   { workload: 'MIXED 90/10', http: false, key: (target: string) => `${target}/mixed` },
+  { workload: 'GET P1, none blocked', http: false, key: (target: string) => `${target}/P1-unblocked` },
   { workload: 'GET P1, 50 blocked', http: false, key: (target: string) => `${target}/P1-blocked` },
   { workload: 'HGETALL P1', http: false, key: (target: string) => `${target}/HGETALL-P1` },
   { workload: 'HGETALL P16', http: false, key: (target: string) => `${target}/HGETALL-P16` },
