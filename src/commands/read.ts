@@ -1,7 +1,14 @@
 // Owns the cached reads: GET and MGET, each key through the shared read-through.
 import { cacheKey, type ReadValue } from '../cache/read-through.ts';
+import { BackendReplyError } from '../errors.ts';
 import { command } from './spec.ts';
 import type { CommandContext, CommandSpec } from './types.ts';
+
+/** MGET answers nil for a key of another type, where the GET that fetched it got WRONGTYPE. */
+function nilIfWrongType(err: unknown): null {
+  if (err instanceof BackendReplyError && err.message.startsWith('WRONGTYPE')) return null;
+  throw err;
+}
 
 /** GET: the one step both the command table and the decoder's whole-GET path run. */
 export const getKey = ({ proxy, client }: CommandContext, key: string) => proxy.readThrough.read(key, client.db);
@@ -35,8 +42,10 @@ export const readCommands: CommandSpec[] = [
       let waiting = false;
       for (let i = 1; i < args.length; i++) {
         const value = proxy.readThrough.read(cacheKey(args[i]!), client.db);
-        if (value instanceof Promise) waiting = true;
-        values[i - 1] = value;
+        if (value instanceof Promise) {
+          waiting = true;
+          values[i - 1] = value.catch(nilIfWrongType);
+        } else values[i - 1] = value;
       }
       // Misses started in this loop leave for Redis in one write (ioredis auto-pipelining).
       // Promise.all takes the hits (plain values) as they are, beside the misses' promises.

@@ -109,6 +109,20 @@ test.serial('MGET fetches its misses together and caches each key', async (t) =>
   });
 });
 
+test.serial('MGET answers nil for a key holding another type, as Redis does, where GET answers WRONGTYPE', async (t) => {
+  await withProxy({}, async (_proxy, client) => {
+    const [str, set, absent] = ['mt-str', 'mt-set', 'mt-absent'].map(freshKey) as [string, string, string];
+    await redis.client.set(str, 'a');
+    await redis.client.sadd(set, 'member');
+    // Before the fix the GET that fetched the set's key failed the whole MGET with WRONGTYPE.
+    t.deepEqual(await client.mget(str, set, absent), ['a', null, null]);
+    t.deepEqual(await client.mget(set, str), [null, 'a'], 'again, with the string cached');
+    t.deepEqual(await redis.client.mget(str, set, absent), ['a', null, null], "Redis's own answer");
+    const err = await client.get(set).catch((e: Error) => e);
+    t.regex(String(err), /WRONGTYPE Operation against a key holding the wrong kind of value/);
+  });
+});
+
 const cacheInfo = async (client: Redis, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await client.info('cache'))![1]);
 
 localOnly('starts a proxy with CACHE_MAX_MEMORY=64kb').serial(
