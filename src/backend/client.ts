@@ -16,8 +16,9 @@ export interface BackendClient {
    * 'value' mode a bulk string's bytes or null, rejecting on an error reply; in 'frame' mode the
    * reply's exact bytes, errors included. Rejects with BackendUnavailableError when Redis cannot be
    * reached or the deadline passes.
+   * `measured` false keeps its reply out of the latency histogram (a PTTL riding along with a fill).
    */
-  send(frame: string, retriable: boolean, db: number): Promise<Buffer | null>;
+  send(frame: string, retriable: boolean, db: number, measured?: boolean): Promise<Buffer | null>;
   /** As send(), but the reply comes as the frame Redis sent, also on a 'value' connection. */
   sendRaw(frame: string, retriable: boolean, db: number): Promise<Buffer>;
   /** True while the connection is up and ready for commands. */
@@ -283,10 +284,10 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
 
   return {
     address,
-    send(frame, retriable, db) {
+    send(frame, retriable, db, measured = true) {
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
       scheduleFlush();
-      return queue.enqueue(frame, retriable, db) as Promise<Buffer | null>;
+      return queue.enqueue(frame, retriable, db, false, measured) as Promise<Buffer | null>;
     },
     sendRaw(frame, retriable, db) {
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));

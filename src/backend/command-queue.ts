@@ -1,5 +1,6 @@
 // Owns the commands of one backend connection: those waiting to be written, those awaiting a reply, their deadlines and retries.
 import { withResolvers } from '../deferred.ts';
+import { BackendReplyError } from '../errors.ts';
 import type { LatencyHistogram } from '../stats.ts';
 
 /** A reply as the backend hands it over: a bulk string's bytes, null, or a whole frame (ReplyReader). */
@@ -23,6 +24,8 @@ interface Pending {
   settled: boolean;
   /** When the write that sent it was made (performance.now(), ms); -1 when not measured (a handshake, a SELECT). */
   sentAt: number;
+  /** Its reply's latency is counted (not for a PTTL that rides along with a fill). */
+  readonly measured: boolean;
 }
 
 /** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
@@ -68,8 +71,8 @@ class Fifo<T> {
 
 /** For commands that run in whatever database the connection has selected (a handshake, SELECT itself). */
 export const ANY_DB = -1;
-
-const noop = () => {};
+/** The connection's database after Redis refused a SELECT: the next command for any database selects it again. */
+const UNKNOWN_DB = -2;
 
 export interface CommandQueueOptions {
   /** Most commands awaiting a reply at once (MAX_PARALLEL); the rest wait their turn unsent. */
@@ -98,6 +101,12 @@ export class CommandQueue {
   #tick = 0;
   /** The database the connection has selected, as far as written commands go. */
   #db = 0;
+  /**
+   * A SELECT written whose reply has not come. Redis may refuse it (BUSY while a script runs, an ACL
+   * user without SELECT), and then runs what follows in the database it had: until the reply, only
+   * reads follow it, and a refusal fails them (see #selectRefused); a write waits for the reply.
+   */
+  #unconfirmedSelect: Pending | undefined;
 
   constructor(options: CommandQueueOptions) {
     this.#options = options;
@@ -106,12 +115,24 @@ export class CommandQueue {
   /** A new connection starts in `db` (its handshake selected it). */
   connected(db: number): void {
     this.#db = db;
+    this.#unconfirmedSelect = undefined;
   }
 
   /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
-  enqueue(frame: string, retriable: boolean, db: number = ANY_DB, raw = false): Promise<BackendReply> {
+  enqueue(frame: string, retriable: boolean, db: number = ANY_DB, raw = false, measured = true): Promise<BackendReply> {
     const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#unsent.push({ frame, retriable, db, raw, deadlineTick: this.#tick + this.#options.deadlineTicks, resolve, reject, settled: false, sentAt: -1 });
+    this.#unsent.push({
+      frame,
+      retriable,
+      db,
+      raw,
+      deadlineTick: this.#tick + this.#options.deadlineTicks,
+      resolve,
+      reject,
+      settled: false,
+      sentAt: -1,
+      measured,
+    });
     return promise;
   }
 
@@ -128,6 +149,7 @@ export class CommandQueue {
       reject,
       settled: false,
       sentAt: -1,
+      measured: false,
     });
     return promise;
   }
@@ -140,29 +162,75 @@ export class CommandQueue {
   takeWritable(now = -1): string {
     let text = '';
     while (this.#unsent.length > 0 && this.#sent.length < this.#options.maxInFlight) {
-      const pending = this.#unsent.shift()!;
-      if (pending.settled) continue;
-      if (pending.db !== ANY_DB && pending.db !== this.#db) {
-        const select = `*2\r\n$6\r\nSELECT\r\n$${String(pending.db).length}\r\n${pending.db}\r\n`;
-        this.#sent.push({
-          frame: select,
-          retriable: false,
-          db: ANY_DB,
-          raw: false,
-          deadlineTick: Infinity,
-          resolve: noop,
-          reject: noop,
-          settled: true,
-          sentAt: -1,
-        });
-        this.#db = pending.db;
-        text += select;
+      const pending = this.#unsent.peek()!;
+      if (pending.settled) {
+        this.#unsent.shift();
+        continue;
       }
-      pending.sentAt = now;
+      if (pending.db !== ANY_DB && pending.db !== this.#db) {
+        // One database switch at a time: the next waits until Redis has accepted this one.
+        if (this.#unconfirmedSelect !== undefined) break;
+        text += this.#select(pending.db);
+      }
+      // Behind a SELECT Redis may still refuse, a write could land in the wrong database.
+      if (this.#unconfirmedSelect !== undefined && !pending.retriable) break;
+      this.#unsent.shift();
+      if (pending.measured) pending.sentAt = now;
       this.#sent.push(pending);
       text += pending.frame;
     }
     return text;
+  }
+
+  /** Sends SELECT `db` (its frame, returned) and takes `db` as the connection's until Redis says otherwise. */
+  #select(db: number): string {
+    const frame = `*2\r\n$6\r\nSELECT\r\n$${String(db).length}\r\n${db}\r\n`;
+    const select: Pending = {
+      frame,
+      retriable: false,
+      db: ANY_DB,
+      raw: false,
+      deadlineTick: Infinity,
+      // A connection that relays frames hands an error reply over as a frame, not as an error.
+      resolve: (reply) => {
+        if (reply instanceof Buffer && reply[0] === 0x2d /* - */)
+          this.#selectRefused(select, db, new BackendReplyError(reply.latin1Slice(1, reply.length - 2)));
+        else if (this.#unconfirmedSelect === select) this.#unconfirmedSelect = undefined;
+      },
+      reject: (err) => this.#selectRefused(select, db, err),
+      settled: false,
+      sentAt: -1,
+      measured: false,
+    };
+    this.#sent.push(select);
+    this.#unconfirmedSelect = select;
+    this.#db = db;
+    return frame;
+  }
+
+  /**
+   * Redis refused a SELECT (its reply was just read): the connection is still in its previous
+   * database, and every read written after the SELECT runs there. They fail with Redis's refusal,
+   * as they would have on Redis itself, and their replies are dropped when they come; so do the
+   * writes for `db` that waited for it (selecting again for them could repeat for as long as Redis
+   * refuses: each refusal fails at least the command it was sent for).
+   */
+  #selectRefused(select: Pending, db: number, err: Error): void {
+    if (this.#unconfirmedSelect !== select) return;
+    this.#unconfirmedSelect = undefined;
+    this.#db = UNKNOWN_DB;
+    for (let i = 0; i < this.#sent.length; i++) {
+      const pending = this.#sent.at(i);
+      if (pending.settled) continue;
+      pending.settled = true;
+      pending.reject(err);
+    }
+    for (let next = this.#unsent.peek(); next !== undefined && (next.settled || next.db === db); next = this.#unsent.peek()) {
+      this.#unsent.shift();
+      if (next.settled) continue;
+      next.settled = true;
+      next.reject(err);
+    }
   }
 
   /** Commands that could be written now if the connection allows. */
@@ -245,6 +313,8 @@ export class CommandQueue {
    * front of the queue, oldest first, to be written on the next connection; the others fail with `err`.
    */
   connectionLost(err: Error): void {
+    // Its SELECT failing with the connection is no refusal: what waited for it goes on the next one.
+    this.#unconfirmedSelect = undefined;
     const retry: Pending[] = [];
     for (const pending of this.#sent.drain()) {
       if (pending.settled) continue;
@@ -261,6 +331,7 @@ export class CommandQueue {
 
   /** Fails every command not yet answered with `err` (the backend is down, or closing). */
   failAll(err: Error): void {
+    this.#unconfirmedSelect = undefined;
     for (const fifo of [this.#sent, this.#unsent]) {
       for (const pending of fifo.drain()) {
         if (pending.settled) continue;

@@ -20,17 +20,35 @@ export type TrackingState =
   /** Not connected yet. */
   | 'starting';
 
+/**
+ * A fill: what it read, and then for how long Redis keeps that. `ttlMs` settles after `value`, with
+ * the PTTL Redis answered right behind the read on the same connection (the least over a read
+ * command's keys), -1 when nothing read expires. A key that expires leaves Redis without a write,
+ * and Redis tells the proxy only once it deletes the key (lazily on a read, which a cached key does
+ * not get, or in its expiry cycle): the cache must let the entry go by then itself.
+ */
+export interface Fill<T> {
+  readonly value: Promise<T>;
+  readonly ttlMs: Promise<number>;
+}
+
 export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw'> {
   /** The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have it. */
-  get(key: string, db: number): Promise<Buffer | null>;
-  /** A cached read command's reply, as the RESP3 frame Redis sent (errors too). Only while `cachesReads`. */
-  read(frame: string, db: number): Promise<Buffer>;
+  get(key: string, db: number): Fill<Buffer | null>;
+  /** A cached read command's reply, as the RESP3 frame Redis sent (errors too), and its keys' TTL. Only while `cachesReads`. */
+  read(frame: string, db: number, keys: readonly string[]): Fill<Buffer>;
   /**
    * The connection speaks RESP3, so read commands other than GET can be cached: their replies are
    * kept in RESP3, which answers RESP2 clients too (resp3-to-resp2.ts), where RESP2 would not do
    * the reverse (a RESP2 array cannot say it was a map).
    */
   readonly cachesReads: boolean;
+  /**
+   * A command whose reply (a simple string or an error, alike in RESP2 and RESP3) is wanted even while
+   * a script keeps Redis busy: this connection never runs one, and sends it without a SELECT (Redis
+   * refuses SELECT while busy). SCRIPT KILL, FUNCTION KILL.
+   */
+  control(frame: string): Promise<Buffer>;
   readonly tracking: TrackingState;
   /** Why tracking is not on (Redis's refusal, the loss), for INFO and the logs. */
   readonly trackingReason: string;
@@ -65,6 +83,25 @@ export interface BackendOptions {
  */
 const HEARTBEAT_MS = 1000;
 const PING = '*1\r\n$4\r\nPING\r\n';
+
+/** PTTL `key` (one char per byte). Sent right behind a fill's read, on the same connection. */
+const pttl = (key: string) => `*2\r\n$4\r\nPTTL\r\n$${key.length}\r\n${key}\r\n`;
+
+/** PTTL's integer reply (`:1234`) as milliseconds; -1 (no expiry) and -2 (no key) both mean none. */
+function ttlOf(reply: unknown): number {
+  const ms = reply instanceof Buffer ? Number(reply.latin1Slice(1, reply.length - 2)) : NaN;
+  return ms >= 0 ? ms : -1;
+}
+
+/** The soonest expiry among keys' PTTL replies; -1 when none expires. */
+function leastTtl(replies: readonly unknown[]): number {
+  let least = -1;
+  for (const reply of replies) {
+    const ms = ttlOf(reply);
+    if (ms >= 0 && (least < 0 || ms < least)) least = ms;
+  }
+  return least;
+}
 
 /**
  * The fill connection. Its GETs are reads, so they are retried when their connection dies. With
@@ -139,8 +176,17 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
 
   return {
     address: client.address,
-    get: (key, db) => client.send(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true, db),
-    read: (frame, db) => client.sendRaw(frame, true, db),
+    // Promises straight from the connection's queue: whoever awaits `value` runs before anything the
+    // connection reads after the reply (an invalidation) is handled (see onPush).
+    get: (key, db) => ({
+      value: client.send(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true, db),
+      ttlMs: client.send(pttl(key), true, db, false).then(ttlOf),
+    }),
+    read: (frame, db, keys) => ({
+      value: client.sendRaw(frame, true, db),
+      ttlMs: Promise.all(keys.map((key) => client.send(pttl(key), true, db, false))).then(leastTtl),
+    }),
+    control: (frame) => client.sendRaw(frame, false, ANY_DB),
     get cachesReads() {
       return client.isReady() && resp3Refusal === undefined;
     },

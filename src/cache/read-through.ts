@@ -30,8 +30,8 @@ export interface ReadThrough {
   /**
    * `key` changed (in some database): drop its entries. `inflight`: also keep fetches already under
    * way from storing or sharing what they read — needed when the news came on another connection than
-   * the fills (a write's reply); not for Redis's invalidations, which share the fills' connection and
-   * so arrive before any reply read after the change.
+   * the fills (a write's reply). Redis's invalidations share the fills' connection: one arriving before
+   * a fetch's value is older than that value; only fetches whose value came already are stopped.
    */
   invalidate(key: string, inflight?: boolean): void;
   /** Drops everything (FLUSHALL, a write that names no key, tracking lost); `inflight` as for invalidate(). */
@@ -85,6 +85,12 @@ interface Fetch<T = ReadValue> {
   readonly promise: Promise<T>;
   /** A write to the key was acknowledged meanwhile: what this fetch read may predate it. */
   stale: boolean;
+  /**
+   * Its value came, and it waits for the key's TTL: an invalidation Redis sends from now on is
+   * about a change after the value was read, so it makes the fetch stale (one that came before the
+   * value is older than it, and leaves it alone).
+   */
+  read: boolean;
 }
 
 export function createReadThrough({ store, index, backend, stats }: ReadThroughOptions): ReadThrough {
@@ -100,24 +106,33 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
     const fetchedAt = store.now();
     stats.backendReads++;
-    const promise = backend.get(key, db).then(
+    const fill = backend.get(key, db);
+    const settle = (reply: Buffer | null, ttlMs: number): ReadValue => {
+      // Same tick as store.set: no reader can find the key neither cached nor in flight.
+      if (inflight.get(ek) === entry) inflight.delete(ek);
+      // Read before a write that was acknowledged meanwhile: answered to those who asked before it, not kept.
+      if (entry.stale) {
+        stats.staleFills++;
+        return reply;
+      }
+      // Served to this reader and every one that joined the fetch, but not kept.
+      if (!store.fits(ek, reply === null ? 0 : reply.length)) {
+        stats.uncacheableValues++;
+        return reply;
+      }
+      // The string is the cache's own compact copy: the reply is a view into the whole socket read.
+      const value = reply === null ? null : reply.toString('latin1');
+      store.set(ek, value, fetchedAt, ttlMs);
+      return value;
+    };
+    const promise = fill.value.then(
       (reply) => {
-        // Same tick as store.set: no reader can find the key neither cached nor in flight.
-        if (inflight.get(ek) === entry) inflight.delete(ek);
-        // Read before a write that was acknowledged meanwhile: answered to those who asked before it, not kept.
-        if (entry.stale) {
-          stats.staleFills++;
-          return reply;
-        }
-        // Served to this reader and every one that joined the fetch, but not kept.
-        if (!store.fits(ek, reply === null ? 0 : reply.length)) {
-          stats.uncacheableValues++;
-          return reply;
-        }
-        // The string is the cache's own compact copy: the reply is a view into the whole socket read.
-        const value = reply === null ? null : reply.toString('latin1');
-        store.set(ek, value, fetchedAt);
-        return value;
+        entry.read = true;
+        // Without its TTL (its connection went meanwhile) the value is answered but not kept.
+        return fill.ttlMs.then(
+          (ttlMs) => settle(reply, ttlMs),
+          () => settle(reply, 0),
+        );
       },
       (err: unknown) => {
         if (inflight.get(ek) === entry) inflight.delete(ek);
@@ -125,7 +140,9 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
         throw err;
       },
     );
-    const entry: Fetch = { promise, stale: false };
+    // The TTL's own failure is handled above, once the value is in.
+    fill.ttlMs.catch(() => {});
+    const entry: Fetch = { promise, stale: false, read: false };
     return entry;
   }
 
@@ -135,24 +152,32 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     else stats.backendUnavailable++;
   }
 
-  function fetchCommand(ek: string, args: readonly Buffer[], db: number, protocol: 2 | 3): Fetch<string> {
+  function fetchCommand(ek: string, args: readonly Buffer[], db: number, keys: readonly string[], protocol: 2 | 3): Fetch<string> {
     const fetchedAt = store.now();
     stats.backendReads++;
-    const promise = backend.read(encodeCommand(args), db).then(
-      (reply: Buffer) => {
-        if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
-        const resp3 = reply.latin1Slice(0, reply.length);
-        const frame = protocol === 2 ? resp3ToResp2(resp3) : resp3;
-        if (entry.stale) stats.staleFills++;
-        else if (reply[0] === 0x2d /* - */ || reply[0] === 0x21 /* ! */) stats.backendReplyErrors++;
-        else if (!store.fits(ek, frame.length)) stats.uncacheableValues++;
-        else {
-          store.set(ek, frame, fetchedAt);
-          return frame;
-        }
-        // Not kept: forget it, unless a newer fetch of the same read has taken its place meanwhile.
-        if (!inflightCommands.has(ek) && store.get(ek) === undefined) index.drop(ek);
+    const fill = backend.read(encodeCommand(args), db, keys);
+    const settle = (reply: Buffer, ttlMs: number): string => {
+      if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
+      const resp3 = reply.latin1Slice(0, reply.length);
+      const frame = protocol === 2 ? resp3ToResp2(resp3) : resp3;
+      if (entry.stale) stats.staleFills++;
+      else if (reply[0] === 0x2d /* - */ || reply[0] === 0x21 /* ! */) stats.backendReplyErrors++;
+      else if (!store.fits(ek, frame.length)) stats.uncacheableValues++;
+      else if (ttlMs !== 0) {
+        store.set(ek, frame, fetchedAt, ttlMs);
         return frame;
+      }
+      // Not kept: forget it, unless a newer fetch of the same read has taken its place meanwhile.
+      if (!inflightCommands.has(ek) && store.get(ek) === undefined) index.drop(ek);
+      return frame;
+    };
+    const promise = fill.value.then(
+      (reply: Buffer) => {
+        entry.read = true;
+        return fill.ttlMs.then(
+          (ttlMs) => settle(reply, ttlMs),
+          () => settle(reply, 0),
+        );
       },
       (err: unknown) => {
         if (inflightCommands.get(ek) === entry) inflightCommands.delete(ek);
@@ -161,7 +186,8 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
         throw err;
       },
     );
-    const entry: Fetch<string> = { promise, stale: false };
+    fill.ttlMs.catch(() => {});
+    const entry: Fetch<string> = { promise, stale: false, read: false };
     return entry;
   }
 
@@ -200,7 +226,7 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       }
       // Indexed before it is sent: a write acknowledged while it is under way must find it.
       index.add(ek, keys, args[0]!.toString('latin1').toLowerCase());
-      const started = fetchCommand(ek, args, db, protocol);
+      const started = fetchCommand(ek, args, db, keys, protocol);
       inflightCommands.set(ek, started);
       return started.promise;
     },
@@ -208,17 +234,18 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       for (const ek of index.entriesOf(key)) {
         store.delete(ek);
         const pending = inflightCommands.get(ek);
-        if (pending !== undefined && detach) {
+        const drop = pending !== undefined && (detach || pending.read);
+        if (drop) {
           pending.stale = true;
           inflightCommands.delete(ek);
         }
-        if (pending === undefined || detach) index.drop(ek);
+        if (pending === undefined || drop) index.drop(ek);
       }
       for (const db of databases) {
         const ek = entryKey(key, db);
         store.delete(ek);
         const pending = inflight.get(ek);
-        if (pending !== undefined && detach) {
+        if (pending !== undefined && (detach || pending.read)) {
           // Readers from now on start a fetch of their own, which Redis answers after the write.
           pending.stale = true;
           inflight.delete(ek);
@@ -228,7 +255,21 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     clear(detach = true) {
       // Stored entries leave the index as they leave the store; fetches under way stay in it.
       store.clear();
-      if (!detach) return;
+      if (!detach) {
+        // Redis flushed: fetches whose value came already (waiting for its TTL) read what is gone.
+        for (const [ek, pending] of inflight) {
+          if (!pending.read) continue;
+          pending.stale = true;
+          inflight.delete(ek);
+        }
+        for (const [ek, pending] of inflightCommands) {
+          if (!pending.read) continue;
+          pending.stale = true;
+          inflightCommands.delete(ek);
+          index.drop(ek);
+        }
+        return;
+      }
       for (const pending of inflight.values()) pending.stale = true;
       for (const pending of inflightCommands.values()) pending.stale = true;
       inflight.clear();

@@ -30,9 +30,10 @@ export interface CacheStore {
   clear(): void;
   /**
    * Stores `value` (which `fits`) as fetched at `fetchedAt` (a `now()` reading): it expires
-   * `expiryMs` after that. Least recently read entries are evicted to stay within both limits.
+   * `expiryMs` after that, or `ttlMs` after it when that is sooner (the key's own TTL in Redis; -1:
+   * none; 0 stores nothing). Least recently read entries are evicted to stay within both limits.
    */
-  set(key: string, value: CachedValue, fetchedAt: number): void;
+  set(key: string, value: CachedValue, fetchedAt: number, ttlMs?: number): void;
   now(): number;
   /** Entries held, including expired ones not yet dropped. */
   readonly size: number;
@@ -98,8 +99,9 @@ export function createCacheStore({ capacity, expiryMs, maxMemory, maxValueSize, 
     fits(key, valueBytes) {
       return valueBytes <= maxValueSize && entryBytes(key.length, valueBytes) <= maxMemory;
     },
-    set(key, value, fetchedAt) {
-      lru.set(key, value === null ? ABSENT : value, { start: fetchedAt });
+    set(key, value, fetchedAt, ttlMs = -1) {
+      if (ttlMs === 0) return;
+      lru.set(key, value === null ? ABSENT : value, ttlMs > 0 && ttlMs < expiryMs ? { start: fetchedAt, ttl: ttlMs } : { start: fetchedAt });
     },
     delete(key) {
       lru.delete(key);

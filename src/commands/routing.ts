@@ -15,6 +15,11 @@ export type Route =
   | { readonly kind: 'cached-read' }
   /** Sent on a connection shared by many clients; the reply is relayed as Redis sent it. */
   | { readonly kind: 'forward' }
+  /**
+   * Sent on the cache's own connection, which never runs a script: SCRIPT KILL and FUNCTION KILL must
+   * reach Redis while a script holds the shared connection they would otherwise queue behind.
+   */
+  | { readonly kind: 'control' }
   /** Needs a backend connection of the client's own for as long as the session lasts. */
   | { readonly kind: 'session'; readonly session: SessionKind }
   | { readonly kind: 'refused'; readonly error: CommandError };
@@ -23,6 +28,7 @@ const LOCAL: Route = { kind: 'local' };
 const CACHED: Route = { kind: 'cached' };
 const CACHED_READ: Route = { kind: 'cached-read' };
 const FORWARD: Route = { kind: 'forward' };
+const CONTROL: Route = { kind: 'control' };
 const session = (kind: SessionKind): Route => ({ kind: 'session', session: kind });
 const refused = (name: string, why: string): Route => ({
   kind: 'refused',
@@ -44,6 +50,8 @@ const RULES = new Map<string, Route>([
   ['client', LOCAL],
   // Outside a session these only have Redis's answer for a connection with no transaction or subscription.
   ...['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe'].map((n) => [n, LOCAL] as const),
+  ['script|kill', CONTROL],
+  ['function|kill', CONTROL],
   ['multi', session('multi')],
   ['watch', session('watch')],
   ['subscribe', session('subscribe')],
@@ -71,6 +79,9 @@ const RULES = new Map<string, Route>([
   ['cluster', { kind: 'refused', error: new CommandError('ERR This instance has cluster support disabled') }],
   ['sentinel', refused('sentinel', 'the proxy is a single Redis endpoint, not a Sentinel')],
 ]);
+
+/** Commands some of whose subcommands have rules of their own. */
+const SUBCOMMAND_RULES = new Set(['client', 'config', 'script', 'function']);
 
 const noScores = (args: readonly Buffer[]) => !args.some((a) => a.length === 10 && lowerName(a) === 'withscores');
 
@@ -133,7 +144,7 @@ export function routeOf(args: readonly Buffer[], table: CommandTable | undefined
   if (cachesReads && CACHED_READS.get(name)?.(args) === true) return CACHED_READ;
   const direct = RULES.get(name);
   if (direct !== undefined && name !== 'client') return direct;
-  if (args.length >= 2 && (name === 'client' || name === 'config')) {
+  if (args.length >= 2 && SUBCOMMAND_RULES.has(name)) {
     const sub = RULES.get(`${name}|${lowerName(args[1]!)}`);
     if (sub !== undefined) return sub;
     if (name === 'client') return LOCAL; // CLIENT <unknown>: the proxy's own error, as Redis words it

@@ -56,6 +56,7 @@ const HOLD = Symbol('hold');
 const GET_NAME = Buffer.from('GET');
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
 const toRawTextReply = (frame: string) => new RawTextReply(frame);
+const toRawReply = (frame: Buffer) => new RawReply(frame);
 const isErrorFrame = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x21; /* ! */
 const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
@@ -287,6 +288,11 @@ export class RespConnection implements ClientState, SessionHost {
         case 'forward':
           if (this.#outstanding > 0 && this.#lane !== SHARED_LANE) return HOLD;
           return this.#forward(request);
+        case 'control':
+          if (this.#outstanding > 0) return HOLD;
+          // On no lane of the client's: whatever it sends next waits for this reply.
+          this.#lane = NO_LANE;
+          return this.#ctx.proxy.backends.fill.control(encodeCommand(request)).then(toRawReply);
         case 'session': {
           if (this.#outstanding > 0) return HOLD;
           const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db);

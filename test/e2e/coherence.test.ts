@@ -70,11 +70,79 @@ test('a value set directly on Redis is served new through the proxy within 100 m
     await direct.set(key, 'old');
     t.is(await client.get(key), 'old', `${name}: cached`);
     await write(key);
-    // A key's own expiry is an invalidation too (Redis sends one when it deletes the key).
-    await seenWithin(client, key, expected, name === 'EXPIRE' ? 1000 : BOUND_MS);
+    // EXPIRE is a write (an invalidation); the key's own expiry comes from its TTL, read with it.
+    await seenWithin(client, key, expected);
   }
   t.true(Number(await cacheField(client, 'tracking_invalidations')) >= 200);
   t.true(Number(await cacheField(client, 'cache_flushes_by_redis')) >= 2, 'FLUSHALL and FLUSHDB arrive as flushes');
+});
+
+test("a key set with a 100 ms TTL is not served once it has expired in Redis, 30 times in a row (Redis's own test of sub-second expiry, through the proxy)", async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  let cachedInTime = 0;
+  for (let i = 0; i < 30; i++) {
+    const sentAt = performance.now();
+    await (i % 2 === 0 ? redis.client : client).set('x', 'somevalue', 'PX', 100);
+    // Redis ran the SET before this reply came: the key is gone in Redis 100 ms (and a tick of its
+    // millisecond clock) after it at the latest.
+    const ackAt = performance.now();
+    const before = await client.get('x');
+    if (performance.now() - sentAt < 100) {
+      t.is(before, 'somevalue');
+      cachedInTime++;
+    }
+    await sleep(ackAt + 102 - performance.now());
+    // Before the fix the cache kept the value until Redis deleted the key, often well after its TTL.
+    t.is(await client.get('x'), null, `round ${i}`);
+  }
+  t.true(cachedInTime > 0, 'the value was read before its TTL at least once');
+});
+
+test('keys with a TTL are not served past it: set on Redis or through the proxy, read by GET, MGET, HTTP and a cached read command, with Redis deleting expired keys only once a second', async (t) => {
+  const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);
+  const client = new Redis({ port: proxy.respPort });
+  t.teardown(() => client.disconnect());
+  await eventually(async () => (await cacheField(client, 'tracking')) === 'on', 'tracking to be on');
+  // Redis tells the proxy of an expired key only once it deletes it: on a read of that key (which a
+  // cached key never gets) or in its expiry cycle, here once a second. Before the fix, the cache
+  // served each of these values until then, or until CACHE_EXPIRY.
+  await redis.client.config('SET', 'hz', '1');
+  const keys = Array.from({ length: 20 }, (_, i) => `ttl:${i}`);
+  // Long enough for the reads below to come before the TTL on a slow machine.
+  const ttlMs = 2000;
+  const setAt = performance.now();
+  for (const key of keys.slice(0, 10)) await redis.client.set(key, 'short-lived', 'PX', ttlMs);
+  for (const key of keys.slice(10)) await client.set(key, 'short-lived', 'PX', ttlMs);
+  await redis.client.hset('ttl:hash', 'f', 'v');
+  await redis.client.pexpire('ttl:hash', ttlMs);
+  // Every key is gone in Redis a TTL (and a tick of its millisecond clock) after the last write's reply.
+  const allExpireBy = performance.now() + ttlMs + 2;
+  await redis.client.set('ttl:long', 'long-lived', 'EX', 3600);
+  t.deepEqual(
+    await client.mget(keys),
+    keys.map(() => 'short-lived'),
+  );
+  t.deepEqual(await client.hgetall('ttl:hash'), { f: 'v' });
+  t.is(await (await proxy.http('/query?key=ttl:0')).text(), 'short-lived');
+  t.is(await client.get('ttl:long'), 'long-lived');
+  t.is(await redis.readsDuring(() => client.mget(keys)), 0, 'cached while they live');
+  t.is(await redis.readsDuring(() => client.hgetall('ttl:hash')), 0);
+  t.true(performance.now() - setAt < ttlMs, 'the reads above came before the TTL');
+
+  await sleep(allExpireBy - performance.now());
+  t.deepEqual(
+    await client.mget(keys),
+    keys.map(() => null),
+    'each expired with its TTL',
+  );
+  for (const key of keys) t.is(await client.get(key), null, key);
+  t.deepEqual(await client.hgetall('ttl:hash'), {});
+  t.is((await proxy.http('/query?key=ttl:0')).status, 404);
+  t.is(await client.get('ttl:long'), 'long-lived');
+  t.is(await redis.readsDuring(() => client.get('ttl:long')), 0, 'a key far from its expiry stays cached');
 });
 
 test('maxmemory eviction on the backend: an evicted key stops being served', async (t) => {

@@ -129,6 +129,88 @@ test('a command for another database is preceded by SELECT, whose reply is dropp
   t.deepEqual([a, b, c, any], [{ value: 'ra' }, { value: 'rb' }, { value: 'rc' }, { value: 'rx' }]);
 });
 
+test('a SELECT Redis refuses fails the reads written after it (they ran in the old database) and the next command selects again', async (t) => {
+  const q = make(10, 100);
+  q.connected(9);
+  const a = watch(q.enqueue('A', true, 0));
+  const b = watch(q.enqueue('B', true, 0));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\nAB');
+  q.replyError(new Error('BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.'));
+  // A's and B's replies were read in database 9: dropped, never handed over.
+  q.reply('value of A in db 9');
+  q.reply('value of B in db 9');
+  const c = watch(q.enqueue('C', true, 0));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\nC', 'the database is unknown: the next command selects it again');
+  q.reply('+OK');
+  q.reply('rc');
+  await settle();
+  t.deepEqual(a, { error: 'BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.' });
+  t.deepEqual(b, a);
+  t.deepEqual(c, { value: 'rc' });
+  t.is(q.awaitingReply, 0);
+});
+
+test('a write waiting for a SELECT that Redis refuses fails with the refusal; one for another database is not touched', async (t) => {
+  const q = make(10, 100);
+  q.connected(0);
+  const write = watch(q.enqueue('W', false, 2));
+  const other = watch(q.enqueue('O', false, 0));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n');
+  q.replyError(new Error('BUSY busy'));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n', 'the database is unknown, even for a command in the old one');
+  q.reply('+OK');
+  t.is(q.takeWritable(), 'O');
+  q.reply('ro');
+  await settle();
+  t.deepEqual([write, other], [{ error: 'BUSY busy' }, { value: 'ro' }]);
+});
+
+test('a connection lost before its SELECT was answered retries what waited for it on the next connection', async (t) => {
+  const q = make(10, 100);
+  q.connected(0);
+  const read = watch(q.enqueue('R', true, 2));
+  const write = watch(q.enqueue('W', false, 2));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\nR');
+  q.connectionLost(new Error('lost'));
+  q.connected(0);
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\nR');
+  q.reply('+OK');
+  t.is(q.takeWritable(), 'W');
+  q.reply('rr');
+  q.reply('rw');
+  await settle();
+  t.deepEqual([read, write], [{ value: 'rr' }, { value: 'rw' }]);
+});
+
+test('on a connection that relays frames, a SELECT refused as an error frame counts as refused too', async (t) => {
+  const q = make(10, 100);
+  q.connected(9);
+  const a = watch(q.enqueue('A', true, 0, true));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\nA');
+  q.reply(Buffer.from("-NOPERM this user has no permissions to run the 'select' command\r\n"));
+  q.reply(Buffer.from('$-1\r\n'));
+  await settle();
+  t.deepEqual(a, { error: "NOPERM this user has no permissions to run the 'select' command" });
+});
+
+test('a write for another database waits until Redis has accepted the SELECT; so does a second switch', async (t) => {
+  const q = make(10, 100);
+  q.connected(0);
+  const read = watch(q.enqueue('R', true, 2));
+  const write = watch(q.enqueue('W', false, 2));
+  const other = watch(q.enqueue('O', true, 3));
+  t.is(q.takeWritable(), '*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\nR', 'the read may follow the SELECT; the write may not');
+  t.is(q.takeWritable(), '', 'nothing more until the SELECT is answered');
+  q.reply('+OK');
+  t.is(q.takeWritable(), 'W*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\nO');
+  q.reply('rr');
+  q.reply('rw');
+  q.reply('+OK');
+  q.reply('ro');
+  await settle();
+  t.deepEqual([read, write, other], [{ value: 'rr' }, { value: 'rw' }, { value: 'ro' }]);
+});
+
 test('each reply counts its latency from the write that sent it to the read that brought it; handshake commands do not', (t) => {
   const latency = new LatencyHistogram();
   const q = new CommandQueue({ maxInFlight: 100, deadlineTicks: 3, timedOut, latency });

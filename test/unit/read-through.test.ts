@@ -5,27 +5,51 @@ import type { Backend } from '../../src/backend/redis-backend.ts';
 import { KeyIndex } from '../../src/cache/key-index.ts';
 import { createReadThrough } from '../../src/cache/read-through.ts';
 import { createCacheStore } from '../../src/cache/store.ts';
+import { withResolvers } from '../../src/deferred.ts';
 import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../../src/errors.ts';
 import { createStats } from '../../src/stats.ts';
 
 interface PendingGet {
   key: string;
   db: number;
-  resolve(value: Buffer | null): void;
+  /** Answers the fill: the value and the key's PTTL (-1: none). */
+  resolve(value: Buffer | null, ttlMs?: number): void;
   reject(err: Error): void;
+  /** The two replies one at a time: the value, then the PTTL. */
+  value(v: Buffer | null): void;
+  ttl(ms: number): void;
 }
 
 function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValueSize = 1 << 20 } = {}) {
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
-    get: (key, db) => new Promise((resolve, reject) => calls.push({ key, db, resolve, reject })),
+    get: (key, db) => {
+      const value = withResolvers<Buffer | null>();
+      const ttl = withResolvers<number>();
+      calls.push({
+        key,
+        db,
+        resolve: (v, ttlMs = -1) => {
+          value.resolve(v);
+          ttl.resolve(ttlMs);
+        },
+        reject: (err) => {
+          value.reject(err);
+          ttl.reject(err);
+        },
+        value: value.resolve,
+        ttl: ttl.resolve,
+      });
+      return { value: value.promise, ttlMs: ttl.promise };
+    },
     isReady: () => true,
     unavailableReason: '',
     tracking: 'on',
     trackingReason: '',
     barrier: () => Promise.resolve(),
-    read: () => Promise.reject(new Error('not in these tests')),
+    read: () => ({ value: Promise.reject(new Error('not in these tests')), ttlMs: Promise.resolve(-1) }),
+    control: () => Promise.reject(new Error('not in these tests')),
     cachesReads: false,
     waitReady: () => Promise.resolve(true),
     close: () => Promise.resolve(),
@@ -55,6 +79,48 @@ test('a hit answers synchronously and never reaches the backend', async (t) => {
   t.false(second instanceof Promise);
   t.is(second, 'v');
   t.is(calls.length, 1);
+});
+
+test('a key that expires in Redis leaves the cache by its own TTL, sooner than CACHE_EXPIRY; one about to expire is not kept', async (t) => {
+  const { calls, clock, cache } = setup({ expiryMs: 60_000 });
+  const first = cache.read('session', 0);
+  await tick();
+  calls[0]!.resolve(Buffer.from('token'), 500);
+  t.is(await first, 'token');
+  clock.t += 499;
+  t.is(cache.read('session', 0), 'token', 'fresh until its TTL');
+  clock.t += 2;
+  const after = cache.read('session', 0);
+  t.true(after instanceof Promise, 'expired with the key: read from Redis again');
+  await tick();
+  calls[1]!.resolve(Buffer.from('token'), 0);
+  t.is(await after, 'token');
+  const again = cache.read('session', 0);
+  t.true(again instanceof Promise, 'a PTTL of 0 is not kept');
+  await tick();
+  calls[2]!.resolve(null);
+  t.is(await again, null);
+  clock.t += 59_999;
+  t.is(cache.read('session', 0), null, 'no TTL: CACHE_EXPIRY');
+});
+
+test("Redis's invalidation arriving between a fill's value and its TTL keeps the value from being cached; one arriving before the value does not", async (t) => {
+  const { calls, stats, cache } = setup();
+  const first = cache.read('k', 0);
+  await tick();
+  calls[0]!.value(Buffer.from('old'));
+  await Promise.resolve();
+  cache.invalidate('k', false);
+  calls[0]!.ttl(-1);
+  t.is(String(await first), 'old', 'answered to whoever asked before the change');
+  t.is(stats.staleFills, 1);
+  const second = cache.read('k', 0);
+  t.true(second instanceof Promise, 'not cached: the change came after it was read');
+  await tick();
+  cache.invalidate('k', false);
+  calls[1]!.resolve(Buffer.from('new'));
+  t.is(await second, 'new');
+  t.is(cache.read('k', 0), 'new', 'an invalidation before the value is older than it: cached');
 });
 
 test('N concurrent reads of one missing key make one backend read and all get the value', async (t) => {
