@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { BackendTarget } from '../config.ts';
+import { backendTlsOptions } from './tls-options.ts';
 
 export interface ConnectionHandlers {
   /** Bytes read from Redis. */
@@ -39,6 +40,17 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   const ceiling = Math.min(MIN_RECONNECT_DELAY_MS * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
   // Jitter, so that many proxies cut off from one Redis do not all come back in the same millisecond.
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Whether `err` is TLS refusing the connection (a certificate not trusted or not for this host, an alert
+ * from the server such as "certificate required"), as opposed to the network failing: such a reason is
+ * prefixed so that who reads it looks at certificates, not at the network.
+ */
+function isTlsFailure(err: NodeJS.ErrnoException): boolean {
+  if (err.syscall !== undefined) return false;
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SIGNATURE|ISSUER/.test(code);
 }
 
 /**
@@ -93,8 +105,14 @@ export class BackendConnection {
   #connect(): void {
     this.#retryTimer = undefined;
     const { target, connectTimeoutMs, handlers } = this.#options;
-    const options = { host: target.host, port: target.port };
-    const s: net.Socket = target.tls ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host }) : net.connect(options);
+    let s: net.Socket;
+    try {
+      s = target.tls ? tls.connect(backendTlsOptions(target)) : net.connect({ host: target.host, port: target.port });
+    } catch (err) {
+      // A certificate file gone or broken since start: this attempt fails like a refused connect, and is retried.
+      s = new net.Socket();
+      queueMicrotask(() => s.destroy(err as Error));
+    }
     this.#socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 60_000);
@@ -116,7 +134,7 @@ export class BackendConnection {
     });
     s.on('data', (chunk: Buffer) => handlers.onData(chunk));
     s.on('error', (err: Error) => {
-      failure ||= err.message;
+      failure ||= isTlsFailure(err) ? `TLS: ${err.message}` : err.message;
     });
     s.once('close', () => {
       clearTimeout(connectTimer);
