@@ -59,12 +59,21 @@ async function main(): Promise<void> {
   const target = config.backend;
   const http = hostPort(proxy.http.address, proxy.http.port);
   const resp = hostPort(proxy.resp.address, proxy.resp.port);
+  const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
   const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
   // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
   // would kill the process without the drain.
   stopOnSignals(proxy, config.shutdownTimeoutMs, log);
-  // Tests and scripts wait for this message: keep its words.
-  log.info(`listening http=${http} resp=${resp} backend=${backend}`, { event: 'listening', http, resp, backend });
+  // Only with a TLS port: elsewhere SIGHUP keeps its default (the process ends), as before.
+  if (proxy.tls) process.on('SIGHUP', () => proxy.reloadTls());
+  // Tests and scripts wait for this message: keep its words (the TLS port is added at the end).
+  log.info(`listening http=${http} resp=${resp} backend=${backend}${tls}`, {
+    event: 'listening',
+    http,
+    resp,
+    backend,
+    ...(proxy.tls ? { tls: hostPort(proxy.tls.address, proxy.tls.port) } : {}),
+  });
 }
 
 function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {

@@ -16,6 +16,10 @@ import { createStats } from './stats.ts';
 export interface RunningProxy {
   readonly http: AddressInfo;
   readonly resp: AddressInfo;
+  /** The TLS Redis-protocol port, when TLS_PORT is set. */
+  readonly tls: AddressInfo | undefined;
+  /** Reads the TLS port's certificate files again (SIGHUP); false when they cannot be used (the old ones stay). */
+  reloadTls(): boolean;
   /** Closes the listeners (letting connections finish their replies), then the backend connection. */
   close(): Promise<void>;
 }
@@ -43,7 +47,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
 
-  const ports = { resp: config.respPort, http: config.httpPort };
+  const ports = { resp: config.respPort, http: config.httpPort, tls: config.tls?.port ?? 0 };
   const context: ProxyContext = {
     readThrough,
     backends,
@@ -58,6 +62,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     maxClients: config.maxClients,
     queryBufferLimit: config.queryBufferLimit,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    tls: config.tls,
     log,
   });
   const httpFrontEnd = createHttpFrontEnd({
@@ -81,9 +86,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     });
   }
   let resp: AddressInfo;
+  let tls: AddressInfo | undefined;
   let http: AddressInfo;
   try {
     resp = await respFrontEnd.listen(config.listen, config.respPort);
+    if (config.tls) tls = await respFrontEnd.listenTls(config.listen, config.tls.port);
     http = await httpFrontEnd.listen(config.listen, config.httpPort);
   } catch (err) {
     await respFrontEnd.close();
@@ -91,11 +98,14 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     throw err;
   }
   ports.resp = resp.port;
+  if (tls) ports.tls = tls.port;
   ports.http = http.port;
 
   return {
     http,
     resp,
+    tls,
+    reloadTls: () => respFrontEnd.reloadTls(),
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();

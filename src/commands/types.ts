@@ -56,7 +56,7 @@ export interface ProxyContext {
   readonly stats: Stats;
   readonly config: Config;
   /** Ports actually bound (differ from the config when it asked for 0). */
-  readonly ports: { resp: number; http: number };
+  readonly ports: { resp: number; http: number; /** 0: no TLS port. */ tls: number };
   clients(): Iterable<ClientState>;
 }
 
