@@ -21,7 +21,10 @@ export interface TlsMaterial {
 /** Why the files cannot be used, in one line naming the setting and the file, never their contents. */
 export class TlsFilesError extends Error {}
 
-function read(setting: { file: string; key: string } | undefined): Buffer | undefined {
+/** What a file must hold: the PEM label's ending (`-----BEGIN CERTIFICATE-----`, `-----BEGIN EC PRIVATE KEY-----`, …). */
+type Holds = 'CERTIFICATE' | 'PRIVATE KEY';
+
+function read(setting: { file: string; key: string } | undefined, holds: Holds): Buffer | undefined {
   if (setting === undefined) return undefined;
   let bytes: Buffer;
   try {
@@ -29,14 +32,17 @@ function read(setting: { file: string; key: string } | undefined): Buffer | unde
   } catch (err) {
     throw new TlsFilesError(`${setting.key}=${setting.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  // OpenSSL's own message for a file that is not PEM at all is "no start line": say what was expected.
-  if (!bytes.includes('-----BEGIN ')) throw new TlsFilesError(`${setting.key}=${setting.file} is not a PEM file (no -----BEGIN line)`);
+  // OpenSSL's message for a file that is not PEM is "no start line", and a CA file without a certificate
+  // is accepted as trusting nobody: say what was expected instead.
+  if (!bytes.includes(`${holds}-----`)) {
+    throw new TlsFilesError(`${setting.key}=${setting.file} holds no ${holds.toLowerCase()} (no PEM "-----BEGIN …${holds}-----" line)`);
+  }
   return bytes;
 }
 
 /** Reads the files; throws TlsFilesError naming the first that cannot be read. */
 export function readTlsFiles(files: TlsFiles): TlsMaterial {
-  return { cert: read(files.cert), key: read(files.key), ca: read(files.ca) };
+  return { cert: read(files.cert, 'CERTIFICATE'), key: read(files.key, 'PRIVATE KEY'), ca: read(files.ca, 'CERTIFICATE') };
 }
 
 /**

@@ -88,7 +88,8 @@ export function createTlsListener({ config, onClient, onHandshakeFailure, log }:
     onClient(socket);
   });
   const served = describeCertificate(material.cert);
-  if (served) log.info(`TLS port serves certificate ${served.subject} (serial ${served.serial}, valid to ${served.validTo})`, { event: 'tls_certificate', ...served });
+  if (served)
+    log.info(`TLS port serves certificate ${served.subject} (serial ${served.serial}, valid to ${served.validTo})`, { event: 'tls_certificate', ...served });
 
   return {
     server,
@@ -97,7 +98,10 @@ export function createTlsListener({ config, onClient, onHandshakeFailure, log }:
       try {
         next = loadSecureContext(config.files).material;
       } catch (err) {
-        log.error(`TLS certificate reload failed, still serving the previous one: ${(err as Error).message}`, { event: 'tls_reload_failed', reason: (err as Error).message });
+        log.error(`TLS certificate reload failed, still serving the previous one: ${(err as Error).message}`, {
+          event: 'tls_reload_failed',
+          reason: (err as Error).message,
+        });
         return false;
       }
       server.setSecureContext(next);

@@ -95,7 +95,18 @@ export async function waitForPort(port: number, open: boolean, timeoutMs = 10_00
 
 function makeClient(host: string, port: number, password?: string, username?: string, db = 0, tls?: RedisTls): Redis {
   const secure = tls ? { tls: { ca: tls.ca.certPem, cert: tls.client?.certPem, key: tls.client?.keyPem } } : {};
-  const client = new Redis({ host, port, username, password, db, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50, ...secure });
+  const client = new Redis({
+    host,
+    port,
+    username,
+    password,
+    db,
+    protocol: 2,
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    retryStrategy: () => 50,
+    ...secure,
+  });
   client.on('error', () => {});
   return client;
 }

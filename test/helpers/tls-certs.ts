@@ -58,7 +58,18 @@ export function makeTestCerts(): TestCerts {
   const openssl = (args: string[]) => execFileSync('openssl', ['req', '-config', config, '-x509', ...EC_KEY, '-days', '2', ...args], { stdio: 'pipe' });
   const makeCa = (name: string, cn: string) => {
     const f = files(name);
-    openssl(['-keyout', f.key, '-out', f.cert, '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl([
+      '-keyout',
+      f.key,
+      '-out',
+      f.cert,
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
     return f;
   };
   const makeLeaf = (ca: CertFiles, name: string, { serial, cn, san }: { serial: number; cn: string; san?: string }) => {
