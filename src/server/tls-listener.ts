@@ -18,9 +18,9 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
 export interface TlsListenerOptions {
   config: TlsListenerConfig;
   /** A client whose handshake (and certificate, when asked for) passed: served like a plain one. */
-  onClient(socket: tls.TLSSocket): void;
+  onClient: (socket: tls.TLSSocket) => void;
   /** Counts a failed handshake (INFO, /metrics). */
-  onHandshakeFailure(): void;
+  onHandshakeFailure: () => void;
   log: Logger;
 }
 

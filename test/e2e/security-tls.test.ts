@@ -82,7 +82,7 @@ async function tlsRequest(port: number, command: string, options: TlsClientOptio
         resolve(received.slice(0, received.indexOf('\r\n')));
       }
     });
-    socket.once('error', (err) => resolve(`closed: ${err.message}`));
+    socket.once('error', (err: Error) => resolve(`closed: ${err.message}`));
     socket.once('close', () => resolve(`closed: ${received}`));
     socket.write(`${command}\r\n`);
   });
@@ -127,7 +127,7 @@ serial('TLS_PORT: redis-cli --tls, ioredis and node-redis rediss:// read the rig
   const info = await ioredis.info('proxy');
   t.is(infoField(info, 'tls_port'), String(tlsPort));
   t.is(infoField(info, 'connected_clients'), '2');
-  const list = (await nodeRedis.sendCommand(['CLIENT', 'LIST'])) as string;
+  const list = await nodeRedis.sendCommand<string>(['CLIENT', 'LIST']);
   t.is(list.trim().split('\n').length, 2);
   t.is(infoField(info, 'tls_handshake_failures'), '0');
 });
