@@ -9,6 +9,7 @@ import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, runProxyCommand, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { freePort, startRedis, type RedisTls, type TestRedis } from '../helpers/redis-server.ts';
 import { makeTestCerts, type CertFiles } from '../helpers/tls-certs.ts';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 requireTool('redis-cli');
@@ -228,6 +229,66 @@ serial('SIGHUP reloads the certificate: new connections get the new one, open on
   // No key material in any log line.
   const keyBody = renewed.keyPem.toString().split('\n')[1]!;
   t.false(proxy.output().includes(keyBody));
+});
+
+serial('TLS_PORT: a client that sends its requests and shuts its side gets every reply; failed handshakes leave no socket behind', async (t) => {
+  const { redis, proxy, tlsPort } = await startTlsProxy(t, { TLS_AUTH_CLIENTS: 'yes', TLS_CA_CERT_FILE: certs.ca.cert });
+  await redis.client.mset({ a: '1', b: '2', c: '3' });
+  // Misses: their replies wait on Redis after the client's end of stream has arrived.
+  const replies = await new Promise<string>((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: tlsPort,
+      ca: certs.ca.certPem,
+      cert: certs.client.certPem,
+      key: certs.client.keyPem,
+      servername: 'localhost',
+    });
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.once('close', () => resolve(received));
+    socket.once('error', reject);
+    socket.once('secureConnect', () => socket.end('GET a\r\nGET b\r\nGET c\r\n'));
+  });
+  t.is(replies, '$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n');
+
+  const openFds = async () => sampleValue(parsePrometheusText(await (await proxy.http('/metrics')).text()), 'process_open_fds');
+  const before = await openFds();
+  for (let i = 0; i < 30; i++) t.regex(await tlsRequest(tlsPort, 'PING'), /^(handshake failed|closed): /);
+  const metrics = parsePrometheusText(await (await proxy.http('/metrics')).text());
+  t.is(sampleValue(metrics, 'redis_cache_proxy_tls_handshake_failures_total'), 30);
+  // Each refused client's socket is closed by the proxy: the count of open descriptors comes back (give or
+  // take the HTTP connections fetch keeps for these requests), where 30 leaked sockets would show as 30.
+  const deadline = Date.now() + 5000;
+  while ((await openFds()) > before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.true((await openFds()) <= before + 2, `open fds ${await openFds()}, before ${before}`);
+  t.is(sampleValue(metrics, 'redis_cache_proxy_resp_clients'), 0);
+});
+
+serial('shutdown drains both ports: a TLS client owed a reply gets it, then the proxy exits 0', async (t) => {
+  const { redis, proxy, tlsPort } = await startTlsProxy(t, { SHUTDOWN_TIMEOUT: '5' });
+  await redis.client.set('slow', 'answered');
+  const client = new Redis({
+    port: tlsPort,
+    host: '127.0.0.1',
+    tls: { ca: certs.ca.certPem },
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.disconnect());
+  await client.connect();
+  // Redis frozen: the GET is received and owed when SIGTERM arrives.
+  redis.signal('SIGSTOP');
+  const reply = client.get('slow');
+  await new Promise((r) => setTimeout(r, 100));
+  const exited = proxy.stop('SIGTERM');
+  await proxy.waitForLog((l) => l.event === 'shutdown', 'the shutdown line');
+  t.regex(await tlsRequest(tlsPort, 'PING'), /^handshake failed: .*ECONNREFUSED/);
+  redis.signal('SIGCONT');
+  t.is(await reply, 'answered');
+  t.is(await exited, 0);
 });
 
 /** A TLS-only Redis (`--port 0`), closed when the test ends. */
