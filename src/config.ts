@@ -42,8 +42,8 @@ export interface Config {
   readonly listen: string;
   /** HTTP port; 0 picks a free one. Default 5000. */
   readonly httpPort: number;
-  /** Redis-protocol port; 0 picks a free one. Default 6380. */
-  readonly respPort: number;
+  /** Redis-protocol port; 0 picks a free one; null (RESP_PORT=off) for none, with TLS_PORT serving instead. Default 6380. */
+  readonly respPort: number | null;
   /** TLS Redis-protocol listener, or undefined when TLS_PORT is 0 (the default): off, as in Redis. */
   readonly tls: TlsListenerConfig | undefined;
   /** Milliseconds an entry may be served after it was fetched. Default 60 000 (CACHE_EXPIRY=60). */
@@ -209,6 +209,9 @@ function redisUrl(raw: string): Parsed {
 const port = integerIn(1, 65535, 'an integer from 1 to 65535');
 const tlsPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0: no TLS port)');
 const path = (raw: string): Parsed => ok(raw);
+// `off`, not Redis's `port 0`: here 0 has always meant "any free port".
+const respPort = (raw: string): Parsed =>
+  raw.toLowerCase() === 'off' ? ok(null) : integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port), or off for none')(raw);
 const listenPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port)');
 const positiveInteger = integerIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
 
@@ -233,7 +236,7 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
   { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
-  { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
+  { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port; off: none (TLS_PORT only)', parse: respPort },
   // TLS, with Redis's names (tls-port, tls-cert-file, …) and meanings: TLS_PORT 0 is off, not "any free port".
   { key: 'TLS_PORT', default: '0', unit: 'port', help: 'Redis-protocol port over TLS; 0: none (needs TLS_CERT_FILE and TLS_KEY_FILE)', parse: tlsPort },
   { key: 'TLS_CERT_FILE', default: undefined, unit: 'path', help: 'PEM certificate (chain) TLS_PORT presents; reloaded on SIGHUP', parse: path },
@@ -442,7 +445,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     backend: Object.freeze(withBackendTls(backend, setting, get)),
     listen: get<string>('PROXY_LISTEN'),
     httpPort: get<number>('PROXY_PORT'),
-    respPort: get<number>('RESP_PORT'),
+    respPort: get<number | null>('RESP_PORT'),
     tls: tlsListener(setting, get),
     cacheExpiryMs: get<number>('CACHE_EXPIRY'),
     cacheCapacity: get<number>('CACHE_CAPACITY'),
@@ -490,6 +493,7 @@ function tlsListener(given: GivenSetting, get: <T>(key: string) => T): TlsListen
   const ca = given('TLS_CA_CERT_FILE');
   const authClients = get<TlsAuthClients>('TLS_AUTH_CLIENTS');
   if (port === 0) {
+    if (get<number | null>('RESP_PORT') === null) throw new ConfigError('RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
     const stray = cert ?? key ?? ca;
     if (stray) throw new ConfigError(`${stray.key} is set (from ${stray.source}) but TLS_PORT is not: set TLS_PORT to serve clients over TLS`);
     return undefined;

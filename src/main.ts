@@ -52,13 +52,13 @@ async function main(): Promise<void> {
     proxy = await startProxy(config, log);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (the port is taken: change PROXY_PORT or RESP_PORT)' : '';
+    const hint = e.code === 'EADDRINUSE' ? ' (the port is taken: change PROXY_PORT, RESP_PORT or TLS_PORT)' : '';
     log.fatal(`cannot start: ${e.message}${hint}`, { event: 'start_failed', err });
     process.exit(1);
   }
   const target = config.backend;
   const http = hostPort(proxy.http.address, proxy.http.port);
-  const resp = hostPort(proxy.resp.address, proxy.resp.port);
+  const resp = proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off';
   const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
   const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
   // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet

@@ -15,7 +15,8 @@ import { createStats } from './stats.ts';
 
 export interface RunningProxy {
   readonly http: AddressInfo;
-  readonly resp: AddressInfo;
+  /** The plain Redis-protocol port; undefined with RESP_PORT=off. */
+  readonly resp: AddressInfo | undefined;
   /** The TLS Redis-protocol port, when TLS_PORT is set. */
   readonly tls: AddressInfo | undefined;
   /** Reads the TLS port's certificate files again (SIGHUP); false when they cannot be used (the old ones stay). */
@@ -47,7 +48,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
 
-  const ports = { resp: config.respPort, http: config.httpPort, tls: config.tls?.port ?? 0 };
+  const ports = { resp: config.respPort ?? 0, http: config.httpPort, tls: config.tls?.port ?? 0 };
   const context: ProxyContext = {
     readThrough,
     backends,
@@ -85,11 +86,11 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       reason: backend.unavailableReason,
     });
   }
-  let resp: AddressInfo;
+  let resp: AddressInfo | undefined;
   let tls: AddressInfo | undefined;
   let http: AddressInfo;
   try {
-    resp = await respFrontEnd.listen(config.listen, config.respPort);
+    if (config.respPort !== null) resp = await respFrontEnd.listen(config.listen, config.respPort);
     if (config.tls) tls = await respFrontEnd.listenTls(config.listen, config.tls.port);
     http = await httpFrontEnd.listen(config.listen, config.httpPort);
   } catch (err) {
@@ -97,7 +98,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     await backends.close();
     throw err;
   }
-  ports.resp = resp.port;
+  if (resp) ports.resp = resp.port;
   if (tls) ports.tls = tls.port;
   ports.http = http.port;
 

@@ -175,6 +175,17 @@ serial('TLS_AUTH_CLIENTS=optional: served without a certificate and with a trust
   t.regex(await tlsRequest(tlsPort, 'GET k', { client: certs.otherClient }), /^(handshake failed|closed): /);
 });
 
+serial('RESP_PORT=off: only the TLS port serves; INFO shows tcp_port 0 and the listening line resp=off', async (t) => {
+  const { redis, proxy, tlsPort } = await startTlsProxy(t, { RESP_PORT: 'off' });
+  await redis.client.set('k', 'tls only');
+  t.is(proxy.respPort, 0);
+  t.regex(proxy.output(), new RegExp(`listening http=127\\.0\\.0\\.1:\\d+ resp=off backend=\\S+ tls=127\\.0\\.0\\.1:${tlsPort}`));
+  const info = await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, 'INFO', 'proxy']);
+  t.is(infoField(info.stdout, 'tcp_port'), '0');
+  t.is(infoField(info.stdout, 'tls_port'), String(tlsPort));
+  t.is((await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, 'GET', 'k'])).stdout, 'tls only\n');
+});
+
 serial('MAX_CLIENTS counts plain and TLS clients together', async (t) => {
   const { proxy, tlsPort } = await startTlsProxy(t, { MAX_CLIENTS: '1' });
   const plain = new Redis({ port: proxy.respPort, lazyConnect: true });

@@ -131,7 +131,7 @@ const badValues: [key: string, value: string, message: string][] = [
   ['REDIS_URL', 'redis://h:0', 'REDIS_URL must be a URL whose port is from 1 to 65535, got "redis://h:0"'],
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
   ['PROXY_PORT', '5000.5', 'PROXY_PORT must be an integer from 0 to 65535 (0 picks a free port), got "5000.5"'],
-  ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), got "six"'],
+  ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), or off for none, got "six"'],
   ['CACHE_MAX_MEMORY', '0', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "0"'],
   ['CACHE_MAX_MEMORY', '256 megabytes', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "256 megabytes"'],
   // The cache holds a value as a string of one char per byte; V8 has none longer than this.
@@ -410,6 +410,9 @@ test('TLS_PORT with its files: the listener settings, Redis defaults (auth-clien
   );
   t.is(loadError({ env: files }), 'TLS_CERT_FILE is set (from environment) but TLS_PORT is not: set TLS_PORT to serve clients over TLS');
   t.is(loadError({ env: { TLS_PORT: '6380', ...files, TLS_AUTH_CLIENTS: 'no' } }), 'TLS_PORT must differ from RESP_PORT and PROXY_PORT, got 6380 for both');
+  // RESP_PORT=off: TLS clients only; not without a TLS port.
+  t.is(load({ env: { RESP_PORT: 'off', TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'no' } }).respPort, null);
+  t.is(loadError({ env: { RESP_PORT: 'OFF' } }), 'RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
   // The flag names follow the keys.
   t.is(
     load({ argv: ['--tls-port=7000', `--tls-cert-file=${certs.server.cert}`, `--tls-key-file=${certs.server.key}`, '--tls-auth-clients=no'] }).tls?.port,
