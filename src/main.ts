@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     proxy = await startProxy(config, log);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (the port is taken: change PROXY_PORT, RESP_PORT or TLS_PORT)' : '';
+    const hint = e.code === 'EADDRINUSE' ? ` (the port is taken: change PROXY_PORT or RESP_PORT${config.tls ? ', or TLS_PORT' : ''})` : '';
     log.fatal(`cannot start: ${e.message}${hint}`, { event: 'start_failed', err });
     process.exit(1);
   }

@@ -186,6 +186,14 @@ serial('RESP_PORT=off: only the TLS port serves; INFO shows tcp_port 0 and the l
   t.is((await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, 'GET', 'k'])).stdout, 'tls only\n');
 });
 
+serial('a TLS_PORT already in use is a clear error naming it', async (t) => {
+  const { redis, tlsPort } = await startTlsProxy(t);
+  const files = { TLS_CERT_FILE: certs.server.cert, TLS_KEY_FILE: certs.server.key, TLS_AUTH_CLIENTS: 'no' };
+  const { code, stderr } = await runProxyCommand({ env: { ...backendEnv(redis), TLS_PORT: String(tlsPort), ...files } });
+  t.is(code, 1);
+  t.regex(stderr, /cannot start: .*EADDRINUSE.*change PROXY_PORT or RESP_PORT, or TLS_PORT/);
+});
+
 serial('MAX_CLIENTS counts plain and TLS clients together', async (t) => {
   const { proxy, tlsPort } = await startTlsProxy(t, { MAX_CLIENTS: '1' });
   const plain = new Redis({ port: proxy.respPort, lazyConnect: true });
