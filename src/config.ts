@@ -27,12 +27,16 @@ export interface BackendTarget {
 export const TLS_AUTH_CLIENTS = ['yes', 'no', 'optional'] as const;
 export type TlsAuthClients = (typeof TLS_AUTH_CLIENTS)[number];
 
-/** The TLS Redis-protocol listener (TLS_PORT and its files). */
-export interface TlsListenerConfig {
-  readonly port: number;
+/** A TLS listener's certificate, key and CA files, and whether it asks clients for certificates. */
+export interface TlsServerConfig {
   /** TLS_CERT_FILE, TLS_KEY_FILE and, for client certificates, TLS_CA_CERT_FILE. */
   readonly files: TlsFiles;
   readonly authClients: TlsAuthClients;
+}
+
+/** The TLS Redis-protocol listener (TLS_PORT and its files). */
+export interface TlsListenerConfig extends TlsServerConfig {
+  readonly port: number;
 }
 
 export interface Config {
@@ -42,6 +46,8 @@ export interface Config {
   readonly listen: string;
   /** HTTP port; 0 picks a free one. Default 5000. */
   readonly httpPort: number;
+  /** HTTPS instead of HTTP on PROXY_PORT (HTTP_TLS=yes), with the TLS port's files and client certificate rule; undefined: plain HTTP. */
+  readonly httpTls: TlsServerConfig | undefined;
   /** Redis-protocol port; 0 picks a free one; null (RESP_PORT=off) for none, with TLS_PORT serving instead. Default 6380. */
   readonly respPort: number | null;
   /** TLS Redis-protocol listener, or undefined when TLS_PORT is 0 (the default): off, as in Redis. */
@@ -256,6 +262,13 @@ export const SETTINGS: readonly Setting[] = [
     parse: oneOf(TLS_AUTH_CLIENTS),
   },
   {
+    key: 'HTTP_TLS',
+    default: 'no',
+    unit: 'yes|no',
+    help: 'yes: HTTPS on PROXY_PORT with TLS_CERT_FILE and TLS_KEY_FILE, client certificates as TLS_AUTH_CLIENTS says',
+    parse: oneOf(['yes', 'no']),
+  },
+  {
     key: 'REDIS_TLS_CA_CERT_FILE',
     default: undefined,
     unit: 'path',
@@ -446,7 +459,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     listen: get<string>('PROXY_LISTEN'),
     httpPort: get<number>('PROXY_PORT'),
     respPort: get<number | null>('RESP_PORT'),
-    tls: tlsListener(setting, get),
+    ...tlsServers(setting, get),
     cacheExpiryMs: get<number>('CACHE_EXPIRY'),
     cacheCapacity: get<number>('CACHE_CAPACITY'),
     cacheMaxMemory: get<number>('CACHE_MAX_MEMORY'),
@@ -485,23 +498,31 @@ function checkTlsFiles(files: TlsFiles): void {
   }
 }
 
-/** TLS_PORT and its files, checked as Redis checks tls-port's: a certificate and key, and a CA when client certificates are asked for. */
-function tlsListener(given: GivenSetting, get: <T>(key: string) => T): TlsListenerConfig | undefined {
+/**
+ * TLS_PORT, HTTP_TLS and their files, checked as Redis checks tls-port's: a certificate and key, and a
+ * CA when client certificates are asked for.
+ */
+function tlsServers(given: GivenSetting, get: <T>(key: string) => T): { tls: TlsListenerConfig | undefined; httpTls: TlsServerConfig | undefined } {
   const port = get<number>('TLS_PORT');
+  const https = get<string>('HTTP_TLS') === 'yes';
   const cert = given('TLS_CERT_FILE');
   const key = given('TLS_KEY_FILE');
   const ca = given('TLS_CA_CERT_FILE');
   const authClients = get<TlsAuthClients>('TLS_AUTH_CLIENTS');
-  if (port === 0) {
-    if (get<number | null>('RESP_PORT') === null) throw new ConfigError('RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
-    const stray = cert ?? key ?? ca;
-    if (stray) throw new ConfigError(`${stray.key} is set (from ${stray.source}) but TLS_PORT is not: set TLS_PORT to serve clients over TLS`);
-    return undefined;
+  if (port === 0 && get<number | null>('RESP_PORT') === null) {
+    throw new ConfigError('RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
   }
-  if (port === get<number>('RESP_PORT') || port === get<number>('PROXY_PORT')) {
+  if (port === 0 && !https) {
+    const stray = cert ?? key ?? ca;
+    if (stray)
+      throw new ConfigError(`${stray.key} is set (from ${stray.source}) but TLS_PORT is not: set TLS_PORT (or HTTP_TLS=yes) to serve clients over TLS`);
+    return { tls: undefined, httpTls: undefined };
+  }
+  if (port !== 0 && (port === get<number>('RESP_PORT') || port === get<number>('PROXY_PORT'))) {
     throw new ConfigError(`TLS_PORT must differ from RESP_PORT and PROXY_PORT, got ${port} for both`);
   }
-  if (!cert || !key) throw new ConfigError(`TLS_PORT=${port} needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)`);
+  const wants = port !== 0 ? `TLS_PORT=${port}` : 'HTTP_TLS=yes';
+  if (!cert || !key) throw new ConfigError(`${wants} needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)`);
   // As Redis refuses to start: asking clients for certificates means nothing without the CA they are checked against.
   if (authClients !== 'no' && !ca) {
     throw new ConfigError(
@@ -510,7 +531,8 @@ function tlsListener(given: GivenSetting, get: <T>(key: string) => T): TlsListen
   }
   const files: TlsFiles = { cert: fileOf(cert), key: fileOf(key), ca: fileOf(ca) };
   checkTlsFiles(files);
-  return Object.freeze({ port, files, authClients });
+  const server: TlsServerConfig = Object.freeze({ files, authClients });
+  return { tls: port !== 0 ? Object.freeze({ port, ...server }) : undefined, httpTls: https ? server : undefined };
 }
 
 /** REDIS_TLS_*: only with rediss://, a certificate only with its key; checked by building the context once. */

@@ -57,17 +57,19 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const target = config.backend;
+  // https= instead of http= with HTTP_TLS=yes, so that whoever reads the line knows the scheme.
   const http = hostPort(proxy.http.address, proxy.http.port);
+  const httpWord = config.httpTls ? 'https' : 'http';
   const resp = proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off';
   const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
   const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
   // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
   // would kill the process without the drain.
   stopOnSignals(proxy, config.shutdownTimeoutMs, log);
-  // Only with a TLS port: elsewhere SIGHUP keeps its default (the process ends), as before.
-  if (proxy.tls) process.on('SIGHUP', () => proxy.reloadTls());
+  // Only with TLS: elsewhere SIGHUP keeps its default (the process ends), as before.
+  if (config.tls || config.httpTls) process.on('SIGHUP', () => proxy.reloadTls());
   // Tests and scripts wait for this message: keep its words (the TLS port is added at the end).
-  log.info(`listening http=${http} resp=${resp} backend=${backend}${tls}`, {
+  log.info(`listening ${httpWord}=${http} resp=${resp} backend=${backend}${tls}`, {
     event: 'listening',
     http,
     resp,

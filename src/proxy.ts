@@ -19,7 +19,7 @@ export interface RunningProxy {
   readonly resp: AddressInfo | undefined;
   /** The TLS Redis-protocol port, when TLS_PORT is set. */
   readonly tls: AddressInfo | undefined;
-  /** Reads the TLS port's certificate files again (SIGHUP); false when they cannot be used (the old ones stay). */
+  /** Reads the TLS port's and HTTPS's certificate files again (SIGHUP); false when they cannot be used (the old ones stay). */
   reloadTls(): boolean;
   /** Closes the listeners (letting connections finish their replies), then the backend connection. */
   close(): Promise<void>;
@@ -75,6 +75,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    tls: config.httpTls,
     log,
   });
 
@@ -106,7 +107,12 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     http,
     resp,
     tls,
-    reloadTls: () => respFrontEnd.reloadTls(),
+    reloadTls() {
+      // Both, even when the first fails: each logs its own outcome.
+      const resp = config.tls ? respFrontEnd.reloadTls() : true;
+      const https = config.httpTls ? httpFrontEnd.reloadTls() : true;
+      return resp && https;
+    },
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();

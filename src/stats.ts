@@ -42,7 +42,7 @@ export interface Stats {
   httpRejected: number;
   /** Connections closed for a malformed request. */
   protocolErrors: number;
-  /** Connections to TLS_PORT whose handshake failed (no or an untrusted client certificate, not TLS, timed out). */
+  /** Connections to TLS_PORT (or HTTPS) whose handshake failed (no or an untrusted client certificate, not TLS, timed out). */
   tlsHandshakeFailures: number;
   /** Commands forwarded to Redis on the shared connections. */
   forwardedCommands: number;

@@ -118,7 +118,7 @@ export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { trackin
   counter('protocol_errors_total', 'RESP connections closed for a malformed request', () => stats.protocolErrors);
   counter(
     'tls_handshake_failures_total',
-    'Connections to TLS_PORT whose TLS handshake failed (client certificate missing or untrusted, not TLS, timed out)',
+    'Connections to TLS_PORT or HTTPS whose TLS handshake failed (client certificate missing or untrusted, not TLS, timed out)',
     () => stats.tlsHandshakeFailures,
   );
   gauge('uptime_seconds', 'Seconds since the proxy started', () => uptimeSeconds(stats));

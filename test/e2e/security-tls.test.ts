@@ -1,5 +1,6 @@
 // TLS on both sides: clients over TLS_PORT (redis-cli --tls, ioredis, node-redis, client certificates, SIGHUP reload) and the proxy to a TLS-only Redis over rediss://.
 import { copyFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
@@ -435,4 +436,88 @@ serial('bad TLS settings stop the start with exit code 2 and one line naming the
     t.is(stderr.trim().split('\n').length, 1, stderr);
     t.false(stderr.includes(keyBody));
   }
+});
+
+/** GET https://127.0.0.1:{port}{path} trusting the test CA (and presenting `client`): status and body, or the error's message. */
+function httpsGet(port: number, path: string, { client, ca = certs.ca }: TlsClientOptions = {}): Promise<{ status: number; body: string } | string> {
+  return new Promise((resolve) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, path, ca: ca.certPem, cert: client?.certPem, key: client?.keyPem, servername: 'localhost', agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', (err) => resolve(err.message));
+  });
+}
+
+serial('HTTP_TLS=yes: HTTPS on PROXY_PORT with the TLS files: cached reads, MAX_CLIENTS slots, client certificates, SIGHUP reload', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  await redis.client.set('k', 'over https');
+  const proxy = await startProxy({
+    env: {
+      ...backendEnv(redis),
+      HTTP_TLS: 'yes',
+      TLS_CERT_FILE: certs.server.cert,
+      TLS_KEY_FILE: certs.server.key,
+      TLS_CA_CERT_FILE: certs.ca.cert,
+      TLS_AUTH_CLIENTS: 'optional',
+      MAX_CLIENTS: '2',
+    },
+  });
+  t.teardown(() => proxy.stop());
+  t.regex(proxy.output(), /listening https=127\.0\.0\.1:\d+ resp=/);
+  const port = proxy.httpPort;
+  t.deepEqual(await httpsGet(port, '/query?key=k'), { status: 200, body: 'over https' });
+  // One connection at a time, each closed after its answer: the slots are given back (MAX_CLIENTS=2).
+  const reads = await redis.readsDuring(async () => {
+    for (let i = 0; i < 5; i++) t.deepEqual(await httpsGet(port, '/query?key=k', { client: certs.client }), { status: 200, body: 'over https' });
+  });
+  t.is(reads, 0);
+  t.regex(JSON.stringify(await httpsGet(port, '/query?key=k', { client: certs.otherClient })), /socket hang up|ECONNRESET|closed|disconnected/i);
+  t.regex(JSON.stringify(await httpsGet(port, '/query?key=k', { ca: certs.otherCa })), /self.signed|unable to verify|local issuer/i);
+  // Plain HTTP on the HTTPS port gets no answer.
+  t.not(
+    await fetch(`http://127.0.0.1:${port}/query?key=k`).then(
+      (r) => r.status,
+      () => 'failed',
+    ),
+    200,
+  );
+  const metrics = await httpsGet(port, '/metrics');
+  if (typeof metrics === 'string') return t.fail(metrics);
+  t.true(sampleValue(parsePrometheusText(metrics.body), 'redis_cache_proxy_tls_handshake_failures_total') >= 2);
+
+  // SIGHUP: HTTPS serves the renewed certificate.
+  const dir = certs.dir;
+  const renewed = certs.issue('https-renewed', { serial: 1003, cn: 'https.localhost' });
+  const proxy2 = await startProxy({
+    env: { ...backendEnv(redis), HTTP_TLS: 'yes', TLS_CERT_FILE: join(dir, 'https.crt'), TLS_KEY_FILE: join(dir, 'https.key'), TLS_AUTH_CLIENTS: 'no' },
+  }).catch((e: Error) => e);
+  // The files do not exist yet: that is a start error naming the setting.
+  t.true(proxy2 instanceof Error);
+  copyFileSync(certs.server.cert, join(dir, 'https.crt'));
+  copyFileSync(certs.server.key, join(dir, 'https.key'));
+  const reloading = await startProxy({
+    env: { ...backendEnv(redis), HTTP_TLS: 'yes', TLS_CERT_FILE: join(dir, 'https.crt'), TLS_KEY_FILE: join(dir, 'https.key'), TLS_AUTH_CLIENTS: 'no' },
+  });
+  t.teardown(() => reloading.stop());
+  const servedSerial = () =>
+    new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: reloading.httpPort, ca: certs.ca.certPem, servername: 'localhost' }, () => {
+        resolve(socket.getPeerCertificate().serialNumber);
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+  t.is(await servedSerial(), '03E9');
+  copyFileSync(renewed.cert, join(dir, 'https.crt'));
+  copyFileSync(renewed.key, join(dir, 'https.key'));
+  reloading.child.kill('SIGHUP');
+  const line = await reloading.waitForLog((l) => l.event === 'tls_reloaded', 'the HTTPS reload');
+  t.is(line.frontEnd, 'http');
+  t.is(await servedSerial(), '03EB');
 });

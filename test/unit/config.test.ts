@@ -158,6 +158,7 @@ const badValues: [key: string, value: string, message: string][] = [
   ['LOG_LEVEL', 'warning', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "warning"'],
   ['LOG_FORMAT', 'text', 'LOG_FORMAT must be one of json, pretty, auto, got "text"'],
   ['TLS_PORT', '-1', 'TLS_PORT must be an integer from 0 to 65535 (0: no TLS port), got "-1"'],
+  ['HTTP_TLS', 'true', 'HTTP_TLS must be one of yes, no, got "true"'],
   ['TLS_AUTH_CLIENTS', 'required', 'TLS_AUTH_CLIENTS must be one of yes, no, optional, got "required"'],
   ['REDIS_TLS_SERVER_NAME', 'redis internal', 'REDIS_TLS_SERVER_NAME must be a host name or IP address, got "redis internal"'],
 ];
@@ -408,8 +409,20 @@ test('TLS_PORT with its files: the listener settings, Redis defaults (auth-clien
     loadError({ env: { TLS_PORT: '6381', TLS_KEY_FILE: certs.server.key } }),
     'TLS_PORT=6381 needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)',
   );
-  t.is(loadError({ env: files }), 'TLS_CERT_FILE is set (from environment) but TLS_PORT is not: set TLS_PORT to serve clients over TLS');
+  t.is(loadError({ env: files }), 'TLS_CERT_FILE is set (from environment) but TLS_PORT is not: set TLS_PORT (or HTTP_TLS=yes) to serve clients over TLS');
   t.is(loadError({ env: { TLS_PORT: '6380', ...files, TLS_AUTH_CLIENTS: 'no' } }), 'TLS_PORT must differ from RESP_PORT and PROXY_PORT, got 6380 for both');
+  // HTTP_TLS=yes alone: HTTPS with the same files and rule, no TLS Redis-protocol port.
+  const https = load({ env: { HTTP_TLS: 'yes', ...files, TLS_AUTH_CLIENTS: 'no' } });
+  t.is(https.tls, undefined);
+  t.deepEqual(https.httpTls, {
+    authClients: 'no',
+    files: { cert: { key: 'TLS_CERT_FILE', file: certs.server.cert }, key: { key: 'TLS_KEY_FILE', file: certs.server.key }, ca: undefined },
+  });
+  t.is(load({ env: { TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'no' } }).httpTls, undefined);
+  t.is(
+    loadError({ env: { HTTP_TLS: 'yes', TLS_KEY_FILE: certs.server.key } }),
+    'HTTP_TLS=yes needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)',
+  );
   // RESP_PORT=off: TLS clients only; not without a TLS port.
   t.is(load({ env: { RESP_PORT: 'off', TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'no' } }).respPort, null);
   t.is(loadError({ env: { RESP_PORT: 'OFF' } }), 'RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
