@@ -245,7 +245,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port; off: none (TLS_PORT only)', parse: respPort },
   // TLS, with Redis's names (tls-port, tls-cert-file, …) and meanings: TLS_PORT 0 is off, not "any free port".
   { key: 'TLS_PORT', default: '0', unit: 'port', help: 'Redis-protocol port over TLS; 0: none (needs TLS_CERT_FILE and TLS_KEY_FILE)', parse: tlsPort },
-  { key: 'TLS_CERT_FILE', default: undefined, unit: 'path', help: 'PEM certificate (chain) TLS_PORT presents; reloaded on SIGHUP', parse: path },
+  { key: 'TLS_CERT_FILE', default: undefined, unit: 'path', help: 'PEM certificate (chain) TLS_PORT (and HTTPS) presents; reloaded on SIGHUP', parse: path },
   { key: 'TLS_KEY_FILE', default: undefined, unit: 'path', help: 'PEM private key of TLS_CERT_FILE (unencrypted); reloaded on SIGHUP', parse: path },
   {
     key: 'TLS_CA_CERT_FILE',
