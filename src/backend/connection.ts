@@ -54,6 +54,18 @@ function isTlsFailure(err: NodeJS.ErrnoException): boolean {
 }
 
 /**
+ * OpenSSL's reason alone: an alert from the server comes as `<thread>:error:<code>:SSL routines:<function>:<reason>:<source
+ * file>:<line>:SSL alert number N`, of which only the reason tells the reader anything; the one alert
+ * with a known cause says what to set.
+ */
+function tlsReason(err: Error): string {
+  const reason = /:SSL routines:[^:]*:([^:]+):/.exec(err.message)?.[1] ?? err.message;
+  return reason.endsWith('alert certificate required')
+    ? `${reason} (Redis asks for a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)`
+    : reason;
+}
+
+/**
  * A socket to the backing Redis that keeps itself connected until close(). A working connection that
  * is lost is retried at once (Redis's idle timeout, CLIENT KILL, a load balancer); a failed attempt
  * is retried after an exponential, jittered delay.
@@ -134,7 +146,7 @@ export class BackendConnection {
     });
     s.on('data', (chunk: Buffer) => handlers.onData(chunk));
     s.on('error', (err: Error) => {
-      failure ||= isTlsFailure(err) ? `TLS: ${err.message}` : err.message;
+      failure ||= isTlsFailure(err) ? `TLS: ${tlsReason(err)}` : err.message;
     });
     s.once('close', () => {
       clearTimeout(connectTimer);
