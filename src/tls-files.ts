@@ -56,7 +56,7 @@ export function loadSecureContext(files: TlsFiles): { material: TlsMaterial; con
   try {
     return { material, context: tls.createSecureContext({ ...material, passphrase: '' }) };
   } catch (err) {
-    throw new TlsFilesError(`${describe(files)} cannot be used: ${reason(err)}`);
+    throw new TlsFilesError(`${describe(files)} cannot be used: ${opensslReason(err)}`);
   }
 }
 
@@ -68,8 +68,12 @@ function describe(files: TlsFiles): string {
     .join(', ');
 }
 
-/** OpenSSL's reason without its library prefix (`error:0480006C:PEM routines::no start line` → `no start line`). */
-function reason(err: unknown): string {
+/**
+ * OpenSSL's reason alone, from `error:0480006C:PEM routines::no start line` or
+ * `40DD…:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:<source file>:<line>:`;
+ * other messages (Node's own) as they are.
+ */
+export function opensslReason(err: unknown): string {
   const message = (err as Error)?.message ?? String(err);
-  return message.replace(/^error:[0-9A-F]+:[^:]*::?/, '');
+  return /error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(message)?.[1] ?? message;
 }

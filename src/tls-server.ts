@@ -5,7 +5,7 @@ import type tls from 'node:tls';
 import type { TlsServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { rateLimitedLog } from './log-rate-limit.ts';
-import { loadSecureContext } from './tls-files.ts';
+import { loadSecureContext, opensslReason } from './tls-files.ts';
 
 /**
  * A client that has not finished its handshake by then is dropped. Node's default is 120 s; such a
@@ -96,7 +96,7 @@ export function tlsServerSupport({ config, frontEnd, onHandshakeFailure, log }: 
     },
     attach(s, onSecure) {
       server = s;
-      s.on('tlsClientError', (err, socket) => failed(err.message, socket));
+      s.on('tlsClientError', (err, socket) => failed(opensslReason(err), socket));
       s.on('secureConnection', (socket: tls.TLSSocket) => {
         // optional: no certificate is fine, but one that does not chain to TLS_CA_CERT_FILE is refused, as Redis does.
         if (config.authClients === 'optional' && !socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { BackendTarget } from '../config.ts';
+import { opensslReason } from '../tls-files.ts';
 import { backendTlsOptions } from './tls-options.ts';
 
 export interface ConnectionHandlers {
@@ -53,13 +54,9 @@ function isTlsFailure(err: NodeJS.ErrnoException): boolean {
   return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SIGNATURE|ISSUER/.test(code);
 }
 
-/**
- * OpenSSL's reason alone: an alert from the server comes as `<thread>:error:<code>:SSL routines:<function>:<reason>:<source
- * file>:<line>:SSL alert number N`, of which only the reason tells the reader anything; the one alert
- * with a known cause says what to set.
- */
+/** OpenSSL's reason alone (an alert from the server comes with OpenSSL's codes and source lines); the one alert with a known cause says what to set. */
 function tlsReason(err: Error): string {
-  const reason = /:SSL routines:[^:]*:([^:]+):/.exec(err.message)?.[1] ?? err.message;
+  const reason = opensslReason(err);
   return reason.endsWith('alert certificate required')
     ? `${reason} (Redis asks for a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)`
     : reason;
