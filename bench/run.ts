@@ -16,12 +16,14 @@ import {
   writeHeavyLoad,
 } from './workloads.ts';
 import net from 'node:net';
+import { makeTestCerts } from '../test/helpers/tls-certs.ts';
+import { freePort } from '../test/helpers/redis-server.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
-/** For iterating on one figure: BENCH_ONLY=memory or BENCH_ONLY=throughput. */
+/** For iterating on one figure: BENCH_ONLY=memory, BENCH_ONLY=throughput or BENCH_ONLY=tls. */
 const ONLY = process.env.BENCH_ONLY;
 /**
  * Before/after figures for a change in one run: BENCH_BASELINE=<another checkout, with node_modules>
@@ -75,6 +77,58 @@ async function proxyStats(port: number): Promise<Record<string, number>> {
   const info = await client.info('cache');
   client.disconnect();
   return Object.fromEntries([...info.matchAll(/^(\w+):(\d+)\r?$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+type AddSample = (key: string, m: Measurement) => void;
+
+/**
+ * GET P1 and P16 over TLS: redis-benchmark --tls against redis-server's own TLS port (a TLS-only Redis
+ * with the same keys) and against the proxy's TLS_PORT, every key cached. Both pay for TLS, so the
+ * ratio is the proxy's cost over Redis's with encryption on both.
+ */
+async function overTls(add: AddSample, notes: string[]): Promise<void> {
+  const certs = makeTestCerts();
+  const tlsRedis = await startRedis({ tls: { server: certs.server, ca: certs.ca } });
+  const tlsPort = await freePort();
+  const proxy = await startBenchProxy(tlsRedis, {
+    CACHE_CAPACITY: String(KEYSPACE * 2),
+    CACHE_EXPIRY: '86400',
+    TLS_PORT: String(tlsPort),
+    TLS_CERT_FILE: certs.server.cert,
+    TLS_KEY_FILE: certs.server.key,
+    TLS_AUTH_CLIENTS: 'no',
+    REDIS_URL: `rediss://127.0.0.1:${tlsRedis.port}`,
+    REDIS_TLS_CA_CERT_FILE: certs.ca.cert,
+  });
+  try {
+    await loadKeys(tlsRedis.client, KEYSPACE, benchKey);
+    const cached = await warm(proxy.respPort, KEYSPACE, benchKey);
+    if (cached !== KEYSPACE) throw new Error(`warming cached ${cached} of ${KEYSPACE} keys`);
+    const targets = [
+      { name: 'redis', port: tlsRedis.port },
+      { name: 'proxy-hit', port: tlsPort },
+    ];
+    const tls = { cacert: certs.ca.cert };
+    for (const target of targets) for (const pipeline of [1, 16]) await redisBenchmark(target.port, pipeline, Math.round(50_000 * SCALE), 'get', tls);
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+      for (const pipeline of [1, 16]) {
+        const requests = Math.round((pipeline === 1 ? 200_000 : 1_000_000) * SCALE);
+        for (const target of order(targets)) {
+          const m = await redisBenchmark(target.port, pipeline, requests, 'get', tls);
+          add(`${target.name}/TLS-P${pipeline}`, m);
+          log(`round ${round + 1} TLS P${pipeline} ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+        }
+      }
+    }
+    notes.push(
+      "GET P1/P16 over TLS: redis-benchmark --tls --cacert, 50 clients, against redis-server's own TLS port (a TLS-only Redis with the same keys, default TLS settings) and against the proxy's TLS_PORT (every key cached; its backend over rediss://).",
+    );
+  } finally {
+    await proxy.stop();
+    await tlsRedis.close();
+    certs.remove();
+  }
 }
 
 async function throughput(redis: TestRedis, notes: string[]) {
@@ -133,6 +187,7 @@ async function throughput(redis: TestRedis, notes: string[]) {
         log(`round ${round + 1} HTTP ${target.name} (${m.tool}): ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
       }
     }
+    await overTls(add, notes);
     // The drop-in workloads: writes forwarded, and a mix, against Redis, twemproxy and the proxy. They
     // write the keyspace, so they run after the reads; the proxy is warmed again before the mix.
     const writers = [
@@ -305,11 +360,16 @@ async function main() {
   let coherence: InvalidationDelay | undefined;
   try {
     await loadKeys(redis.client, KEYSPACE, benchKey);
-    if (ONLY !== 'memory') ({ medians, coherence } = await throughput(redis, notes));
+    if (ONLY === 'tls') {
+      const samples: Record<string, Measurement[]> = {};
+      await overTls((key, m) => (samples[key] ??= []).push(m), notes);
+      medians = Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
+    } else if (ONLY !== 'memory') ({ medians, coherence } = await throughput(redis, notes));
   } finally {
     await redis.close();
   }
-  const mem = ONLY === 'throughput' ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN } : await memory(notes);
+  const mem =
+    ONLY === 'throughput' || ONLY === 'tls' ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN } : await memory(notes);
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
     command: 'npm run bench',

@@ -15,6 +15,8 @@ export interface WorkloadRuns {
 const WORKLOADS = [
   { workload: 'GET P1', http: false, key: (target: string) => `${target}/P1` },
   { workload: 'GET P16', http: false, key: (target: string) => `${target}/P16` },
+  { workload: 'GET P1 over TLS', http: false, key: (target: string) => `${target}/TLS-P1` },
+  { workload: 'GET P16 over TLS', http: false, key: (target: string) => `${target}/TLS-P16` },
   { workload: 'SET P1', http: false, key: (target: string) => `${target}/SET-P1` },
   { workload: 'SET P16', http: false, key: (target: string) => `${target}/SET-P16` },
   { workload: 'MIXED 90/10', http: false, key: (target: string) => `${target}/mixed` },

@@ -26,9 +26,15 @@ async function run(command: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients. */
-export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get'): Promise<Measurement> {
-  return benchmark(port, pipeline, requests, KEYSPACE, ['-t', test]);
+/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients; over TLS when `tls` names the CA to trust. */
+export async function redisBenchmark(
+  port: number,
+  pipeline: number,
+  requests: number,
+  test: 'get' | 'set' = 'get',
+  tls?: { cacert: string },
+): Promise<Measurement> {
+  return benchmark(port, pipeline, requests, KEYSPACE, [...(tls ? ['--tls', '--cacert', tls.cacert] : []), '-t', test]);
 }
 
 /** redis-benchmark with 50 clients running one command (`__rand_int__` in it ranges over `keyspace`). */

@@ -44,20 +44,25 @@ try {
 }
 if (loaded.kind !== 'config') throw new Error('no flags were given, so there is no --help');
 const { config } = loaded;
-const { backend } = config;
+const { backend, respPort } = config;
+// The quick start checks the proxy with redis-cli on the plain port.
+if (respPort === null) {
+  process.stderr.write('redis-cache-proxy: the quick start talks to RESP_PORT, which is off: unset RESP_PORT for it\n');
+  process.exit(2);
+}
 // Where a client on this machine reaches the listeners.
 const connectHost = config.listen === '0.0.0.0' || config.listen === '::' ? '127.0.0.1' : config.listen;
 const answers = await redisAnswers(backend.host, backend.port, backend.tls);
 
 const plan: Record<string, string | number> = {
   connect_host: connectHost,
-  resp_port: config.respPort,
+  resp_port: respPort,
   http_port: config.httpPort,
   shutdown_seconds: config.shutdownTimeoutMs / 1000,
   redis: `${backend.tls ? 'rediss' : 'redis'}://${backend.host}:${backend.port}/${backend.db}`,
   redis_answers: answers ? 'yes' : 'no',
   // Taken by another program, the proxy could not start (and that program might answer in its place).
-  resp_port_free: (await bindable(config.listen, config.respPort)) === undefined ? 'no' : 'yes',
+  resp_port_free: (await bindable(config.listen, respPort)) === undefined ? 'no' : 'yes',
   http_port_free: (await bindable(config.listen, config.httpPort)) === undefined ? 'no' : 'yes',
   throwaway_port: answers ? '' : ((await bindable('127.0.0.1', REDIS_DEFAULT_PORT)) ?? (await bindable('127.0.0.1', 0))!),
 };

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { parseConfigFile } from './config-file.ts';
 import { ConfigError } from './errors.ts';
 import { maskPassword } from './mask.ts';
+import { loadSecureContext, TlsFilesError, type TlsFiles } from './tls-files.ts';
 
 /** Where the backing Redis is and how to log in to it. */
 export interface BackendTarget {
@@ -16,6 +17,26 @@ export interface BackendTarget {
   /** Database number selected on the backend connection; default 0. */
   readonly db: number;
   readonly tls: boolean;
+  /** With rediss://: CA, client certificate and key from REDIS_TLS_*_FILE; absent when none is set (system CAs, no client certificate). */
+  readonly tlsFiles?: TlsFiles;
+  /** With rediss://: the name the server's certificate must carry (REDIS_TLS_SERVER_NAME), instead of the host's. */
+  readonly tlsServerName?: string;
+}
+
+/** Redis's tls-auth-clients: client certificates required, not asked for, or checked only when one is presented. */
+export const TLS_AUTH_CLIENTS = ['yes', 'no', 'optional'] as const;
+export type TlsAuthClients = (typeof TLS_AUTH_CLIENTS)[number];
+
+/** A TLS listener's certificate, key and CA files, and whether it asks clients for certificates. */
+export interface TlsServerConfig {
+  /** TLS_CERT_FILE, TLS_KEY_FILE and, for client certificates, TLS_CA_CERT_FILE. */
+  readonly files: TlsFiles;
+  readonly authClients: TlsAuthClients;
+}
+
+/** The TLS Redis-protocol listener (TLS_PORT and its files). */
+export interface TlsListenerConfig extends TlsServerConfig {
+  readonly port: number;
 }
 
 export interface Config {
@@ -25,8 +46,12 @@ export interface Config {
   readonly listen: string;
   /** HTTP port; 0 picks a free one. Default 5000. */
   readonly httpPort: number;
-  /** Redis-protocol port; 0 picks a free one. Default 6380. */
-  readonly respPort: number;
+  /** HTTPS instead of HTTP on PROXY_PORT (HTTP_TLS=yes), with the TLS port's files and client certificate rule; undefined: plain HTTP. */
+  readonly httpTls: TlsServerConfig | undefined;
+  /** Redis-protocol port; 0 picks a free one; null (RESP_PORT=off) for none, with TLS_PORT serving instead. Default 6380. */
+  readonly respPort: number | null;
+  /** TLS Redis-protocol listener, or undefined when TLS_PORT is 0 (the default): off, as in Redis. */
+  readonly tls: TlsListenerConfig | undefined;
   /** Milliseconds an entry may be served after it was fetched. Default 60 000 (CACHE_EXPIRY=60). */
   readonly cacheExpiryMs: number;
   /** Keys kept; the least recently read is evicted first. Default 10 000. */
@@ -188,6 +213,11 @@ function redisUrl(raw: string): Parsed {
 }
 
 const port = integerIn(1, 65535, 'an integer from 1 to 65535');
+const tlsPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0: no TLS port)');
+const path = (raw: string): Parsed => ok(raw);
+// `off`, not Redis's `port 0`: here 0 has always meant "any free port".
+const respPort = (raw: string): Parsed =>
+  raw.toLowerCase() === 'off' ? ok(null) : integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port), or off for none')(raw);
 const listenPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0 picks a free port)');
 const positiveInteger = integerIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
 
@@ -212,7 +242,54 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
   { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
-  { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port', parse: listenPort },
+  { key: 'RESP_PORT', default: '6380', unit: 'port', help: 'Redis-protocol port; off: none (TLS_PORT only)', parse: respPort },
+  // TLS, with Redis's names (tls-port, tls-cert-file, …) and meanings: TLS_PORT 0 is off, not "any free port".
+  { key: 'TLS_PORT', default: '0', unit: 'port', help: 'Redis-protocol port over TLS; 0: none (needs TLS_CERT_FILE and TLS_KEY_FILE)', parse: tlsPort },
+  { key: 'TLS_CERT_FILE', default: undefined, unit: 'path', help: 'PEM certificate (chain) TLS_PORT (and HTTPS) presents; reloaded on SIGHUP', parse: path },
+  { key: 'TLS_KEY_FILE', default: undefined, unit: 'path', help: 'PEM private key of TLS_CERT_FILE (unencrypted); reloaded on SIGHUP', parse: path },
+  {
+    key: 'TLS_CA_CERT_FILE',
+    default: undefined,
+    unit: 'path',
+    help: "PEM CA certificates clients' certificates must chain to; reloaded on SIGHUP",
+    parse: path,
+  },
+  {
+    key: 'TLS_AUTH_CLIENTS',
+    default: 'yes',
+    unit: 'mode',
+    help: 'yes: clients must present a certificate signed by TLS_CA_CERT_FILE; optional: checked if presented; no: not asked for',
+    parse: oneOf(TLS_AUTH_CLIENTS),
+  },
+  {
+    key: 'HTTP_TLS',
+    default: 'no',
+    unit: 'yes|no',
+    help: 'yes: HTTPS on PROXY_PORT with TLS_CERT_FILE and TLS_KEY_FILE, client certificates as TLS_AUTH_CLIENTS says',
+    parse: oneOf(['yes', 'no']),
+  },
+  {
+    key: 'REDIS_TLS_CA_CERT_FILE',
+    default: undefined,
+    unit: 'path',
+    help: 'with rediss://: PEM CA certificates the backend must chain to, instead of the system ones',
+    parse: path,
+  },
+  {
+    key: 'REDIS_TLS_CERT_FILE',
+    default: undefined,
+    unit: 'path',
+    help: 'with rediss://: PEM client certificate presented to the backend (with REDIS_TLS_KEY_FILE)',
+    parse: path,
+  },
+  { key: 'REDIS_TLS_KEY_FILE', default: undefined, unit: 'path', help: 'with rediss://: PEM private key of REDIS_TLS_CERT_FILE (unencrypted)', parse: path },
+  {
+    key: 'REDIS_TLS_SERVER_NAME',
+    default: undefined,
+    unit: 'host',
+    help: "with rediss://: name the backend's certificate must carry (SNI), default the URL's host",
+    parse: hostName,
+  },
   { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched (0.001 to 2147483.647)', parse: seconds },
   {
     key: 'CACHE_CAPACITY',
@@ -373,11 +450,16 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     db: 0,
     tls: false,
   };
+  const setting = (key: string) => {
+    const from = raw.get(key);
+    return from === undefined ? undefined : { key, file: from.value.trim(), source: from.source };
+  };
   const config: Config = Object.freeze({
-    backend: Object.freeze(backend),
+    backend: Object.freeze(withBackendTls(backend, setting, get)),
     listen: get<string>('PROXY_LISTEN'),
     httpPort: get<number>('PROXY_PORT'),
-    respPort: get<number>('RESP_PORT'),
+    respPort: get<number | null>('RESP_PORT'),
+    ...tlsServers(setting, get),
     cacheExpiryMs: get<number>('CACHE_EXPIRY'),
     cacheCapacity: get<number>('CACHE_CAPACITY'),
     cacheMaxMemory: get<number>('CACHE_MAX_MEMORY'),
@@ -399,6 +481,83 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     settings[setting.key] = { value: text !== null && setting.key === 'REDIS_URL' ? maskPassword(text) : text, from: given?.source ?? 'default' };
   }
   return { kind: 'config', config, settings: Object.freeze(settings) };
+}
+
+type GivenSetting = (key: string) => { key: string; file: string; source: string } | undefined;
+
+/** Only what the secure context needs: the source of a setting is for the error's text. */
+const fileOf = (given: ReturnType<GivenSetting>) => (given === undefined ? undefined : { key: given.key, file: given.file });
+
+/** Builds the secure context once, so that a file that cannot serve stops the start with its setting named. */
+function checkTlsFiles(files: TlsFiles): void {
+  try {
+    loadSecureContext(files);
+  } catch (err) {
+    if (err instanceof TlsFilesError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * TLS_PORT, HTTP_TLS and their files, checked as Redis checks tls-port's: a certificate and key, and a
+ * CA when client certificates are asked for.
+ */
+function tlsServers(given: GivenSetting, get: <T>(key: string) => T): { tls: TlsListenerConfig | undefined; httpTls: TlsServerConfig | undefined } {
+  const port = get<number>('TLS_PORT');
+  const https = get<string>('HTTP_TLS') === 'yes';
+  const cert = given('TLS_CERT_FILE');
+  const key = given('TLS_KEY_FILE');
+  const ca = given('TLS_CA_CERT_FILE');
+  const authClients = get<TlsAuthClients>('TLS_AUTH_CLIENTS');
+  if (port === 0 && get<number | null>('RESP_PORT') === null) {
+    throw new ConfigError('RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
+  }
+  if (port === 0 && !https) {
+    const stray = cert ?? key ?? ca;
+    if (stray)
+      throw new ConfigError(`${stray.key} is set (from ${stray.source}) but TLS_PORT is not: set TLS_PORT (or HTTP_TLS=yes) to serve clients over TLS`);
+    return { tls: undefined, httpTls: undefined };
+  }
+  if (port !== 0 && (port === get<number>('RESP_PORT') || port === get<number>('PROXY_PORT'))) {
+    throw new ConfigError(`TLS_PORT must differ from RESP_PORT and PROXY_PORT, got ${port} for both`);
+  }
+  const wants = port !== 0 ? `TLS_PORT=${port}` : 'HTTP_TLS=yes';
+  if (!cert || !key) throw new ConfigError(`${wants} needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)`);
+  // As Redis refuses to start: asking clients for certificates means nothing without the CA they are checked against.
+  if (authClients !== 'no' && !ca) {
+    throw new ConfigError(
+      `TLS_AUTH_CLIENTS=${authClients} needs TLS_CA_CERT_FILE (the CA client certificates must chain to); set TLS_AUTH_CLIENTS=no to serve clients without certificates`,
+    );
+  }
+  const files: TlsFiles = { cert: fileOf(cert), key: fileOf(key), ca: fileOf(ca) };
+  checkTlsFiles(files);
+  const server: TlsServerConfig = Object.freeze({ files, authClients });
+  return { tls: port !== 0 ? Object.freeze({ port, ...server }) : undefined, httpTls: https ? server : undefined };
+}
+
+/** REDIS_TLS_*: only with rediss://, a certificate only with its key; checked by building the context once. */
+function withBackendTls(backend: BackendTarget, given: GivenSetting, get: <T>(key: string) => T): BackendTarget {
+  const ca = given('REDIS_TLS_CA_CERT_FILE');
+  const cert = given('REDIS_TLS_CERT_FILE');
+  const key = given('REDIS_TLS_KEY_FILE');
+  const serverName = get<string | undefined>('REDIS_TLS_SERVER_NAME');
+  const first = ca ?? cert ?? key ?? given('REDIS_TLS_SERVER_NAME');
+  if (first === undefined) return backend;
+  if (!backend.tls) {
+    throw new ConfigError(`${first.key} is set (from ${first.source}) but the backend is not TLS: set REDIS_URL=rediss://host:port to use it`);
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(
+      `${cert ? 'REDIS_TLS_CERT_FILE' : 'REDIS_TLS_KEY_FILE'} needs ${cert ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE'} too (a client certificate and its key)`,
+    );
+  }
+  const files: TlsFiles = { cert: fileOf(cert), key: fileOf(key), ca: fileOf(ca) };
+  if (ca ?? cert) checkTlsFiles(files);
+  return {
+    ...backend,
+    ...((ca ?? cert) ? { tlsFiles: Object.freeze(files) } : {}),
+    ...(serverName === undefined ? {} : { tlsServerName: serverName }),
+  };
 }
 
 function readConfigFile(file: string): string {

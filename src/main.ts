@@ -52,19 +52,30 @@ async function main(): Promise<void> {
     proxy = await startProxy(config, log);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (the port is taken: change PROXY_PORT or RESP_PORT)' : '';
+    const hint = e.code === 'EADDRINUSE' ? ` (the port is taken: change PROXY_PORT or RESP_PORT${config.tls ? ', or TLS_PORT' : ''})` : '';
     log.fatal(`cannot start: ${e.message}${hint}`, { event: 'start_failed', err });
     process.exit(1);
   }
   const target = config.backend;
+  // https= instead of http= with HTTP_TLS=yes, so that whoever reads the line knows the scheme.
   const http = hostPort(proxy.http.address, proxy.http.port);
-  const resp = hostPort(proxy.resp.address, proxy.resp.port);
+  const httpWord = config.httpTls ? 'https' : 'http';
+  const resp = proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off';
+  const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
   const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
   // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
   // would kill the process without the drain.
   stopOnSignals(proxy, config.shutdownTimeoutMs, log);
-  // Tests and scripts wait for this message: keep its words.
-  log.info(`listening http=${http} resp=${resp} backend=${backend}`, { event: 'listening', http, resp, backend });
+  // Only with TLS: elsewhere SIGHUP keeps its default (the process ends), as before.
+  if (config.tls || config.httpTls) process.on('SIGHUP', () => proxy.reloadTls());
+  // Tests and scripts wait for this message: keep its words (the TLS port is added at the end).
+  log.info(`listening ${httpWord}=${http} resp=${resp} backend=${backend}${tls}`, {
+    event: 'listening',
+    http,
+    resp,
+    backend,
+    ...(proxy.tls ? { tls: hostPort(proxy.tls.address, proxy.tls.port) } : {}),
+  });
 }
 
 function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {

@@ -15,7 +15,12 @@ import { createStats } from './stats.ts';
 
 export interface RunningProxy {
   readonly http: AddressInfo;
-  readonly resp: AddressInfo;
+  /** The plain Redis-protocol port; undefined with RESP_PORT=off. */
+  readonly resp: AddressInfo | undefined;
+  /** The TLS Redis-protocol port, when TLS_PORT is set. */
+  readonly tls: AddressInfo | undefined;
+  /** Reads the TLS port's and HTTPS's certificate files again (SIGHUP); false when they cannot be used (the old ones stay). */
+  reloadTls(): boolean;
   /** Closes the listeners (letting connections finish their replies), then the backend connection. */
   close(): Promise<void>;
 }
@@ -43,7 +48,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
 
-  const ports = { resp: config.respPort, http: config.httpPort };
+  const ports = { resp: config.respPort ?? 0, http: config.httpPort, tls: config.tls?.port ?? 0 };
   const context: ProxyContext = {
     readThrough,
     backends,
@@ -58,6 +63,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     maxClients: config.maxClients,
     queryBufferLimit: config.queryBufferLimit,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    tls: config.tls,
     log,
   });
   const httpFrontEnd = createHttpFrontEnd({
@@ -69,6 +75,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    tls: config.httpTls,
     log,
   });
 
@@ -80,22 +87,32 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       reason: backend.unavailableReason,
     });
   }
-  let resp: AddressInfo;
+  let resp: AddressInfo | undefined;
+  let tls: AddressInfo | undefined;
   let http: AddressInfo;
   try {
-    resp = await respFrontEnd.listen(config.listen, config.respPort);
+    if (config.respPort !== null) resp = await respFrontEnd.listen(config.listen, config.respPort);
+    if (config.tls) tls = await respFrontEnd.listenTls(config.listen, config.tls.port);
     http = await httpFrontEnd.listen(config.listen, config.httpPort);
   } catch (err) {
     await respFrontEnd.close();
     await backends.close();
     throw err;
   }
-  ports.resp = resp.port;
+  if (resp) ports.resp = resp.port;
+  if (tls) ports.tls = tls.port;
   ports.http = http.port;
 
   return {
     http,
     resp,
+    tls,
+    reloadTls() {
+      // Both, even when the first fails: each logs its own outcome.
+      const resp = config.tls ? respFrontEnd.reloadTls() : true;
+      const https = config.httpTls ? httpFrontEnd.reloadTls() : true;
+      return resp && https;
+    },
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();

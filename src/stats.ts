@@ -42,6 +42,8 @@ export interface Stats {
   httpRejected: number;
   /** Connections closed for a malformed request. */
   protocolErrors: number;
+  /** Connections to TLS_PORT (or HTTPS) whose handshake failed (no or an untrusted client certificate, not TLS, timed out). */
+  tlsHandshakeFailures: number;
   /** Commands forwarded to Redis on the shared connections. */
   forwardedCommands: number;
   /** Keys dropped from the cache because a write through the proxy changed them. */
@@ -120,6 +122,7 @@ export function createStats(): Stats {
     respRejected: 0,
     httpRejected: 0,
     protocolErrors: 0,
+    tlsHandshakeFailures: 0,
     forwardedCommands: 0,
     invalidatedKeys: 0,
     trackingInvalidations: 0,

@@ -2,6 +2,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { BackendTarget } from '../config.ts';
+import { opensslReason } from '../tls-files.ts';
+import { backendTlsOptions } from './tls-options.ts';
 
 export interface ConnectionHandlers {
   /** Bytes read from Redis. */
@@ -39,6 +41,25 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   const ceiling = Math.min(MIN_RECONNECT_DELAY_MS * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS);
   // Jitter, so that many proxies cut off from one Redis do not all come back in the same millisecond.
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Whether `err` is TLS refusing the connection (a certificate not trusted or not for this host, an alert
+ * from the server such as "certificate required"), as opposed to the network failing: such a reason is
+ * prefixed so that who reads it looks at certificates, not at the network.
+ */
+function isTlsFailure(err: NodeJS.ErrnoException): boolean {
+  if (err.syscall !== undefined) return false;
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SIGNATURE|ISSUER/.test(code);
+}
+
+/** OpenSSL's reason alone (an alert from the server comes with OpenSSL's codes and source lines); the one alert with a known cause says what to set. */
+function tlsReason(err: Error): string {
+  const reason = opensslReason(err);
+  return reason.endsWith('alert certificate required')
+    ? `${reason} (Redis asks for a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)`
+    : reason;
 }
 
 /**
@@ -93,8 +114,14 @@ export class BackendConnection {
   #connect(): void {
     this.#retryTimer = undefined;
     const { target, connectTimeoutMs, handlers } = this.#options;
-    const options = { host: target.host, port: target.port };
-    const s: net.Socket = target.tls ? tls.connect({ ...options, servername: net.isIP(target.host) ? undefined : target.host }) : net.connect(options);
+    let s: net.Socket;
+    try {
+      s = target.tls ? tls.connect(backendTlsOptions(target)) : net.connect({ host: target.host, port: target.port });
+    } catch (err) {
+      // A certificate file gone or broken since start: this attempt fails like a refused connect, and is retried.
+      s = new net.Socket();
+      queueMicrotask(() => s.destroy(err as Error));
+    }
     this.#socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 60_000);
@@ -116,7 +143,7 @@ export class BackendConnection {
     });
     s.on('data', (chunk: Buffer) => handlers.onData(chunk));
     s.on('error', (err: Error) => {
-      failure ||= err.message;
+      failure ||= isTlsFailure(err) ? `TLS: ${tlsReason(err)}` : err.message;
     });
     s.once('close', () => {
       clearTimeout(connectTimer);

@@ -56,7 +56,8 @@ export interface ProxyContext {
   readonly stats: Stats;
   readonly config: Config;
   /** Ports actually bound (differ from the config when it asked for 0). */
-  readonly ports: { resp: number; http: number };
+  /** 0: no such port (RESP_PORT=off, no TLS_PORT), as Redis's INFO shows tcp_port 0. */
+  readonly ports: { resp: number; http: number; tls: number };
   clients(): Iterable<ClientState>;
 }
 

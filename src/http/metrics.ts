@@ -116,6 +116,11 @@ export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { trackin
   counter('http_requests_total', 'HTTP requests received', () => stats.httpRequests);
   counter('rejected_connections_total', 'Connections refused at MAX_CLIENTS (rejected_clients_total has them by front end)', () => rejectedConnections(stats));
   counter('protocol_errors_total', 'RESP connections closed for a malformed request', () => stats.protocolErrors);
+  counter(
+    'tls_handshake_failures_total',
+    'Connections to TLS_PORT or HTTPS whose TLS handshake failed (client certificate missing or untrusted, not TLS, timed out)',
+    () => stats.tlsHandshakeFailures,
+  );
   gauge('uptime_seconds', 'Seconds since the proxy started', () => uptimeSeconds(stats));
 
   // The same facts broken down by a label; each sums to its total above.

@@ -1,13 +1,16 @@
 // Owns the HTTP front end: /query reads through the shared cache; /, /healthz, /readyz (/health) and /metrics for operators.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Backend } from '../backend/redis-backend.ts';
+import type { TlsServerConfig } from '../config.ts';
 import { cacheKey, type ReadThrough, type ReadValue } from '../cache/read-through.ts';
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { refusalLog } from '../log-rate-limit.ts';
 import { listen } from '../server/listen.ts';
 import type { Stats } from '../stats.ts';
+import { tlsServerSupport } from '../tls-server.ts';
 import { ConnectionSlots } from './connection-slots.ts';
 import type { Metrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
@@ -15,6 +18,8 @@ import { queryParamBytes } from './query-string.ts';
 export interface HttpFrontEnd {
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
   listen(host: string, port: number): Promise<AddressInfo>;
+  /** HTTP_TLS=yes: reads the certificate files again (SIGHUP); false when they cannot be used, or with plain HTTP. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -31,6 +36,8 @@ export interface HttpFrontEndOptions {
   shutdownTimeoutMs: number;
   /** REDIS_TIMEOUT in milliseconds: a request waiting this long for Redis is answered, not dropped as idle. */
   backendTimeoutMs: number;
+  /** HTTPS with these files (HTTP_TLS=yes); plain HTTP when absent. */
+  tls?: TlsServerConfig;
   log: Logger;
 }
 
@@ -113,6 +120,7 @@ export function createHttpFrontEnd({
   maxClients,
   backendTimeoutMs,
   shutdownTimeoutMs,
+  tls,
   log,
 }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
@@ -190,32 +198,36 @@ export function createHttpFrontEnd({
   const slots = new ConnectionSlots<Socket>(maxClients, stats);
   const refusals = refusalLog(log, 'HTTP', maxClients);
 
-  const server = http.createServer(
-    {
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-    },
-    (req, res) => {
-      const socket = req.socket;
-      slots.requestStarted(socket);
-      // 'close' follows 'finish', and also comes when the connection goes away before the answer is sent.
-      res.once('close', () => slots.requestFinished(socket));
-      route(req, res);
-    },
-  );
+  const serverOptions: http.ServerOptions = {
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+  };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    slots.requestStarted(socket);
+    // 'close' follows 'finish', and also comes when the connection goes away before the answer is sent.
+    res.once('close', () => slots.requestFinished(socket));
+    route(req, res);
+  };
+  const support = tls ? tlsServerSupport({ config: tls, frontEnd: 'http', onHandshakeFailure: () => stats.tlsHandshakeFailures++, log }) : undefined;
+  const server = support ? https.createServer({ ...serverOptions, ...support.options }, onRequest) : http.createServer(serverOptions, onRequest);
   server.timeout = Math.max(SOCKET_IDLE_TIMEOUT_MS, backendTimeoutMs + 1000);
   // Not server.maxConnections: Node would refuse a newcomer while the slots are held by connections that
   // have not sent a whole request yet, or sit idle between requests. ConnectionSlots closes one of those instead.
-  server.on('connection', (socket: Socket) => {
+  const admit = (socket: Socket) => {
     if (!slots.admit(socket)) {
       refusals.count();
       socket.destroy();
       return;
     }
     socket.once('close', () => slots.closed(socket));
-  });
+  };
+  // With HTTPS a connection takes a slot once its handshake passed, as the TLSSocket its requests come on
+  // (the socket 'connection' gives is the encrypted one beneath it).
+  if (support) support.attach(server as https.Server, admit);
+  else server.on('connection', admit);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // While a reply is being sent on this connection, another status line would corrupt it: only close.
     if (socket.writable && !slots.isAnswering(socket)) {
@@ -228,11 +240,13 @@ export function createHttpFrontEnd({
 
   return {
     listen: (host, port) => listen(server, host, port),
+    reloadTls: () => support?.reload() ?? false,
     async close() {
       // Stop accepting and close idle keep-alive connections; requests in flight are answered with
       // `Connection: close`, and their connections close once the answer is sent.
       closing = true;
       refusals.flush();
+      support?.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => {

@@ -166,8 +166,9 @@ export async function startProxy(options: RunOptions = {}): Promise<ProxyProcess
     ports = picked;
   } else {
     // The message's words, found in a JSON line's "msg" or a pretty line alike.
-    const listening = await waitForOutput(child, /listening http=\S+:(\d+) resp=\S+:(\d+)/, 'the proxy');
-    ports = { http: Number(listening[1]), resp: Number(listening[2]) };
+    // https= with HTTP_TLS=yes; resp=off with RESP_PORT=off: respPort is then 0.
+    const listening = await waitForOutput(child, /listening https?=\S+:(\d+) resp=(?:\S+:(\d+)|off)/, 'the proxy');
+    ports = { http: Number(listening[1]), resp: Number(listening[2] ?? 0) };
   }
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { EXTERNAL } from './external.ts';
+import type { CertFiles } from './tls-certs.ts';
 import { hasCommand } from './tools.ts';
 
 export interface TestRedis {
@@ -43,6 +44,18 @@ export interface RedisOptions {
   password?: string;
   /** The port to listen on (e.g. one a proxy already points at); a free one by default. */
   port?: number;
+  /** Serve TLS only (`--port 0 --tls-port`): the direct client connects with `ca`, and `client` when given. */
+  tls?: RedisTls;
+}
+
+/** A TLS redis-server: its certificate, the CA its clients' certificates are checked against, and Redis's tls-auth-clients. */
+export interface RedisTls {
+  server: CertFiles;
+  ca: CertFiles;
+  /** Default no: clients need no certificate. */
+  authClients?: 'yes' | 'no' | 'optional';
+  /** The direct client's certificate, for authClients yes. */
+  client?: CertFiles;
 }
 
 /**
@@ -57,6 +70,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     return connectExternalRedis(EXTERNAL.redisUrl);
   }
   if (hasCommand('redis-server')) return startLocalRedis(options);
+  if (options.tls) throw new Error('a TLS Redis needs a local redis-server (apt-get install redis-server)');
   if (await dockerAvailable()) return startContainerRedis(options);
   throw new Error('the end-to-end tests need a Redis: install redis-server (apt-get install redis-server) or run a Docker engine for testcontainers');
 }
@@ -79,8 +93,20 @@ export async function waitForPort(port: number, open: boolean, timeoutMs = 10_00
   }
 }
 
-function makeClient(host: string, port: number, password?: string, username?: string, db = 0): Redis {
-  const client = new Redis({ host, port, username, password, db, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
+function makeClient(host: string, port: number, password?: string, username?: string, db = 0, tls?: RedisTls): Redis {
+  const secure = tls ? { tls: { ca: tls.ca.certPem, cert: tls.client?.certPem, key: tls.client?.keyPem } } : {};
+  const client = new Redis({
+    host,
+    port,
+    username,
+    password,
+    db,
+    protocol: 2,
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    retryStrategy: () => 50,
+    ...secure,
+  });
   client.on('error', () => {});
   return client;
 }
@@ -109,14 +135,18 @@ function readCounters(client: Redis): Pick<TestRedis, 'reads' | 'readsDuring'> {
   };
 }
 
-async function startLocalRedis({ password, port: wanted }: RedisOptions): Promise<TestRedis> {
+async function startLocalRedis({ password, port: wanted, tls }: RedisOptions): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-redis-'));
   let port = 0;
   let child: ChildProcess | undefined;
 
   const launch = async () => {
     const auth = password === undefined ? [] : ['--requirepass', password];
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], {
+    const ports = tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.server.cert, '--tls-key-file', tls.server.key]
+      : ['--port', String(port)];
+    const tlsFiles = tls ? ['--tls-ca-cert-file', tls.ca.cert, '--tls-auth-clients', tls.authClients ?? 'no'] : [];
+    child = spawn('redis-server', [...ports, ...tlsFiles, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...auth], {
       stdio: 'ignore',
     });
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))));
@@ -134,7 +164,7 @@ async function startLocalRedis({ password, port: wanted }: RedisOptions): Promis
     }
   }
 
-  const client = makeClient('127.0.0.1', port, password);
+  const client = makeClient('127.0.0.1', port, password, undefined, 0, tls);
   await client.connect();
   const stop = async () => {
     const running = child;

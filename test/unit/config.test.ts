@@ -1,12 +1,14 @@
 // Settings: defaults, precedence (file < env < flags), and one-line errors for every bad value.
 import test from 'ava';
 import { constants } from 'node:buffer';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigFile } from '../../src/config-file.ts';
 import { type Config, loadConfig, LOG_LEVELS, SETTINGS } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { makeTestCerts } from '../helpers/tls-certs.ts';
 
 function dirWith(configText?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-config-'));
@@ -129,7 +131,7 @@ const badValues: [key: string, value: string, message: string][] = [
   ['REDIS_URL', 'redis://h:0', 'REDIS_URL must be a URL whose port is from 1 to 65535, got "redis://h:0"'],
   ['PROXY_LISTEN', 'any interface', 'PROXY_LISTEN must be a host name or IP address, got "any interface"'],
   ['PROXY_PORT', '5000.5', 'PROXY_PORT must be an integer from 0 to 65535 (0 picks a free port), got "5000.5"'],
-  ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), got "six"'],
+  ['RESP_PORT', 'six', 'RESP_PORT must be an integer from 0 to 65535 (0 picks a free port), or off for none, got "six"'],
   ['CACHE_MAX_MEMORY', '0', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "0"'],
   ['CACHE_MAX_MEMORY', '256 megabytes', 'CACHE_MAX_MEMORY must be a positive number of bytes, optionally with kb, mb or gb (e.g. 64mb), got "256 megabytes"'],
   // The cache holds a value as a string of one char per byte; V8 has none longer than this.
@@ -155,7 +157,14 @@ const badValues: [key: string, value: string, message: string][] = [
   ['LOG_LEVEL', 'bogus', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"'],
   ['LOG_LEVEL', 'warning', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "warning"'],
   ['LOG_FORMAT', 'text', 'LOG_FORMAT must be one of json, pretty, auto, got "text"'],
+  ['TLS_PORT', '-1', 'TLS_PORT must be an integer from 0 to 65535 (0: no TLS port), got "-1"'],
+  ['HTTP_TLS', 'true', 'HTTP_TLS must be one of yes, no, got "true"'],
+  ['TLS_AUTH_CLIENTS', 'required', 'TLS_AUTH_CLIENTS must be one of yes, no, optional, got "required"'],
+  ['REDIS_TLS_SERVER_NAME', 'redis internal', 'REDIS_TLS_SERVER_NAME must be a host name or IP address, got "redis internal"'],
 ];
+
+/** File settings: any text is a path, so their bad values are files that cannot serve (tests below). */
+const FILE_SETTINGS = ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_CA_CERT_FILE', 'REDIS_TLS_CA_CERT_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'];
 
 for (const [key, value, message] of badValues) {
   test(`${key}=${value} is refused with one line naming key, value and rule`, (t) => {
@@ -169,7 +178,7 @@ for (const [key, value, message] of badValues) {
 }
 
 test('every setting has a test of a bad value', (t) => {
-  const tested = new Set(badValues.map(([key]) => key));
+  const tested = new Set([...badValues.map(([key]) => key), ...FILE_SETTINGS]);
   t.deepEqual(
     SETTINGS.map((s) => s.key).filter((k) => !tested.has(k)),
     [],
@@ -372,4 +381,116 @@ test('the shipped .config and the README table list every setting, .config with 
     t.truthy(row, `README has no row for ${s.key}`);
     t.true(row!.includes(s.default === undefined ? '| — |' : `| \`${s.default}\` |`), row);
   }
+});
+
+test('TLS_PORT with its files: the listener settings, Redis defaults (auth-clients yes), and the checks Redis makes', (t) => {
+  const certs = makeTestCerts();
+  t.teardown(() => certs.remove());
+  t.is(load().tls, undefined);
+  const files = { TLS_CERT_FILE: certs.server.cert, TLS_KEY_FILE: certs.server.key };
+  const c = load({ env: { TLS_PORT: '6381', ...files, TLS_CA_CERT_FILE: certs.ca.cert } });
+  t.deepEqual(c.tls, {
+    port: 6381,
+    authClients: 'yes',
+    files: {
+      cert: { key: 'TLS_CERT_FILE', file: certs.server.cert },
+      key: { key: 'TLS_KEY_FILE', file: certs.server.key },
+      ca: { key: 'TLS_CA_CERT_FILE', file: certs.ca.cert },
+    },
+  });
+  t.true(Object.isFrozen(c.tls));
+  t.is(load({ env: { TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'NO' } }).tls?.authClients, 'no');
+  t.is(
+    loadError({ env: { TLS_PORT: '6381', ...files } }),
+    'TLS_AUTH_CLIENTS=yes needs TLS_CA_CERT_FILE (the CA client certificates must chain to); set TLS_AUTH_CLIENTS=no to serve clients without certificates',
+  );
+  t.regex(loadError({ env: { TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'optional' } }), /^TLS_AUTH_CLIENTS=optional needs TLS_CA_CERT_FILE/);
+  t.is(
+    loadError({ env: { TLS_PORT: '6381', TLS_KEY_FILE: certs.server.key } }),
+    'TLS_PORT=6381 needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)',
+  );
+  t.is(loadError({ env: files }), 'TLS_CERT_FILE is set (from environment) but TLS_PORT is not: set TLS_PORT (or HTTP_TLS=yes) to serve clients over TLS');
+  t.is(loadError({ env: { TLS_PORT: '6380', ...files, TLS_AUTH_CLIENTS: 'no' } }), 'TLS_PORT must differ from RESP_PORT and PROXY_PORT, got 6380 for both');
+  // HTTP_TLS=yes alone: HTTPS with the same files and rule, no TLS Redis-protocol port.
+  const https = load({ env: { HTTP_TLS: 'yes', ...files, TLS_AUTH_CLIENTS: 'no' } });
+  t.is(https.tls, undefined);
+  t.deepEqual(https.httpTls, {
+    authClients: 'no',
+    files: { cert: { key: 'TLS_CERT_FILE', file: certs.server.cert }, key: { key: 'TLS_KEY_FILE', file: certs.server.key }, ca: undefined },
+  });
+  t.is(load({ env: { TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'no' } }).httpTls, undefined);
+  t.is(
+    loadError({ env: { HTTP_TLS: 'yes', TLS_KEY_FILE: certs.server.key } }),
+    'HTTP_TLS=yes needs TLS_CERT_FILE and TLS_KEY_FILE (the certificate the port presents, and its key)',
+  );
+  // RESP_PORT=off: TLS clients only; not without a TLS port.
+  t.is(load({ env: { RESP_PORT: 'off', TLS_PORT: '6381', ...files, TLS_AUTH_CLIENTS: 'no' } }).respPort, null);
+  t.is(loadError({ env: { RESP_PORT: 'OFF' } }), 'RESP_PORT=off needs TLS_PORT: without either the proxy has no Redis-protocol port');
+  // The flag names follow the keys.
+  t.is(
+    load({ argv: ['--tls-port=7000', `--tls-cert-file=${certs.server.cert}`, `--tls-key-file=${certs.server.key}`, '--tls-auth-clients=no'] }).tls?.port,
+    7000,
+  );
+});
+
+test('TLS files that cannot serve are refused at start, by setting and file, never by content', (t) => {
+  const certs = makeTestCerts();
+  t.teardown(() => certs.remove());
+  const base = { TLS_PORT: '6381', TLS_AUTH_CLIENTS: 'no' };
+  const missing = join(certs.dir, 'nope.pem');
+  t.is(loadError({ env: { ...base, TLS_CERT_FILE: missing, TLS_KEY_FILE: certs.server.key } }), `TLS_CERT_FILE=${missing} cannot be read (ENOENT)`);
+  t.is(
+    loadError({ env: { ...base, TLS_CERT_FILE: certs.server.cert, TLS_KEY_FILE: certs.server.cert } }),
+    `TLS_KEY_FILE=${certs.server.cert} holds no private key (no PEM "-----BEGIN …PRIVATE KEY-----" line)`,
+  );
+  const mismatch = loadError({ env: { ...base, TLS_CERT_FILE: certs.server.cert, TLS_KEY_FILE: certs.client.key } });
+  t.is(mismatch, `TLS_CERT_FILE=${certs.server.cert}, TLS_KEY_FILE=${certs.client.key} cannot be used: key values mismatch`);
+  // An encrypted key fails instead of prompting for a passphrase on a terminal.
+  const encrypted = join(certs.dir, 'encrypted.key');
+  writeFileSync(encrypted, execFileSync('openssl', ['pkey', '-in', certs.server.key, '-aes256', '-passout', 'pass:hunter2']));
+  const enc = loadError({ env: { ...base, TLS_CERT_FILE: certs.server.cert, TLS_KEY_FILE: encrypted } });
+  t.regex(enc, /^TLS_CERT_FILE=.*, TLS_KEY_FILE=.*encrypted\.key cannot be used: /);
+  const keyLines = readFileSync(certs.server.key, 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('-----'));
+  for (const message of [mismatch, enc]) for (const line of keyLines) t.false(message.includes(line));
+});
+
+test('REDIS_TLS_*: only with rediss://, a certificate only with its key, files checked at start', (t) => {
+  const certs = makeTestCerts();
+  t.teardown(() => certs.remove());
+  const url = 'rediss://redis.internal:6390';
+  t.deepEqual(load({ env: { REDIS_URL: url } }).backend, { host: 'redis.internal', port: 6390, username: undefined, password: undefined, db: 0, tls: true });
+  const c = load({
+    env: {
+      REDIS_URL: url,
+      REDIS_TLS_CA_CERT_FILE: certs.ca.cert,
+      REDIS_TLS_CERT_FILE: certs.client.cert,
+      REDIS_TLS_KEY_FILE: certs.client.key,
+      REDIS_TLS_SERVER_NAME: 'localhost',
+    },
+  });
+  t.deepEqual(c.backend.tlsFiles, {
+    ca: { key: 'REDIS_TLS_CA_CERT_FILE', file: certs.ca.cert },
+    cert: { key: 'REDIS_TLS_CERT_FILE', file: certs.client.cert },
+    key: { key: 'REDIS_TLS_KEY_FILE', file: certs.client.key },
+  });
+  t.is(c.backend.tlsServerName, 'localhost');
+  t.is(load({ env: { REDIS_URL: url, REDIS_TLS_SERVER_NAME: 'localhost' } }).backend.tlsFiles, undefined);
+  t.is(
+    loadError({ env: { REDIS_HOST: 'h', REDIS_TLS_CA_CERT_FILE: certs.ca.cert } }),
+    'REDIS_TLS_CA_CERT_FILE is set (from environment) but the backend is not TLS: set REDIS_URL=rediss://host:port to use it',
+  );
+  t.regex(
+    loadError({ env: { REDIS_URL: 'redis://h', REDIS_TLS_SERVER_NAME: 'x' } }),
+    /^REDIS_TLS_SERVER_NAME is set \(from environment\) but the backend is not TLS/,
+  );
+  t.is(
+    loadError({ env: { REDIS_URL: url, REDIS_TLS_KEY_FILE: certs.client.key } }),
+    'REDIS_TLS_KEY_FILE needs REDIS_TLS_CERT_FILE too (a client certificate and its key)',
+  );
+  t.is(
+    loadError({ env: { REDIS_URL: url, REDIS_TLS_CA_CERT_FILE: certs.client.key } }),
+    `REDIS_TLS_CA_CERT_FILE=${certs.client.key} holds no certificate (no PEM "-----BEGIN …CERTIFICATE-----" line)`,
+  );
 });
