@@ -44,9 +44,9 @@ export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw'> {
    */
   readonly cachesReads: boolean;
   /**
-   * A command whose reply (a simple string or an error, alike in RESP2 and RESP3) is wanted even while
-   * a script keeps Redis busy: this connection never runs one, and sends it without a SELECT (Redis
-   * refuses SELECT while busy). SCRIPT KILL, FUNCTION KILL.
+   * A command whose reply (the RESP3 frame) is wanted even while a script keeps Redis busy: this
+   * connection never runs one, and sends it without a SELECT (Redis refuses SELECT while busy).
+   * SCRIPT KILL, FUNCTION KILL, FUNCTION STATS.
    */
   control(frame: string): Promise<Buffer>;
   readonly tracking: TrackingState;

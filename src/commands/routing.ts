@@ -16,8 +16,9 @@ export type Route =
   /** Sent on a connection shared by many clients; the reply is relayed as Redis sent it. */
   | { readonly kind: 'forward' }
   /**
-   * Sent on the cache's own connection, which never runs a script: SCRIPT KILL and FUNCTION KILL must
-   * reach Redis while a script holds the shared connection they would otherwise queue behind.
+   * Sent on the cache's own connection, which never runs a script: SCRIPT KILL, FUNCTION KILL and
+   * FUNCTION STATS (which Redis answers while busy) must reach Redis while a script holds the shared
+   * connection they would otherwise queue behind.
    */
   | { readonly kind: 'control' }
   /** Needs a backend connection of the client's own for as long as the session lasts. */
@@ -52,6 +53,7 @@ const RULES = new Map<string, Route>([
   ...['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe'].map((n) => [n, LOCAL] as const),
   ['script|kill', CONTROL],
   ['function|kill', CONTROL],
+  ['function|stats', CONTROL],
   ['multi', session('multi')],
   ['watch', session('watch')],
   ['subscribe', session('subscribe')],

@@ -13,6 +13,7 @@ import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
+import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { countCommand } from '../stats.ts';
 import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
 
@@ -56,7 +57,6 @@ const HOLD = Symbol('hold');
 const GET_NAME = Buffer.from('GET');
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
 const toRawTextReply = (frame: string) => new RawTextReply(frame);
-const toRawReply = (frame: Buffer) => new RawReply(frame);
 const isErrorFrame = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x21; /* ! */
 const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
@@ -292,7 +292,10 @@ export class RespConnection implements ClientState, SessionHost {
           if (this.#outstanding > 0) return HOLD;
           // On no lane of the client's: whatever it sends next waits for this reply.
           this.#lane = NO_LANE;
-          return this.#ctx.proxy.backends.fill.control(encodeCommand(request)).then(toRawReply);
+          // That connection speaks RESP3: a RESP2 client gets the frame converted (FUNCTION STATS is a map).
+          return this.#ctx.proxy.backends.fill
+            .control(encodeCommand(request))
+            .then((frame): Reply => (this.protocol === 2 ? new RawTextReply(resp3ToResp2(frame.latin1Slice(0, frame.length))) : new RawReply(frame)));
         case 'session': {
           if (this.#outstanding > 0) return HOLD;
           const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db);

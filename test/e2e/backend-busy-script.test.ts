@@ -87,3 +87,31 @@ localOnly('runs a script that blocks its own Redis').serial(
     t.is(await killer.function('KILL').catch((err: Error) => err.message), 'NOTBUSY No scripts in execution right now.');
   },
 );
+
+localOnly('runs a function that blocks its own Redis').serial(
+  'FUNCTION STATS and FUNCTION KILL reach Redis while a function started through the proxy runs; FUNCTION STATS is in the client protocol',
+  async (t) => {
+    const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '8' });
+    await redis.client.config('SET', 'busy-reply-threshold', '10');
+    await redis.client.function('LOAD', "#!lua name=spin\nredis.register_function('spin', function() local a = 1 while true do a = a + 1 end end)");
+    const runner = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0, commandTimeout: 20_000 });
+    const observer = new Redis({ port: proxy.respPort, maxRetriesPerRequest: 0 });
+    t.teardown(() => {
+      runner.disconnect();
+      observer.disconnect();
+    });
+    const finished = runner.fcall('spin', 0).catch((err: Error) => err);
+    const probe = new Redis({ port: redis.port, maxRetriesPerRequest: 0 });
+    t.teardown(() => probe.disconnect());
+    for (let busy = false; !busy; await new Promise((r) => setTimeout(r, 20))) {
+      busy = String(await probe.ping().catch((err: Error) => err)).includes('BUSY');
+    }
+    // RESP2: a flat array, as Redis answers a RESP2 client (the cache's connection speaks RESP3).
+    const stats = (await observer.function('STATS')) as unknown[];
+    t.is(stats[0], 'running_script');
+    t.deepEqual((stats[1] as unknown[]).slice(0, 4), ['name', 'spin', 'command', ['fcall', 'spin', '0']]);
+    t.is(await observer.function('KILL'), 'OK');
+    t.regex(String(await finished), /Script killed by user/);
+    t.deepEqual(((await observer.function('STATS')) as unknown[]).slice(0, 2), ['running_script', null]);
+  },
+);
