@@ -71,6 +71,9 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    password: context.password,
+    protectedMode: config.protectedMode,
+    metricsAuth: config.metricsAuth,
     log,
   });
 

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { refusalLog } from '../log-rate-limit.ts';
 import { RespConnection } from './connection.ts';
 import { listen } from './listen.ts';
+import { deniedByProtectedMode, PROTECTED_MODE_MESSAGE } from './protected-mode.ts';
 import { adoptWithReusedReadBuffer } from './reused-read-buffer.ts';
 
 export interface RespFrontEnd {
@@ -35,6 +36,18 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
   const refusals = refusalLog(log, 'RESP', maxClients);
   // Asked once: the level is fixed at start, and at info nothing is built per connection.
   const debug = log.isLevelEnabled('debug');
+  const { protectedMode, password } = proxy.config;
+  const protectedModeRefusal = `-${PROTECTED_MODE_MESSAGE}\r\n`;
+
+  /** Answers one error line and closes, without a connection of its own. */
+  function refuse(accepted: net.Socket, line: string): void {
+    accepted.on('error', () => accepted.destroy());
+    // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
+    accepted.resume();
+    accepted.end(line);
+    // A client that keeps its side open must not keep the socket: close it soon after the error.
+    setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
+  }
 
   // allowHalfOpen: a client that sends its requests and then shuts its side down still gets its replies.
   // pauseOnConnect: nothing is read before the socket is moved onto the reused read buffer.
@@ -42,12 +55,13 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     if (connections.size >= maxClients) {
       proxy.stats.respRejected++;
       refusals.count();
-      accepted.on('error', () => accepted.destroy());
-      // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
-      accepted.resume();
-      accepted.end('-ERR max number of clients reached\r\n');
-      // A client that keeps its side open must not keep the socket: close it soon after the error.
-      setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
+      refuse(accepted, '-ERR max number of clients reached\r\n');
+      return;
+    }
+    if (deniedByProtectedMode(protectedMode, password !== undefined, accepted.remoteAddress)) {
+      proxy.stats.protectedModeDenied++;
+      if (debug) log.debug(`RESP client from ${accepted.remoteAddress} refused: protected mode`, { event: 'protected_mode_denied', frontEnd: 'resp' });
+      refuse(accepted, protectedModeRefusal);
       return;
     }
     // The first read can only come once this function returns, after the connection exists.
