@@ -14,7 +14,7 @@ import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
 import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { countCommand } from '../stats.ts';
-import { refuseUnauthenticated } from './auth.ts';
+import { refuseUnauthenticated } from './unauthenticated.ts';
 import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
 
 /**

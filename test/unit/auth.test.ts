@@ -1,7 +1,8 @@
 // Client authentication's pure parts: the password check, the HTTP Authorization header, protected mode's decision, and what an unauthenticated client is told.
 import test from 'ava';
 import { authorized } from '../../src/http/auth.ts';
-import { NOAUTH, passwordCheck, refuseUnauthenticated } from '../../src/server/auth.ts';
+import { NOAUTH, passwordCheck } from '../../src/server/auth.ts';
+import { refuseUnauthenticated } from '../../src/server/unauthenticated.ts';
 import { deniedByProtectedMode, isLoopback, PROTECTED_MODE_MESSAGE } from '../../src/server/protected-mode.ts';
 
 const check = passwordCheck('pä ss:wörd');
