@@ -27,8 +27,9 @@ async function run(command: string, args: string[]): Promise<string> {
 }
 
 /** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients. */
-export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get'): Promise<Measurement> {
-  return benchmark(port, pipeline, requests, KEYSPACE, ['-t', test]);
+export async function redisBenchmark(port: number, pipeline: number, requests: number, test: 'get' | 'set' = 'get', password?: string): Promise<Measurement> {
+  // -a: each of its connections sends AUTH first, as a client of a proxy with PROXY_PASSWORD does.
+  return benchmark(port, pipeline, requests, KEYSPACE, [...(password === undefined ? [] : ['-a', password]), '-t', test]);
 }
 
 /** redis-benchmark with 50 clients running one command (`__rand_int__` in it ranges over `keyspace`). */
