@@ -72,6 +72,8 @@ export interface ConnectionOptions {
   proxy: ProxyContext;
   queryBufferLimit: number;
   log: Logger;
+  /** Called when the client logs in (true) and when it is, or becomes again, not logged in (false); only with a password set. */
+  onAuthenticated?: (authenticated: boolean) => void;
 }
 
 export class RespConnection implements ClientState, SessionHost {
@@ -112,9 +114,11 @@ export class RespConnection implements ClientState, SessionHost {
   // deadline closes a connection that has not authenticated by then (AUTH_TIMEOUT).
   #authenticated = true;
   #authDeadline: NodeJS.Timeout | undefined;
+  readonly #onAuthenticated: ((authenticated: boolean) => void) | undefined;
 
-  constructor({ id, socket, proxy, queryBufferLimit, log }: ConnectionOptions) {
+  constructor({ id, socket, proxy, queryBufferLimit, log, onAuthenticated }: ConnectionOptions) {
     this.id = id;
+    this.#onAuthenticated = onAuthenticated;
     this.db = proxy.config.backend.db;
     this.#socket = socket;
     this.#decoder = new RequestDecoder(queryBufferLimit);
@@ -173,6 +177,7 @@ export class RespConnection implements ClientState, SessionHost {
     this.#decoder.authenticated = value;
     clearTimeout(this.#authDeadline);
     this.#authDeadline = value ? undefined : setTimeout(this.#authTimedOut, this.#ctx.proxy.config.authTimeoutMs);
+    this.#onAuthenticated?.(value);
   }
 
   #authTimedOut = (): void => {

@@ -38,6 +38,10 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
   const debug = log.isLevelEnabled('debug');
   const { protectedMode, password } = proxy.config;
   const protectedModeRefusal = `-${PROTECTED_MODE_MESSAGE}\r\n`;
+  // With a password: the connections not logged in yet, oldest first. At MAX_CLIENTS the oldest of them
+  // makes room for a newcomer, so clients that never log in cannot lock out those that do (AUTH_TIMEOUT
+  // alone would let a flood hold every slot for that long).
+  const waitingForAuth = new Set<net.Socket>();
 
   /** Answers one error line and closes, without a connection of its own. */
   function refuse(accepted: net.Socket, line: string): void {
@@ -55,8 +59,16 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     if (connections.size >= maxClients) {
       proxy.stats.respRejected++;
       refusals.count();
-      refuse(accepted, '-ERR max number of clients reached\r\n');
-      return;
+      const oldest = waitingForAuth.values().next().value;
+      if (oldest === undefined) {
+        refuse(accepted, '-ERR max number of clients reached\r\n');
+        return;
+      }
+      // Its slot is free from now on: the newcomer is admitted below. Its 'close' updates the counts.
+      waitingForAuth.delete(oldest);
+      connections.delete(oldest);
+      oldest.end('-ERR max number of clients reached\r\n', () => oldest.destroy());
+      setTimeout(() => oldest.destroy(), REFUSED_LINGER_MS).unref();
     }
     if (deniedByProtectedMode(protectedMode, password !== undefined, accepted.remoteAddress)) {
       proxy.stats.protectedModeDenied++;
@@ -66,7 +78,18 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     }
     // The first read can only come once this function returns, after the connection exists.
     const socket = adoptWithReusedReadBuffer(accepted, true, (bytes) => connection.receive(bytes, true)) ?? accepted.resume();
-    const connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
+    const connection = new RespConnection({
+      id: nextId++,
+      socket,
+      proxy,
+      queryBufferLimit,
+      log,
+      onAuthenticated: (authenticated) => {
+        // Deleted first: a client logged out by RESET waits again as the newest.
+        waitingForAuth.delete(socket);
+        if (!authenticated) waitingForAuth.add(socket);
+      },
+    });
     connections.set(socket, connection);
     proxy.stats.respConnectionsTotal++;
     proxy.stats.respClients++;
@@ -75,6 +98,7 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     socket.once('close', () => {
       if (debug) log.debug(`RESP client ${id} disconnected`, { event: 'client_disconnected', frontEnd: 'resp', id });
       connections.delete(socket);
+      waitingForAuth.delete(socket);
       proxy.stats.respClients--;
       if (connections.size === 0) allClosed?.();
     });

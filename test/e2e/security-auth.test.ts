@@ -505,3 +505,44 @@ local.serial(
     }
   },
 );
+
+local(
+  'at MAX_CLIENTS a newcomer takes the slot of the oldest client not logged in yet; logged-in clients keep theirs, and with none waiting it is refused',
+  async (t) => {
+    const full = await startProxy({ env: { ...backendEnv(redis), PROXY_PASSWORD: PASSWORD, MAX_CLIENTS: '3' } });
+    t.teardown(() => full.close());
+    const connect = async () => {
+      const client = await connectRaw(full.respPort);
+      t.teardown(() => client.destroy());
+      return client;
+    };
+    const logIn = async (client: Awaited<ReturnType<typeof connect>>) => {
+      client.write(frame('AUTH', PASSWORD) + frame('PING'));
+      return client.readUntil((r) => r.endsWith('+PONG\r\n'));
+    };
+    // Three that do not log in fill the proxy; each is answered, so each is surely connected before the next.
+    const idle = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await connect();
+      client.write(frame('PING'));
+      await client.readUntil((r) => r === NOAUTH);
+      idle.push(client);
+    }
+    const first = await connect();
+    t.is(await idle[0]!.closed(5000), `${NOAUTH}-ERR max number of clients reached\r\n`);
+    t.is(await logIn(first), '+OK\r\n+PONG\r\n');
+    t.is(await logIn(idle[1]!), `${NOAUTH}+OK\r\n+PONG\r\n`);
+    t.is(await logIn(idle[2]!), `${NOAUTH}+OK\r\n+PONG\r\n`);
+    // All three logged in: a fourth is refused as at any full proxy.
+    const refused = await connect();
+    t.is(await refused.closed(5000), '-ERR max number of clients reached\r\n');
+    // RESET logs one out: it is the one a newcomer now replaces.
+    first.write(frame('RESET'));
+    await first.readUntil((r) => r.endsWith('+RESET\r\n'));
+    const second = await connect();
+    t.is(await first.closed(5000), '+OK\r\n+PONG\r\n+RESET\r\n-ERR max number of clients reached\r\n');
+    t.is(await logIn(second), '+OK\r\n+PONG\r\n');
+    idle[1]!.write(frame('GET', 'x'));
+    t.is(await idle[1]!.readUntil((r) => r.endsWith('$-1\r\n')), `${NOAUTH}+OK\r\n+PONG\r\n$-1\r\n`);
+  },
+);
