@@ -546,3 +546,29 @@ local(
     t.is(await idle[1]!.readUntil((r) => r.endsWith('$-1\r\n')), `${NOAUTH}+OK\r\n+PONG\r\n$-1\r\n`);
   },
 );
+
+local(
+  'without a password, AUTH answers as a Redis without requirepass does, byte for byte: any password for default, WRONGPASS for another user',
+  async (t) => {
+    const open = await startProxy({ env: backendEnv(redis) });
+    t.teardown(() => open.close());
+    const requests = [
+      frame('AUTH', 'anything'),
+      frame('AUTH', 'default', 'anything'),
+      frame('AUTH', 'nobody', 'anything'),
+      frame('AUTH', 'a', 'b', 'c'),
+      frame('HELLO', '2', 'AUTH', 'nobody', 'anything'),
+      frame('GET', 'missing-key'),
+      frame('RESET'),
+      frame('GET', 'missing-key'),
+      frame('QUIT'),
+    ].join('');
+    const fromProxy = await session(open.respPort, requests);
+    t.is(fromProxy, await session(redis.port, requests));
+    t.is(
+      fromProxy,
+      '-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n' +
+        `+OK\r\n${WRONGPASS}-ERR syntax error\r\n${WRONGPASS}$-1\r\n+RESET\r\n$-1\r\n+OK\r\n`,
+    );
+  },
+);
