@@ -346,7 +346,8 @@ async function infoProxy(of: ProxyProcess): Promise<string> {
   return result.stdout.replaceAll('\r', '');
 }
 
-local("AUTH is the proxy's to answer, never Redis's: not forwarded inside MULTI, nor while subscribed, with or without a password", async (t) => {
+// Serial: it counts the AUTHs Redis runs, and the other tests' clients must not add theirs meanwhile.
+local.serial("AUTH is the proxy's to answer, never Redis's: not forwarded inside MULTI, nor while subscribed, with or without a password", async (t) => {
   const open = await startProxy({ env: backendEnv(redis) });
   t.teardown(() => open.close());
   for (const [port, password] of [
@@ -563,8 +564,11 @@ local(
       frame('GET', 'missing-key'),
       frame('QUIT'),
     ].join('');
+    // A Redis of its own to compare with: the AUTHs sent to it must not count on the shared one.
+    const reference = await startRedis();
+    t.teardown(() => reference.close());
     const fromProxy = await session(open.respPort, requests);
-    t.is(fromProxy, await session(redis.port, requests));
+    t.is(fromProxy, await session(reference.port, requests));
     t.is(
       fromProxy,
       '-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n' +
