@@ -65,6 +65,7 @@ function goals(r: BenchResults): Goal[] {
         ]
       : []),
     atLeast('GET P1 with 50 blocked clients ÷ without', ratio(m['proxy-hit/P1-blocked']?.rps, m['proxy-hit/P1-unblocked']?.rps), 0.9),
+    atLeast('GET P1 with PROXY_PASSWORD ÷ without', ratio(m['proxy-hit/P1-password']?.rps, m['proxy-hit/P1-no-password']?.rps), 0.9),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
   ];

@@ -58,9 +58,12 @@ async function loadHashes(client: Redis): Promise<void> {
   await pipeline.exec();
 }
 
+/** The password of the proxy measured with PROXY_PASSWORD (GET P1 with PROXY_PASSWORD). */
+const BENCH_PASSWORD = 'bench-proxy-password';
+
 /** Reads every key once through `port` so it is cached; returns the proxy's cache size. */
-async function warm(port: number, count: number, key: (i: number) => string): Promise<number> {
-  const client = new Redis({ port, protocol: 2 });
+async function warm(port: number, count: number, key: (i: number) => string, password?: string): Promise<number> {
+  const client = new Redis({ port, protocol: 2, password });
   const batches: Promise<unknown>[] = [];
   for (let start = 0; start < count; start += 500) {
     batches.push(client.mgetBuffer(...Array.from({ length: Math.min(500, count - start) }, (_, j) => key(start + j))));
@@ -109,13 +112,13 @@ async function overTls(add: AddSample, notes: string[]): Promise<void> {
       { name: 'proxy-hit', port: tlsPort },
     ];
     const tls = { cacert: certs.ca.cert };
-    for (const target of targets) for (const pipeline of [1, 16]) await redisBenchmark(target.port, pipeline, Math.round(50_000 * SCALE), 'get', tls);
+    for (const target of targets) for (const pipeline of [1, 16]) await redisBenchmark(target.port, pipeline, Math.round(50_000 * SCALE), 'get', { tls });
     for (let round = 0; round < ROUNDS; round++) {
       const order = <T>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
       for (const pipeline of [1, 16]) {
         const requests = Math.round((pipeline === 1 ? 200_000 : 1_000_000) * SCALE);
         for (const target of order(targets)) {
-          const m = await redisBenchmark(target.port, pipeline, requests, 'get', tls);
+          const m = await redisBenchmark(target.port, pipeline, requests, 'get', { tls });
           add(`${target.name}/TLS-P${pipeline}`, m);
           log(`round ${round + 1} TLS P${pipeline} ${target.name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
         }
@@ -137,6 +140,8 @@ async function throughput(redis: TestRedis, notes: string[]) {
   const hitProxy = await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' });
   // Capacity 1 over 10 000 random keys: nearly every read misses and goes to Redis.
   const missProxy = await startBenchProxy(redis, { CACHE_CAPACITY: '1', CACHE_EXPIRY: '86400' });
+  // The same as hitProxy but for PROXY_PASSWORD: what client authentication costs a cached GET.
+  const passwordProxy = await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400', PROXY_PASSWORD: BENCH_PASSWORD });
   const baseHit = BASELINE ? await startBenchProxy(redis, { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' }, BASELINE) : undefined;
   const baseMiss = BASELINE ? await startBenchProxy(redis, { CACHE_CAPACITY: '1', CACHE_EXPIRY: '86400' }, BASELINE) : undefined;
   if (BASELINE) notes.push(`base-hit and base-miss: the proxy from ${BASELINE}, for before/after figures.`);
@@ -283,6 +288,23 @@ async function throughput(redis: TestRedis, notes: string[]) {
         blocked.forEach((s) => s.destroy());
       }
     }
+    // GET P1 through a proxy with PROXY_PASSWORD (redis-benchmark -a: AUTH on each connection, then GETs),
+    // each round next to the same proxy without one measured just before it, both warmed alike.
+    await warm(hitProxy.respPort, KEYSPACE, benchKey);
+    await warm(passwordProxy.respPort, KEYSPACE, benchKey, BENCH_PASSWORD);
+    await redisBenchmark(passwordProxy.respPort, 1, Math.round(50_000 * SCALE), 'get', { password: BENCH_PASSWORD });
+    for (let round = 0; round < ROUNDS; round++) {
+      const open = await redisBenchmark(hitProxy.respPort, 1, Math.round(200_000 * SCALE));
+      add('proxy-hit/P1-no-password', open);
+      const m = await redisBenchmark(passwordProxy.respPort, 1, Math.round(200_000 * SCALE), 'get', { password: BENCH_PASSWORD });
+      add('proxy-hit/P1-password', m);
+      log(
+        `round ${round + 1} GET P1 proxy-hit: ${Math.round(open.rps)} req/s without a password, ${Math.round(m.rps)} req/s with PROXY_PASSWORD (p99 ${open.p99} and ${m.p99} ms)`,
+      );
+    }
+    notes.push(
+      'GET P1 with PROXY_PASSWORD: a proxy like proxy-hit with PROXY_PASSWORD set, redis-benchmark -a (each connection sends AUTH first); GET P1, no password: proxy-hit just before it, in each round.',
+    );
     notes.push(
       'SET P1/P16: redis-benchmark -t set, 50 clients. MIXED 90/10: 50 connections, 90% GET and 10% SET of 100-byte values over the keyspace, one request in flight each (bench/mixed-load.ts, a Node generator: it caps every target alike).',
     );
@@ -311,7 +333,7 @@ async function throughput(redis: TestRedis, notes: string[]) {
     );
     return { medians: Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)])), coherence };
   } finally {
-    await Promise.all([hitProxy.stop(), missProxy.stop(), baseHit?.stop(), baseMiss?.stop(), bare.stop(), twemproxy?.stop()]);
+    await Promise.all([hitProxy.stop(), missProxy.stop(), passwordProxy.stop(), baseHit?.stop(), baseMiss?.stop(), bare.stop(), twemproxy?.stop()]);
   }
 }
 

@@ -26,15 +26,22 @@ async function run(command: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients; over TLS when `tls` names the CA to trust. */
+/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients; over TLS when `tls` names the CA to trust, logging in when `password` is given. */
 export async function redisBenchmark(
   port: number,
   pipeline: number,
   requests: number,
   test: 'get' | 'set' = 'get',
-  tls?: { cacert: string },
+  options: { tls?: { cacert: string }; password?: string } = {},
 ): Promise<Measurement> {
-  return benchmark(port, pipeline, requests, KEYSPACE, [...(tls ? ['--tls', '--cacert', tls.cacert] : []), '-t', test]);
+  const { tls, password } = options;
+  // -a: each of its connections sends AUTH first, as a client of a proxy with PROXY_PASSWORD does.
+  return benchmark(port, pipeline, requests, KEYSPACE, [
+    ...(tls ? ['--tls', '--cacert', tls.cacert] : []),
+    ...(password === undefined ? [] : ['-a', password]),
+    '-t',
+    test,
+  ]);
 }
 
 /** redis-benchmark with 50 clients running one command (`__rand_int__` in it ranges over `keyspace`). */

@@ -52,7 +52,7 @@ export function parseConfigFile(text: string, file: string): ConfigFileEntry[] {
     if (close === -1) throw new ConfigError(`${where}: the value of ${key} opens a ${quote} quote that is never closed`);
     const after = quoted.slice(close + 1).trim();
     if (after !== '' && !after.startsWith('#')) {
-      throw new ConfigError(`${where}: unexpected text after the closing ${quote} of ${key}: ${shown(after)}`);
+      throw new ConfigError(`${where}: unexpected text after the closing ${quote} of ${key}: ${shown(SECRET.test(key) ? `${key} ${after}` : after)}`);
     }
     let value = quoted.slice(0, close);
     if (quote === '"') value = value.replaceAll('\\n', '\n').replaceAll('\\r', '\r');
@@ -62,4 +62,9 @@ export function parseConfigFile(text: string, file: string): ConfigFileEntry[] {
 }
 
 /** The offending text, quoted and cut short so the message stays one readable line. */
-const shown = (text: string): string => JSON.stringify(text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}…` : text);
+const shown = (text: string): string =>
+  // A line that may hold a password (PROXY_PASSWORD, a REDIS_URL) is never echoed: error lines end up in logs.
+  SECRET.test(text) ? '(not shown: it may hold a password)' : JSON.stringify(text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}…` : text);
+
+/** Anchored at nothing but a fixed word or `://`: linear on any input. */
+const SECRET = /password|:\/\//i;

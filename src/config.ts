@@ -84,6 +84,17 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Log lines as JSON, pretty for a person, or auto: pretty when stderr is a terminal, else JSON. Default auto. */
   readonly logFormat: LogFormat;
+  /**
+   * The password clients must give (AUTH, HELLO … AUTH, HTTP Bearer or Basic), from PROXY_PASSWORD or the
+   * file PROXY_PASSWORD_FILE names; undefined: none (Redis's default user without requirepass). Default none.
+   */
+  readonly password: string | undefined;
+  /** Without a password, refuse clients from addresses other than loopback (Redis's protected-mode). Default true. */
+  readonly protectedMode: boolean;
+  /** With a password, /metrics asks for it too (METRICS_AUTH). Default true. */
+  readonly metricsAuth: boolean;
+  /** Milliseconds a connection may stay open without authenticating, when a password is set. Default 10 000 (AUTH_TIMEOUT=10). */
+  readonly authTimeoutMs: number;
 }
 
 /** pino's levels, most severe first; `silent` logs nothing. */
@@ -99,6 +110,8 @@ type Parsed = { ok: true; value: unknown } | { ok: false; allowed: string };
 
 interface Setting {
   readonly key: string;
+  /** A password: never shown (effective settings, errors), and taken as given, spaces included. */
+  readonly secret?: true;
   readonly default: string | undefined;
   readonly unit: string;
   readonly help: string;
@@ -166,6 +179,26 @@ function oneOf(values: readonly string[]) {
     const value = raw.toLowerCase();
     return values.includes(value) ? ok(value) : bad(allowed);
   };
+}
+
+/**
+ * Any bytes Redis would take, but for what is almost surely a mistake in the setting rather than part of
+ * the password: control characters (a CRLF secret file, a pasted tab) and spaces at either end.
+ */
+function password(raw: string): Parsed {
+  // Character codes, not a regex: the value is a secret and is never shown, so a mistake must be named precisely.
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return bad('a password without control characters (newline, carriage return, tab, …)');
+  }
+  if (raw.trim() !== raw) return bad('a password that does not begin or end with a space');
+  return ok(raw);
+}
+
+/** Redis's booleans: yes or no, in any case. */
+function yesNo(raw: string): Parsed {
+  const value = raw.toLowerCase();
+  return value === 'yes' || value === 'no' ? ok(value === 'yes') : bad('yes or no');
 }
 
 /** decodeURIComponent, or undefined where `%` is not followed by two hex digits. */
@@ -370,6 +403,43 @@ export const SETTINGS: readonly Setting[] = [
     help: 'json, pretty (for a person), or auto: pretty when stderr is a terminal, else json',
     parse: oneOf(LOG_FORMATS),
   },
+  // Client authentication and protected mode, named after Redis's requirepass and protected-mode.
+  {
+    key: 'PROXY_PASSWORD',
+    default: undefined,
+    unit: 'password',
+    help: "password clients must give (AUTH <password>, AUTH default <password>, HELLO 3 AUTH default <password>; HTTP Bearer or Basic); Redis's requirepass",
+    parse: password,
+    secret: true,
+  },
+  {
+    key: 'PROXY_PASSWORD_FILE',
+    default: undefined,
+    unit: 'path',
+    help: 'file holding PROXY_PASSWORD (a container secret); one trailing newline is not part of it',
+    parse: (raw) => ok(raw),
+  },
+  {
+    key: 'PROTECTED_MODE',
+    default: 'yes',
+    unit: 'yes|no',
+    help: 'without a password, refuse clients from addresses other than loopback, as Redis does',
+    parse: yesNo,
+  },
+  {
+    key: 'METRICS_AUTH',
+    default: 'yes',
+    unit: 'yes|no',
+    help: 'with a password set, /metrics asks for it as /query does; no: /metrics stays open',
+    parse: yesNo,
+  },
+  {
+    key: 'AUTH_TIMEOUT',
+    default: '10',
+    unit: 'seconds',
+    help: 'with a password set, a RESP connection that has not authenticated within this time is closed (0.001 to 2147483.647)',
+    parse: seconds,
+  },
 ];
 
 const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
@@ -423,10 +493,10 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     const given = raw.get(setting.key);
     const text = given?.value ?? setting.default;
     if (text === undefined) continue;
-    const result = setting.parse(text.trim());
+    const result = setting.parse(setting.secret ? text : text.trim());
     if (!result.ok) {
       const from = given ? ` (from ${given.source})` : '';
-      const shown = setting.key === 'REDIS_URL' ? maskPassword(text) : text;
+      const shown = setting.secret ? '***' : setting.key === 'REDIS_URL' ? maskPassword(text) : text;
       throw new ConfigError(`${setting.key} must be ${result.allowed}, got ${JSON.stringify(shown)}${from}`);
     }
     parsed.set(setting.key, result.value);
@@ -454,6 +524,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     const from = raw.get(key);
     return from === undefined ? undefined : { key, file: from.value.trim(), source: from.source };
   };
+  const password = clientPassword(raw, cwd);
   const config: Config = Object.freeze({
     backend: Object.freeze(withBackendTls(backend, setting, get)),
     listen: get<string>('PROXY_LISTEN'),
@@ -473,12 +544,17 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     cacheInvalidation: get<'tracking' | 'expiry'>('CACHE_INVALIDATION'),
     logLevel: get<LogLevel>('LOG_LEVEL'),
     logFormat: get<LogFormat>('LOG_FORMAT'),
+    password,
+    protectedMode: get<boolean>('PROTECTED_MODE'),
+    metricsAuth: get<boolean>('METRICS_AUTH'),
+    authTimeoutMs: get<number>('AUTH_TIMEOUT'),
   });
   const settings: Record<string, { value: string | null; from: string }> = {};
   for (const setting of SETTINGS) {
     const given = raw.get(setting.key);
     const text = given?.value.trim() ?? setting.default ?? null;
-    settings[setting.key] = { value: text !== null && setting.key === 'REDIS_URL' ? maskPassword(text) : text, from: given?.source ?? 'default' };
+    const shown = text === null ? null : setting.secret ? '***' : setting.key === 'REDIS_URL' ? maskPassword(text) : text;
+    settings[setting.key] = { value: shown, from: given?.source ?? 'default' };
   }
   return { kind: 'config', config, settings: Object.freeze(settings) };
 }
@@ -558,6 +634,32 @@ function withBackendTls(backend: BackendTarget, given: GivenSetting, get: <T>(ke
     ...((ca ?? cert) ? { tlsFiles: Object.freeze(files) } : {}),
     ...(serverName === undefined ? {} : { tlsServerName: serverName }),
   };
+}
+
+/**
+ * PROXY_PASSWORD, or the contents of the file PROXY_PASSWORD_FILE names without one trailing newline
+ * (what `echo secret > file` and container secrets leave). Never both: which one wins would be a guess.
+ */
+function clientPassword(raw: ReadonlyMap<string, { value: string; source: string }>, cwd: string): string | undefined {
+  const inline = raw.get('PROXY_PASSWORD');
+  const file = raw.get('PROXY_PASSWORD_FILE');
+  if (inline !== undefined && file !== undefined) {
+    throw new ConfigError(`PROXY_PASSWORD and PROXY_PASSWORD_FILE are both set (from ${inline.source} and ${file.source}); set only one of them`);
+  }
+  if (file === undefined) return inline?.value;
+  const refuse = (allowed: string) => new ConfigError(`PROXY_PASSWORD_FILE must be ${allowed}, got ${JSON.stringify(file.value)} (from ${file.source})`);
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, file.value.trim()), 'utf8');
+  } catch (err) {
+    // The error's code (ENOENT, EACCES, EISDIR), not its message: that repeats the path, which the line already shows.
+    throw refuse(`a readable file holding the password (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  const contents = text.replace(/\r?\n$/, '');
+  if (contents === '') throw refuse('a file holding the password (it is empty)');
+  const checked = password(contents);
+  if (!checked.ok) throw refuse(`a file holding ${checked.allowed}`);
+  return contents;
 }
 
 function readConfigFile(file: string): string {

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createHttpFrontEnd } from './http/server.ts';
 import type { Logger } from './log.ts';
+import { passwordCheck } from './server/auth.ts';
 import { createRespFrontEnd } from './server/resp-server.ts';
 import { createStats } from './stats.ts';
 
@@ -54,6 +55,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     backends,
     stats,
     config,
+    password: config.password === undefined ? undefined : passwordCheck(config.password),
     ports,
     clients: () => respFrontEnd.clients(),
     invalidate: (effect) => invalidator.afterWrite(effect),
@@ -76,6 +78,9 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     tls: config.httpTls,
+    password: context.password,
+    protectedMode: config.protectedMode,
+    metricsAuth: config.metricsAuth,
     log,
   });
 

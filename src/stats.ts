@@ -60,6 +60,11 @@ export interface Stats {
   flushesForTrackingLost: number;
   /** Fills not stored because a write to their key was acknowledged while they were under way. */
   staleFills: number;
+  /** Wrong passwords given (RESP AUTH and HELLO … AUTH, HTTP credentials), and connections closed at AUTH_TIMEOUT. */
+  authFailures: number;
+  authTimeouts: number;
+  /** Clients refused by protected mode (no password, not from loopback), on both front ends. */
+  protectedModeDenied: number;
   /** Milliseconds since the epoch when the proxy started. */
   readonly startedAt: number;
 }
@@ -132,6 +137,9 @@ export function createStats(): Stats {
     flushesByRedis: 0,
     flushesForTrackingLost: 0,
     staleFills: 0,
+    authFailures: 0,
+    authTimeouts: 0,
+    protectedModeDenied: 0,
     startedAt: Date.now(),
   };
 }

@@ -18,6 +18,14 @@ function proxyParameters({ config }: ProxyContext): [string, string][] {
   ];
 }
 
+/**
+ * Redis's parameters that hold passwords. Redis shows them to whoever may run CONFIG GET; through the
+ * proxy that is every client that knows PROXY_PASSWORD, and the password Redis asks is the proxy's own
+ * login (REDIS_URL's): it is not theirs to read. Shown as Redis shows a set password in its own logs.
+ */
+const SECRET_PARAMETERS = new Set(['requirepass', 'masterauth', 'tls-key-file-pass', 'tls-client-key-file-pass']);
+const HIDDEN = Buffer.from('***');
+
 /** Redis's own answer as name → value; empty when Redis cannot be asked (the proxy's still answer). */
 async function backendParameters(proxy: ProxyContext, db: number, patterns: readonly Buffer[]): Promise<Map<string, Reply>> {
   const found = new Map<string, Reply>();
@@ -26,7 +34,9 @@ async function backendParameters(proxy: ProxyContext, db: number, patterns: read
     if (Array.isArray(reply)) {
       for (let i = 0; i + 1 < reply.length; i += 2) {
         const [name, value] = [reply[i], reply[i + 1]];
-        if (name instanceof Buffer && value instanceof Buffer) found.set(name.toString('latin1'), value);
+        if (!(name instanceof Buffer && value instanceof Buffer)) continue;
+        const key = name.toString('latin1');
+        found.set(key, SECRET_PARAMETERS.has(key) && value.length > 0 ? HIDDEN : value);
       }
     }
   } catch {

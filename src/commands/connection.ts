@@ -1,19 +1,34 @@
 // Owns the connection handshake commands real clients send: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET.
 import { CommandError } from '../errors.ts';
+import { isDefaultUser, NOAUTH_HELLO, WRONGPASS } from '../server/auth.ts';
 import { OK, PONG, SimpleString, type Reply } from '../resp/reply.ts';
 import { PROXY_NAME, PROXY_VERSION, REDIS_COMPAT_VERSION } from '../version.ts';
 import { BAD_NAME, command, integerArg, isValidName, notAnInteger, syntaxError, word, wrongArity } from './spec.ts';
-import type { ClientState, CommandSpec } from './types.ts';
+import type { ClientState, CommandContext, CommandSpec } from './types.ts';
 
 const RESET = new SimpleString('RESET');
+const DEFAULT_USER = Buffer.from('default');
 
-// The proxy has no users of its own: like a Redis whose default user has no password, it accepts
-// any password for "default" and refuses other users.
 const AUTH_WITHOUT_PASSWORD = new CommandError(
   'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
 );
-const WRONG_PASS = new CommandError('WRONGPASS invalid username-password pair or user is disabled.');
-const isKnownUser = (user: Buffer) => user.toString('latin1') === 'default';
+
+/**
+ * The proxy's only user is Redis's `default`. Without PROXY_PASSWORD it is like a Redis default user with
+ * `nopass`: any password is accepted for it. With one, only that password. Other users: WRONGPASS. A
+ * success authenticates the client; a failure leaves it as it was (as Redis's ACLAuthenticateUser does).
+ * The password is checked even for an unknown user, so the answer takes the same time either way.
+ */
+function authenticate({ client, proxy }: CommandContext, user: Buffer, password: Buffer): boolean {
+  const known = isDefaultUser(user);
+  const matches = proxy.password === undefined || proxy.password.matches(password);
+  if (!known || !matches) {
+    proxy.stats.authFailures++;
+    return false;
+  }
+  client.authenticated = true;
+  return true;
+}
 
 function helloReply(client: ClientState): Map<string, Reply> {
   return new Map<string, Reply>([
@@ -81,7 +96,8 @@ export const connectionCommands: CommandSpec[] = [
       { name: 'auth', type: 'pure-token', token: 'AUTH', optional: true },
       { name: 'setname', type: 'pure-token', token: 'SETNAME', optional: true },
     ],
-    handler: ({ client }, args) => {
+    handler: (ctx, args) => {
+      const { client } = ctx;
       let protocol = client.protocol;
       let i = 1;
       if (args.length >= 2) {
@@ -96,7 +112,8 @@ export const connectionCommands: CommandSpec[] = [
         const option = word(args[i]!);
         const left = args.length - i - 1;
         if (option === 'auth' && left >= 2) {
-          if (!isKnownUser(args[i + 1]!)) return WRONG_PASS;
+          // Authenticated at once, as Redis does, even if a later option is wrong.
+          if (!authenticate(ctx, args[i + 1]!, args[i + 2]!)) return WRONGPASS;
           i += 2;
         } else if (option === 'setname' && left >= 1) {
           if (!isValidName(args[i + 1]!)) return BAD_NAME;
@@ -106,7 +123,8 @@ export const connectionCommands: CommandSpec[] = [
           return new CommandError(`ERR Syntax error in HELLO option '${args[i]!.toString('latin1')}'`);
         }
       }
-      // Only a fully valid HELLO changes anything; its reply already uses the new protocol.
+      if (!client.authenticated) return NOAUTH_HELLO;
+      // Only a fully valid HELLO changes anything else; its reply already uses the new protocol.
       if (name !== undefined) client.name = name;
       client.protocol = protocol;
       return helloReply(client);
@@ -118,16 +136,17 @@ export const connectionCommands: CommandSpec[] = [
     flags: ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
-    summary: 'Authenticates the connection; the proxy has only the default user, without a password.',
+    summary: "Authenticates the connection with PROXY_PASSWORD; the proxy has only Redis's default user.",
     complexity: 'O(N) where N is the number of passwords defined for the user',
     arguments: [
       { name: 'username', type: 'string', optional: true },
       { name: 'password', type: 'string' },
     ],
-    handler: (_ctx, args) => {
+    handler: (ctx, args) => {
       if (args.length > 3) return syntaxError();
-      if (args.length === 2) return AUTH_WITHOUT_PASSWORD;
-      return isKnownUser(args[1]!) ? OK : WRONG_PASS;
+      if (args.length === 2 && ctx.proxy.password === undefined) return AUTH_WITHOUT_PASSWORD;
+      const [user, password] = args.length === 2 ? [DEFAULT_USER, args[1]!] : [args[1]!, args[2]!];
+      return authenticate(ctx, user, password) ? OK : WRONGPASS;
     },
   }),
   command({
@@ -154,9 +173,11 @@ export const connectionCommands: CommandSpec[] = [
     aclCategories: ['@fast', '@connection'],
     group: 'connection',
     since: '6.2.0',
-    summary: 'Resets the connection: RESP2, no name, the default database, no transaction or subscription.',
+    summary: 'Resets the connection: RESP2, no name, the default database, no transaction or subscription, not authenticated.',
     complexity: 'O(1)',
     handler: ({ client, proxy }) => {
+      // As Redis's clearClientConnectionState: back to a new connection's state, which with a password is unauthenticated.
+      client.authenticated = proxy.password === undefined;
       client.protocol = 2;
       client.name = '';
       client.db = proxy.config.backend.db;

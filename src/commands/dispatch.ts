@@ -11,7 +11,7 @@ const GET = findCommand('get')!;
 const arityMatches = (arity: number, words: number) => (arity >= 0 ? words === arity : words >= -arity);
 
 /** Redis's message: the name and the first arguments, up to 128 bytes of them. */
-function unknownCommand(args: Buffer[]): CommandError {
+export function unknownCommand(args: Buffer[]): CommandError {
   let shown = '';
   for (let i = 1; i < args.length && shown.length < 128; i++) shown += `'${args[i]!.toString('utf8').slice(0, 128 - shown.length)}' `;
   return new CommandError(`ERR unknown command '${args[0]!.toString('utf8').slice(0, 128)}', with args beginning with: ${shown}`);

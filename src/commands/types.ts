@@ -3,6 +3,7 @@ import type { Backends } from '../backend/backends.ts';
 import type { ReadThrough } from '../cache/read-through.ts';
 import type { Config } from '../config.ts';
 import type { ProtocolVersion, Reply } from '../resp/reply.ts';
+import type { PasswordCheck } from '../server/auth.ts';
 import type { Stats } from '../stats.ts';
 import type { WriteEffect } from './routing.ts';
 
@@ -31,6 +32,8 @@ export interface ClientState {
   readonly session: SessionInfo | undefined;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+  /** False while a password is set and the client has not given it (AUTH, HELLO … AUTH); RESET clears it. */
+  authenticated: boolean;
 }
 
 /** A client's session as CLIENT LIST shows it. */
@@ -55,6 +58,8 @@ export interface ProxyContext {
   invalidate(effect: WriteEffect): void | Promise<void>;
   readonly stats: Stats;
   readonly config: Config;
+  /** PROXY_PASSWORD's check; undefined when no password is set (any client is authenticated). */
+  readonly password: PasswordCheck | undefined;
   /** Ports actually bound (differ from the config when it asked for 0). */
   /** 0: no such port (RESP_PORT=off, no TLS_PORT), as Redis's INFO shows tcp_port 0. */
   readonly ports: { resp: number; http: number; tls: number };

@@ -121,6 +121,9 @@ export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { trackin
     'Connections to TLS_PORT or HTTPS whose TLS handshake failed (client certificate missing or untrusted, not TLS, timed out)',
     () => stats.tlsHandshakeFailures,
   );
+  counter('auth_failures_total', 'Wrong passwords given, on the RESP port (AUTH, HELLO … AUTH) and over HTTP', () => stats.authFailures);
+  counter('auth_timeouts_total', 'RESP connections closed for not authenticating within AUTH_TIMEOUT', () => stats.authTimeouts);
+  counter('protected_mode_denied_total', 'Clients refused by protected mode: no password set, not from loopback', () => stats.protectedModeDenied);
   gauge('uptime_seconds', 'Seconds since the proxy started', () => uptimeSeconds(stats));
 
   // The same facts broken down by a label; each sums to its total above.

@@ -8,9 +8,12 @@ import { cacheKey, type ReadThrough, type ReadValue } from '../cache/read-throug
 import { BackendReplyError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { refusalLog } from '../log-rate-limit.ts';
+import type { PasswordCheck } from '../server/auth.ts';
 import { listen } from '../server/listen.ts';
+import { isLoopback, PROTECTED_MODE_MESSAGE } from '../server/protected-mode.ts';
 import type { Stats } from '../stats.ts';
 import { tlsServerSupport } from '../tls-server.ts';
+import { authorized, CHALLENGES } from './auth.ts';
 import { ConnectionSlots } from './connection-slots.ts';
 import type { Metrics } from './metrics.ts';
 import { queryParamBytes } from './query-string.ts';
@@ -38,6 +41,12 @@ export interface HttpFrontEndOptions {
   backendTimeoutMs: number;
   /** HTTPS with these files (HTTP_TLS=yes); plain HTTP when absent. */
   tls?: TlsServerConfig;
+  /** PROXY_PASSWORD's check, or undefined when none is set. */
+  password: PasswordCheck | undefined;
+  /** PROTECTED_MODE: with no password, only loopback clients are served. */
+  protectedMode: boolean;
+  /** METRICS_AUTH: /metrics is guarded like /query (else it is open like the health checks). */
+  metricsAuth: boolean;
   log: Logger;
 }
 
@@ -72,6 +81,8 @@ Keys are percent-encoded bytes: /query?key=user%3A42 reads "user:42".
 `;
 
 const TEXT = 'text/plain; charset=utf-8';
+const UNAUTHORIZED = 'authentication required: send Authorization: Bearer <password>, or Basic with the user default (or none) and the password\n';
+const FORBIDDEN = `${PROTECTED_MODE_MESSAGE}\n`;
 const JSON_TYPE = 'application/json';
 const ALIVE = `${JSON.stringify({ status: 'ok' })}\n`;
 
@@ -121,11 +132,34 @@ export function createHttpFrontEnd({
   backendTimeoutMs,
   shutdownTimeoutMs,
   tls,
+  password,
+  protectedMode,
+  metricsAuth,
   log,
 }: HttpFrontEndOptions): HttpFrontEnd {
   let closing = false;
+  // What a request must pass before anything but the health checks: the password when one is set, else
+  // (protected mode) coming from loopback, else nothing. Decided once; a request with no gate pays one test.
+  const gate = password !== undefined ? 'password' : protectedMode ? 'loopback' : 'none';
+  const isOpen = (path: string) => path === '/healthz' || path === '/readyz' || path === '/health' || (path === '/metrics' && !metricsAuth);
 
-  function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string>) {
+  /** False after answering 401 or 403 when the request may not go on. */
+  function admitted(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
+    if (isOpen(path)) return true;
+    if (gate === 'password') {
+      if (authorized(req.headers.authorization, password!)) return true;
+      // A missing header is a client that has not tried yet, as Redis counts only failed AUTHs.
+      if (req.headers.authorization !== undefined) stats.authFailures++;
+      send(res, 401, TEXT, UNAUTHORIZED, { 'WWW-Authenticate': CHALLENGES });
+      return false;
+    }
+    if (isLoopback(req.socket.remoteAddress)) return true;
+    stats.protectedModeDenied++;
+    send(res, 403, TEXT, FORBIDDEN);
+    return false;
+  }
+
+  function send(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, extra?: Record<string, string | string[]>) {
     if (closing) res.shouldKeepAlive = false;
     res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...extra });
     res.end(body);
@@ -170,6 +204,7 @@ export function createHttpFrontEnd({
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, TEXT, `only GET and HEAD are allowed on ${path}\n`, { Allow: 'GET, HEAD' });
     }
+    if (gate !== 'none' && !admitted(req, res, path)) return;
     if (path === '/query') return query(res, search);
     if (path === '/') return send(res, 200, TEXT, USAGE);
     // Liveness: answering at all is the proof. A backend outage must not get the process restarted.

@@ -8,6 +8,9 @@ const MAX_LINE = 64 * 1024;
 const MAX_MULTIBULK = 1024 * 1024;
 /** Redis's default proto-max-bulk-len. */
 export const MAX_BULK = 512 * 1024 * 1024;
+/** Redis's limits for a client that has not authenticated (networking.c): enough for AUTH and HELLO, too little to hog memory. */
+export const UNAUTHENTICATED_MULTIBULK = 10;
+export const UNAUTHENTICATED_BULK = 16 * 1024;
 
 const CR = 13;
 const LF = 10;
@@ -28,6 +31,10 @@ const EMPTY = Buffer.alloc(0);
 export class RequestDecoder {
   readonly #maxRequestBytes: number;
   readonly #recogniseGet: boolean;
+  // GET's whole-frame path is skipped while the client is not authenticated: the general path checks the limits.
+  #fastGet: boolean;
+  #maxArgs = MAX_MULTIBULK;
+  #maxBulk = MAX_BULK;
   // Unconsumed input: #buf from #pos on, then #more (chunks not yet joined, to avoid
   // re-copying while a large bulk string arrives piece by piece).
   #buf: Buffer = EMPTY;
@@ -51,6 +58,14 @@ export class RequestDecoder {
   constructor(maxRequestBytes: number, { recogniseGet = true } = {}) {
     this.#maxRequestBytes = maxRequestBytes;
     this.#recogniseGet = recogniseGet;
+    this.#fastGet = recogniseGet;
+  }
+
+  /** Until set, Redis's limits for unauthenticated clients apply: 10 arguments, 16 KiB each. Set by default. */
+  set authenticated(value: boolean) {
+    this.#fastGet = value && this.#recogniseGet;
+    this.#maxArgs = value ? MAX_MULTIBULK : UNAUTHENTICATED_MULTIBULK;
+    this.#maxBulk = value ? MAX_BULK : UNAUTHENTICATED_BULK;
   }
 
   /**
@@ -93,7 +108,7 @@ export class RequestDecoder {
     for (;;) {
       if (this.#argsLeft === 0) {
         if (this.#pos >= this.#buf.length && !this.#join()) return null;
-        if (this.#recogniseGet && this.#buf[this.#pos] === STAR) {
+        if (this.#fastGet && this.#buf[this.#pos] === STAR) {
           const key = this.#wholeGet();
           if (key !== null) return key;
         }
@@ -210,6 +225,7 @@ export class RequestDecoder {
     if (cr === -1) return false;
     const count = parseInteger(this.#buf, this.#pos + 1, cr);
     if (count === null || count > MAX_MULTIBULK) throw new ProtocolError('Protocol error: invalid multibulk length');
+    if (count > this.#maxArgs) throw new ProtocolError('Protocol error: unauthenticated multibulk length');
     if (count > 0) {
       this.#argsLeft = count;
       this.#frameBytes = cr + 2 - this.#pos;
@@ -230,6 +246,7 @@ export class RequestDecoder {
       if (cr === -1) return null;
       const length = parseInteger(this.#buf, this.#pos + 1, cr);
       if (length === null || length < 0 || length > MAX_BULK) throw new ProtocolError('Protocol error: invalid bulk length');
+      if (length > this.#maxBulk) throw new ProtocolError('Protocol error: unauthenticated bulk length');
       this.#frameBytes += cr + 2 - this.#pos;
       if (this.#frameBytes + length > this.#maxRequestBytes) this.#tooBig();
       this.#pos = cr + 2;

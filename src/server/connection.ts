@@ -15,6 +15,7 @@ import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../res
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { countCommand } from '../stats.ts';
+import { refuseUnauthenticated } from './unauthenticated.ts';
 import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
 
 /**
@@ -62,6 +63,7 @@ const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
 );
 const NOT_IN_MULTI = new CommandError('ERR SELECT inside MULTI is not supported through redis-cache-proxy; SELECT before MULTI');
+const AUTH_NOT_IN_MULTI = new CommandError('ERR AUTH inside MULTI is not supported through redis-cache-proxy; AUTH before MULTI');
 /** Commands that a session (not the proxy) answers while one is open. */
 const SESSION_COMMANDS = new Set(['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'echo']);
 
@@ -71,6 +73,8 @@ export interface ConnectionOptions {
   proxy: ProxyContext;
   queryBufferLimit: number;
   log: Logger;
+  /** Called when the client logs in (true) and when it is, or becomes again, not logged in (false); only with a password set. */
+  onAuthenticated?: (authenticated: boolean) => void;
 }
 
 export class RespConnection implements ClientState, SessionHost {
@@ -107,9 +111,15 @@ export class RespConnection implements ClientState, SessionHost {
   // A request waiting for the outstanding commands of another lane to finish.
   #held: Buffer[] | string | undefined;
   #session: Session | undefined;
+  // False from connect until AUTH succeeds when PROXY_PASSWORD is set (and again after RESET); the
+  // deadline closes a connection that has not authenticated by then (AUTH_TIMEOUT).
+  #authenticated = true;
+  #authDeadline: NodeJS.Timeout | undefined;
+  readonly #onAuthenticated: ((authenticated: boolean) => void) | undefined;
 
-  constructor({ id, socket, proxy, queryBufferLimit, log }: ConnectionOptions) {
+  constructor({ id, socket, proxy, queryBufferLimit, log, onAuthenticated }: ConnectionOptions) {
     this.id = id;
+    this.#onAuthenticated = onAuthenticated;
     this.db = proxy.config.backend.db;
     this.#socket = socket;
     this.#decoder = new RequestDecoder(queryBufferLimit);
@@ -117,6 +127,7 @@ export class RespConnection implements ClientState, SessionHost {
     this.#log = log;
     this.remoteAddress = hostPort(socket.remoteAddress, socket.remotePort);
     this.localAddress = hostPort(socket.localAddress, socket.localPort);
+    if (proxy.password !== undefined) this.authenticated = false;
 
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -141,6 +152,7 @@ export class RespConnection implements ClientState, SessionHost {
     socket.on('drain', this.#drain);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
+      clearTimeout(this.#authDeadline);
       // A blocked pop must not consume an element nobody will receive: its connection goes now.
       this.#session?.close();
       this.#session = undefined;
@@ -155,6 +167,25 @@ export class RespConnection implements ClientState, SessionHost {
   get session(): SessionInfo | undefined {
     return this.#session?.info;
   }
+
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /** AUTH and HELLO … AUTH set it, RESET clears it (with a password set); the decoder applies Redis's limits until it is set. */
+  set authenticated(value: boolean) {
+    this.#authenticated = value;
+    this.#decoder.authenticated = value;
+    clearTimeout(this.#authDeadline);
+    this.#authDeadline = value ? undefined : setTimeout(this.#authTimedOut, this.#ctx.proxy.config.authTimeoutMs);
+    this.#onAuthenticated?.(value);
+  }
+
+  #authTimedOut = (): void => {
+    this.#ctx.proxy.stats.authTimeouts++;
+    this.#log.debug(`RESP client ${this.id} closed: not authenticated within AUTH_TIMEOUT`, { event: 'auth_timeout', id: this.id });
+    this.#socket.destroy();
+  };
 
   /** Handles bytes read from the client; `borrowed` bytes are overwritten once this returns. */
   receive(chunk: Buffer, borrowed: boolean): void {
@@ -250,6 +281,10 @@ export class RespConnection implements ClientState, SessionHost {
    */
   #run(request: Buffer[] | string): Reply | Promise<Reply> | undefined | typeof HOLD {
     try {
+      if (!this.#authenticated) {
+        const refusal = refuseUnauthenticated(request, this.#ctx.proxy.backends.table());
+        if (refusal !== undefined) return refusal;
+      }
       if (typeof request === 'string') {
         // The hot path: a GET through the cache, unless the client's earlier commands must finish first.
         if (this.#session === undefined && (this.#outstanding === 0 || this.#lane === CACHE_LANE)) {
@@ -345,6 +380,8 @@ export class RespConnection implements ClientState, SessionHost {
       this.#session = undefined;
       return dispatch(this.#ctx, args);
     }
+    // A client's password is the proxy's to check: it never reaches Redis, not even queued in a transaction.
+    if (name === 'auth') return session.inMulti ? session.refuseInTransaction(AUTH_NOT_IN_MULTI) : dispatch(this.#ctx, args);
     if (session.streaming) return session.run(args);
     const route = routeOf(args, this.#ctx.proxy.backends.table());
     if (session.inMulti) {

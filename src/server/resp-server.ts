@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { refusalLog } from '../log-rate-limit.ts';
 import { RespConnection } from './connection.ts';
 import { listen } from './listen.ts';
+import { deniedByProtectedMode, PROTECTED_MODE_MESSAGE } from './protected-mode.ts';
 import { adoptWithReusedReadBuffer } from './reused-read-buffer.ts';
 import { createTlsListener } from './tls-listener.ts';
 
@@ -44,6 +45,22 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
   const refusals = refusalLog(log, 'RESP', maxClients);
   // Asked once: the level is fixed at start, and at info nothing is built per connection.
   const debug = log.isLevelEnabled('debug');
+  const { protectedMode, password } = proxy.config;
+  const protectedModeRefusal = `-${PROTECTED_MODE_MESSAGE}\r\n`;
+  // With a password: the connections not logged in yet, oldest first. At MAX_CLIENTS the oldest of them
+  // makes room for a newcomer, so clients that never log in cannot lock out those that do (AUTH_TIMEOUT
+  // alone would let a flood hold every slot for that long).
+  const waitingForAuth = new Set<net.Socket>();
+
+  /** Answers one error line and closes, without a connection of its own. */
+  function refuse(accepted: net.Socket, line: string): void {
+    accepted.on('error', () => accepted.destroy());
+    // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
+    accepted.resume();
+    accepted.end(line);
+    // A client that keeps its side open must not keep the socket: close it soon after the error.
+    setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
+  }
 
   /**
    * Every client of either port comes through here: plain sockets just accepted (`adopt`: moved onto the
@@ -54,17 +71,37 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     if (connections.size >= maxClients) {
       proxy.stats.respRejected++;
       refusals.count();
-      accepted.on('error', () => accepted.destroy());
-      // Read and drop whatever it sent, so closing does not reset the connection before the error arrives.
-      accepted.resume();
-      accepted.end('-ERR max number of clients reached\r\n');
-      // A client that keeps its side open must not keep the socket: close it soon after the error.
-      setTimeout(() => accepted.destroy(), REFUSED_LINGER_MS).unref();
+      const oldest = waitingForAuth.values().next().value;
+      if (oldest === undefined) {
+        refuse(accepted, '-ERR max number of clients reached\r\n');
+        return;
+      }
+      // Its slot is free from now on: the newcomer is admitted below. Its 'close' updates the counts.
+      waitingForAuth.delete(oldest);
+      connections.delete(oldest);
+      oldest.end('-ERR max number of clients reached\r\n', () => oldest.destroy());
+      setTimeout(() => oldest.destroy(), REFUSED_LINGER_MS).unref();
+    }
+    if (deniedByProtectedMode(protectedMode, password !== undefined, accepted.remoteAddress)) {
+      proxy.stats.protectedModeDenied++;
+      if (debug) log.debug(`RESP client from ${accepted.remoteAddress} refused: protected mode`, { event: 'protected_mode_denied', frontEnd: 'resp' });
+      refuse(accepted, protectedModeRefusal);
       return;
     }
     // The first read can only come once this function returns, after the connection exists.
     const socket = adopt ? (adoptWithReusedReadBuffer(accepted, true, (bytes) => connection.receive(bytes, true)) ?? accepted.resume()) : accepted;
-    const connection = new RespConnection({ id: nextId++, socket, proxy, queryBufferLimit, log });
+    const connection = new RespConnection({
+      id: nextId++,
+      socket,
+      proxy,
+      queryBufferLimit,
+      log,
+      onAuthenticated: (authenticated) => {
+        // Deleted first: a client logged out by RESET waits again as the newest.
+        waitingForAuth.delete(socket);
+        if (!authenticated) waitingForAuth.add(socket);
+      },
+    });
     connections.set(socket, connection);
     proxy.stats.respConnectionsTotal++;
     proxy.stats.respClients++;
@@ -73,6 +110,7 @@ export function createRespFrontEnd({ proxy, maxClients, queryBufferLimit, shutdo
     socket.once('close', () => {
       if (debug) log.debug(`RESP client ${id} disconnected`, { event: 'client_disconnected', frontEnd: 'resp', id });
       connections.delete(socket);
+      waitingForAuth.delete(socket);
       proxy.stats.respClients--;
       if (connections.size === 0) allClosed?.();
     });

@@ -78,7 +78,7 @@ localOnly("runs the image's command itself")(
     const redis = await startRedis();
     t.teardown(() => redis.close());
     const cmd = JSON.parse(dockerfile.instruction('CMD')[0]!) as string[];
-    t.deepEqual(dockerfile.env(), { PROXY_LISTEN: '0.0.0.0' });
+    t.deepEqual(dockerfile.env(), { PROXY_LISTEN: '0.0.0.0', PROTECTED_MODE: 'yes' });
     // Compose's variables on top, except where it names the redis service and the fixed ports: here they are
     // this test's Redis and free ports.
     const env = {

@@ -161,6 +161,16 @@ const badValues: [key: string, value: string, message: string][] = [
   ['HTTP_TLS', 'true', 'HTTP_TLS must be one of yes, no, got "true"'],
   ['TLS_AUTH_CLIENTS', 'required', 'TLS_AUTH_CLIENTS must be one of yes, no, optional, got "required"'],
   ['REDIS_TLS_SERVER_NAME', 'redis internal', 'REDIS_TLS_SERVER_NAME must be a host name or IP address, got "redis internal"'],
+  // A password is never shown, not even when it is refused.
+  ['PROXY_PASSWORD', 'hunter\u00012', 'PROXY_PASSWORD must be a password without control characters (newline, carriage return, tab, …), got "***"'],
+  [
+    'PROXY_PASSWORD_FILE',
+    '/nonexistent/proxy-password',
+    'PROXY_PASSWORD_FILE must be a readable file holding the password (ENOENT), got "/nonexistent/proxy-password"',
+  ],
+  ['PROTECTED_MODE', 'off', 'PROTECTED_MODE must be yes or no, got "off"'],
+  ['METRICS_AUTH', 'true', 'METRICS_AUTH must be yes or no, got "true"'],
+  ['AUTH_TIMEOUT', '0', `AUTH_TIMEOUT ${SECONDS_RULE}, got "0"`],
 ];
 
 /** File settings: any text is a path, so their bad values are files that cannot serve (tests below). */
@@ -493,4 +503,61 @@ test('REDIS_TLS_*: only with rediss://, a certificate only with its key, files c
     loadError({ env: { REDIS_URL: url, REDIS_TLS_CA_CERT_FILE: certs.client.key } }),
     `REDIS_TLS_CA_CERT_FILE=${certs.client.key} holds no certificate (no PEM "-----BEGIN …CERTIFICATE-----" line)`,
   );
+});
+
+test('PROXY_PASSWORD: none by default; taken as given; never shown in the effective settings or in an error', (t) => {
+  const none = load();
+  t.is(none.password, undefined);
+  t.true(none.protectedMode);
+  t.true(none.metricsAuth);
+  t.is(none.authTimeoutMs, 10_000);
+  t.is(load({ env: { PROXY_PASSWORD: 'p@ss w:rd' } }).password, 'p@ss w:rd');
+  t.is(load({ file: "PROXY_PASSWORD='quoted # not a comment'\n" }).password, 'quoted # not a comment');
+  const result = loadConfig({ cwd: dirWith(), env: { PROXY_PASSWORD: 'hunter2' }, argv: [] });
+  if (result.kind !== 'config') return t.fail('expected a config');
+  t.deepEqual(result.settings.PROXY_PASSWORD, { value: '***', from: 'environment' });
+  t.false(JSON.stringify(result.settings).includes('hunter2'));
+  const spaced = loadError({ env: { PROXY_PASSWORD: ' hunter2' } });
+  t.is(spaced, 'PROXY_PASSWORD must be a password that does not begin or end with a space, got "***" (from environment)');
+  // A .config line that is not KEY=value is shown in the error, unless it may hold a password.
+  const garbled = loadError({ file: 'PROXY_PASSWORD hunter2\n' });
+  t.regex(garbled, /\.config:1: expected KEY=value, got \(not shown: it may hold a password\)$/);
+  t.false(garbled.includes('hunter2'));
+  const trailing = loadError({ file: 'PROXY_PASSWORD="hunter2"hunter3\n' });
+  t.false(trailing.includes('hunter'), trailing);
+});
+
+test("PROXY_PASSWORD_FILE: the file's contents without one trailing newline; both set, unreadable or empty is one line naming the key", (t) => {
+  const dir = dirWith();
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  t.is(load({ env: { PROXY_PASSWORD_FILE: file('lf', 'hunter2\n') } }).password, 'hunter2');
+  t.is(load({ env: { PROXY_PASSWORD_FILE: file('crlf', 'hunter2\r\n') } }).password, 'hunter2');
+  t.is(load({ env: { PROXY_PASSWORD_FILE: file('bare', 'hunter2') } }).password, 'hunter2');
+  // Relative to the working directory, like --config.
+  const relative = loadConfig({ cwd: dir, env: { PROXY_PASSWORD_FILE: 'bare' }, argv: [] });
+  t.is(relative.kind === 'config' ? relative.config.password : undefined, 'hunter2');
+  const twoLines = loadError({ env: { PROXY_PASSWORD_FILE: file('two', 'hunter2\n\n') } });
+  t.is(
+    twoLines,
+    `PROXY_PASSWORD_FILE must be a file holding a password without control characters (newline, carriage return, tab, …), got ${JSON.stringify(join(dir, 'two'))} (from environment)`,
+  );
+  const empty = loadError({ env: { PROXY_PASSWORD_FILE: file('empty', '\n') } });
+  t.is(empty, `PROXY_PASSWORD_FILE must be a file holding the password (it is empty), got ${JSON.stringify(join(dir, 'empty'))} (from environment)`);
+  t.is(
+    loadError({ env: { PROXY_PASSWORD_FILE: dir } }),
+    `PROXY_PASSWORD_FILE must be a readable file holding the password (EISDIR), got ${JSON.stringify(dir)} (from environment)`,
+  );
+  const both = loadError({ env: { PROXY_PASSWORD: 'hunter2' }, argv: ['--proxy-password-file', file('both', 'hunter3\n')] });
+  t.is(both, 'PROXY_PASSWORD and PROXY_PASSWORD_FILE are both set (from environment and --proxy-password-file); set only one of them');
+  for (const message of [twoLines, empty, both]) t.false(message.includes('hunter'), message);
+});
+
+test('PROTECTED_MODE and METRICS_AUTH take yes or no in any case; AUTH_TIMEOUT takes seconds', (t) => {
+  const config = load({ env: { PROTECTED_MODE: 'NO', METRICS_AUTH: 'no', AUTH_TIMEOUT: '0.5' } });
+  t.false(config.protectedMode);
+  t.false(config.metricsAuth);
+  t.is(config.authTimeoutMs, 500);
 });

@@ -1,5 +1,7 @@
 // docker-compose.yml against the settings, .config and the Dockerfiles: names, ports, variables and health checks that fit together.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SETTINGS, loadConfig, type Config } from '../../src/config.ts';
 import { readCompose, readDockerfile, serviceEnv, ROOT, type ComposeService } from '../helpers/docker-files.ts';
 import { EXTERNAL_VARIABLES, externalTarget } from '../helpers/external.ts';
@@ -19,8 +21,12 @@ function proxyConfig(): Config {
 
 const defaultOf = (key: string) => SETTINGS.find((s) => s.key === key)!.default;
 
-/** "HOST:CONTAINER" port mappings as [host, container] numbers. */
-const portPairs = (service: ComposeService) => (service.ports ?? []).map((p) => String(p).split(':').map(Number));
+/** "IP:HOST:CONTAINER" port mappings as [ip, host, container]. */
+const portPairs = (service: ComposeService) =>
+  (service.ports ?? []).map((p) => {
+    const [ip, host, container] = String(p).split(':');
+    return [ip, Number(host), Number(container)];
+  });
 
 const dependsOn = (service: ComposeService): Record<string, { condition?: string }> =>
   Array.isArray(service.depends_on) ? Object.fromEntries(service.depends_on.map((name) => [name, {}])) : (service.depends_on ?? {});
@@ -56,9 +62,10 @@ test('the proxy publishes the ports it listens on, the defaults the README gives
   const config = proxyConfig();
   t.is(config.respPort, Number(defaultOf('RESP_PORT')));
   t.is(config.httpPort, Number(defaultOf('PROXY_PORT')));
+  // On the host's loopback only: protected mode is off in this file (see the next test).
   t.deepEqual(portPairs(proxy), [
-    [config.respPort, config.respPort],
-    [config.httpPort, config.httpPort],
+    ['127.0.0.1', config.respPort, config.respPort],
+    ['127.0.0.1', config.httpPort, config.httpPort],
   ]);
   t.deepEqual(
     dockerfile
@@ -67,6 +74,14 @@ test('the proxy publishes the ports it listens on, the defaults the README gives
       .sort(),
     [config.httpPort, config.respPort].sort(),
   );
+});
+
+test('the image keeps protected mode on; Compose, which sets no password, turns it off and says why', (t) => {
+  t.is(dockerfile.env().PROTECTED_MODE, 'yes');
+  const config = proxyConfig();
+  t.is(config.password, undefined);
+  t.false(config.protectedMode, 'the tests service and the host reach the proxy from other addresses than its loopback');
+  t.regex(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), /# No password is set here, and protected mode .*\n(\s+#.*\n)*\s+PROTECTED_MODE: 'no'/);
 });
 
 test('the tests service points at the redis and proxy services, on the ports they listen on', (t) => {

@@ -439,3 +439,46 @@ test('a line longer than 64 KiB is refused however it arrives; one just under it
     t.is(got[0]![1]!.length, MAX_LINE - 7);
   }
 });
+
+test("until the client authenticates, Redis's limits apply: 10 arguments and 16 KiB per argument; a whole GET takes the same checks", (t) => {
+  const frame = (args: (string | Buffer)[]) =>
+    Buffer.concat([
+      Buffer.from(`*${args.length}\r\n`),
+      ...args.flatMap((a) => [Buffer.from(`$${Buffer.byteLength(a)}\r\n`), Buffer.from(a), Buffer.from('\r\n')]),
+    ]);
+  const unauthenticated = () => {
+    const decoder = new RequestDecoder(64 * 1024 * 1024);
+    decoder.authenticated = false;
+    return decoder;
+  };
+  // At the limits: AUTH with a long password, HELLO with every option.
+  const auth = unauthenticated();
+  auth.push(frame(['AUTH', 'default', 'x'.repeat(16 * 1024)]));
+  t.deepEqual(
+    (auth.next() as Buffer[]).map((b) => b.length),
+    [4, 7, 16 * 1024],
+  );
+  const ten = unauthenticated();
+  ten.push(frame(['HELLO', '3', 'AUTH', 'default', 'pw', 'SETNAME', 'n', 'a', 'b', 'c']));
+  t.is((ten.next() as Buffer[]).length, 10);
+  // Past them: refused from the header alone, before any of the data is buffered.
+  const eleven = unauthenticated();
+  eleven.push(Buffer.from('*11\r\n'));
+  t.throws(() => eleven.next(), { instanceOf: ProtocolError, message: 'Protocol error: unauthenticated multibulk length' });
+  const big = unauthenticated();
+  big.push(Buffer.from('*2\r\n$3\r\nSET\r\n$16385\r\n'));
+  t.throws(() => big.next(), { instanceOf: ProtocolError, message: 'Protocol error: unauthenticated bulk length' });
+  const bigGet = unauthenticated();
+  bigGet.push(frame(['GET', 'k'.repeat(16 * 1024 + 1)]));
+  t.throws(() => bigGet.next(), { instanceOf: ProtocolError, message: 'Protocol error: unauthenticated bulk length' });
+  // A GET within the limits is decoded by the general path: an argument list, not the whole-GET key.
+  const get = unauthenticated();
+  get.push(frame(['GET', 'k']));
+  t.deepEqual(get.next(), [Buffer.from('GET'), Buffer.from('k')]);
+  // Once authenticated, the usual limits, and GET's whole-frame path, are back.
+  const after = unauthenticated();
+  after.authenticated = true;
+  after.push(Buffer.concat([frame(['GET', 'k'.repeat(16 * 1024 + 1)]), frame(Array.from({ length: 11 }, () => 'a'))]));
+  t.is(after.next(), 'k'.repeat(16 * 1024 + 1));
+  t.is((after.next() as Buffer[]).length, 11);
+});
