@@ -134,6 +134,26 @@ serial('TLS_PORT: redis-cli --tls, ioredis and node-redis rediss:// read the rig
   t.is(infoField(info, 'tls_handshake_failures'), '0');
 });
 
+serial('TLS_PORT with PROXY_PASSWORD: a TLS client is refused before AUTH and served after it, by redis-cli, ioredis and node-redis', async (t) => {
+  const { redis, tlsPort } = await startTlsProxy(t, { PROXY_PASSWORD: 'tls-and-pass' });
+  await redis.client.set('hero', 'Batman');
+  const noAuth = await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, 'GET', 'hero']);
+  t.is(noAuth.stdout.trim(), 'NOAUTH Authentication required.');
+  const withAuth = await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, '--no-auth-warning', '-a', 'tls-and-pass', 'GET', 'hero']);
+  t.is(withAuth.stdout, 'Batman\n');
+  const wrong = await cli(tlsPort, ['--tls', '--cacert', certs.ca.cert, '--no-auth-warning', '-a', 'nope', 'GET', 'hero']);
+  t.regex(wrong.stdout + wrong.stderr, /WRONGPASS invalid username-password pair or user is disabled/);
+  const ioredis = new Redis({ port: tlsPort, host: '127.0.0.1', tls: { ca: certs.ca.certPem }, password: 'tls-and-pass', lazyConnect: true });
+  t.teardown(() => ioredis.disconnect());
+  await ioredis.connect();
+  t.is(await ioredis.get('hero'), 'Batman');
+  const nodeRedis = createClient({ url: `rediss://default:tls-and-pass@localhost:${tlsPort}`, socket: { tls: true, ca: certs.ca.certPem } });
+  nodeRedis.on('error', () => {});
+  await nodeRedis.connect();
+  t.teardown(() => nodeRedis.destroy());
+  t.is(await nodeRedis.get('hero'), 'Batman');
+});
+
 serial('TLS_PORT: a client that does not trust the certificate fails, and the proxy counts it and serves on', async (t) => {
   const { proxy, tlsPort, redis } = await startTlsProxy(t);
   await redis.client.set('k', 'v');
