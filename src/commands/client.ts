@@ -1,26 +1,65 @@
 // Owns CLIENT and its subcommands: naming, library info, id, and the client list.
 import { monotonicSeconds } from '../clock.ts';
 import { CommandError } from '../errors.ts';
-import { OK, VerbatimString } from '../resp/reply.ts';
+import { OK, type Reply, VerbatimString } from '../resp/reply.ts';
 import { BAD_NAME, command, help, isValidName, syntaxError, word } from './spec.ts';
-import type { ClientState, CommandSpec } from './types.ts';
+import type { ClientState, CommandContext, CommandSpec } from './types.ts';
 
-/** One line of CLIENT LIST / CLIENT INFO, in Redis's field order (the fields a proxy can know). */
+/**
+ * One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's order (and 7.2's lib-name and
+ * lib-ver), so parsers of Redis's format read it. Fields that describe Redis's own buffers (qbuf-free,
+ * argv-mem, rbs, …) are 0 here; fd is -1, as Redis shows for a client without a socket of its own.
+ */
 function clientLine(client: ClientState, now: number = monotonicSeconds()): string {
   const age = now - client.createdAt;
   const idle = now - client.lastActiveAt;
   const s = client.session;
-  // Redis's flags: x in MULTI, b blocked, P Pub/Sub, O MONITOR, N none.
+  // Redis's flags, in its order: O MONITOR, P Pub/Sub, x in MULTI, b blocked, N none.
   const flags =
     s === undefined
       ? 'N'
-      : `${s.multi >= 0 ? 'x' : ''}${s.blocked ? 'b' : ''}${s.channels + s.patterns + s.shardChannels > 0 ? 'P' : ''}${s.monitoring ? 'O' : ''}` || 'N';
+      : `${s.monitoring ? 'O' : ''}${s.channels + s.patterns + s.shardChannels > 0 ? 'P' : ''}${s.multi >= 0 ? 'x' : ''}${s.blocked ? 'b' : ''}` || 'N';
   return (
-    `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} name=${client.name} ` +
+    `id=${client.id} addr=${client.remoteAddress} laddr=${client.localAddress} fd=-1 name=${client.name} ` +
     `age=${age} idle=${idle} flags=${flags} db=${client.db} sub=${s?.channels ?? 0} psub=${s?.patterns ?? 0} ssub=${s?.shardChannels ?? 0} ` +
-    `multi=${s?.multi ?? -1} qbuf=${client.inputBytes} omem=${client.outputBytes} cmd=${client.lastCommand} ` +
+    `multi=${s?.multi ?? -1} qbuf=${client.inputBytes} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${client.outputBytes} ` +
+    `tot-mem=${client.inputBytes + client.outputBytes} events=${client.outputBytes > 0 ? 'rw' : 'r'} cmd=${client.lastCommand} ` +
     `user=default redir=-1 resp=${client.protocol} lib-name=${client.libName} lib-ver=${client.libVersion}\n`
   );
+}
+
+/** Redis's client types for CLIENT LIST TYPE; a MONITOR client is normal, as in Redis. */
+const CLIENT_TYPES = new Set(['normal', 'slave', 'replica', 'pubsub', 'master']);
+
+function clientType(client: ClientState): string {
+  const s = client.session;
+  return s !== undefined && s.channels + s.patterns + s.shardChannels > 0 ? 'pubsub' : 'normal';
+}
+
+/** CLIENT LIST [TYPE type | ID id [id …]], as Redis 7 reads it. */
+function clientList({ proxy }: CommandContext, args: Buffer[]): Reply {
+  const now = monotonicSeconds();
+  let text = '';
+  if (args.length === 4 && word(args[2]!) === 'type') {
+    const type = word(args[3]!);
+    if (!CLIENT_TYPES.has(type)) return new CommandError(`ERR Unknown client type '${args[3]!.toString('latin1')}'`);
+    for (const c of proxy.clients()) if (clientType(c) === type) text += clientLine(c, now);
+    return new VerbatimString(text);
+  }
+  if (args.length > 3 && word(args[2]!) === 'id') {
+    const byId = new Map<number, ClientState>();
+    for (const c of proxy.clients()) byId.set(c.id, c);
+    for (const arg of args.slice(3)) {
+      const raw = arg.toString('latin1');
+      if (!/^-?\d{1,19}$/.test(raw)) return new CommandError('ERR Invalid client ID');
+      const c = byId.get(Number(raw));
+      if (c !== undefined) text += clientLine(c, now);
+    }
+    return new VerbatimString(text);
+  }
+  if (args.length !== 2) return syntaxError();
+  for (const c of proxy.clients()) text += clientLine(c, now);
+  return new VerbatimString(text);
 }
 
 const HELP = [
@@ -31,8 +70,12 @@ const HELP = [
   '    Return the ID of the current connection.',
   'INFO',
   '    Return information about the current client connection.',
-  'LIST',
-  '    Return information about client connections.',
+  'LIST [options ...]',
+  '    Return information about client connections. Options:',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
+  '      Return clients of specified type.',
+  '    * ID <client-id> [<client-id> ...]',
+  '      Return clients of specified IDs only.',
   'SETINFO <option> <value>',
   '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
   'SETNAME <name>',
@@ -71,13 +114,7 @@ export const clientCommand: CommandSpec = command({
     sub('getname', 2, 'Returns the name of the connection.', ({ client }) => client.name || null),
     sub('id', 2, 'Returns the unique client ID of the connection.', ({ client }) => client.id, { since: '5.0.0' }),
     sub('info', 2, 'Returns information about the connection.', ({ client }) => new VerbatimString(clientLine(client)), { since: '6.2.0' }),
-    sub('list', -2, 'Lists open connections.', ({ proxy }, args) => {
-      if (args.length > 2) return syntaxError();
-      const now = monotonicSeconds();
-      let text = '';
-      for (const c of proxy.clients()) text += clientLine(c, now);
-      return new VerbatimString(text);
-    }),
+    sub('list', -2, 'Lists open connections.', clientList),
     sub(
       'setinfo',
       4,

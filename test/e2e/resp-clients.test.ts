@@ -166,3 +166,49 @@ test.serial('redis-benchmark -t ping,get -P 16 runs to the end with no error rep
   t.regex(stdout, /GET: [\d.]+ requests per second/);
   t.notRegex(`${stdout}${stderr}`, /ERR|Error|error/);
 });
+
+/** The field names of a CLIENT LIST / CLIENT INFO line, in order. */
+const fieldNames = (line: string) =>
+  line
+    .trim()
+    .split(' ')
+    .map((f) => f.slice(0, f.indexOf('=')));
+
+test.serial("CLIENT LIST and CLIENT INFO have Redis's fields in Redis's order; CLIENT LIST TYPE and ID filter as Redis does", async (t) => {
+  const a = new Redis({ ...proxy.respAddress, connectionName: 'lister' });
+  const b = new Redis({ ...proxy.respAddress, connectionName: 'listener' });
+  t.teardown(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+  await b.subscribe('news');
+  const redisLine = (await redis.client.client('INFO')) as string;
+  const proxyLine = (await a.client('INFO')) as string;
+  // Redis 7.0 has no lib-name/lib-ver (7.2 added them last); everything before them matches one for one.
+  const redisFields = fieldNames(redisLine).filter((f) => f !== 'lib-name' && f !== 'lib-ver');
+  t.deepEqual(fieldNames(proxyLine).slice(0, redisFields.length), redisFields);
+  t.regex(proxyLine, / fd=-1 .* flags=N .* qbuf-free=0 .* events=r cmd=client\|info /);
+
+  const ids = Object.fromEntries(
+    ((await a.client('LIST')) as string)
+      .trim()
+      .split('\n')
+      .map((l) => [/name=(\S*)/.exec(l)![1], Number(/^id=(\d+)/.exec(l)![1])]),
+  ) as Record<string, number>;
+  const names = (text: unknown) =>
+    String(text)
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => /name=(\S*)/.exec(l)![1]);
+  t.deepEqual(names(await a.client('LIST', 'TYPE', 'pubsub')), ['listener']);
+  t.true(names(await a.client('LIST', 'TYPE', 'normal')).includes('lister'));
+  t.false(names(await a.client('LIST', 'TYPE', 'normal')).includes('listener'));
+  t.deepEqual(names(await a.client('LIST', 'TYPE', 'replica')), []);
+  t.deepEqual(names(await a.client('LIST', 'ID', String(ids.listener), '999999', String(ids.lister))), ['listener', 'lister']);
+  t.regex(String(await a.client('LIST', 'ID', String(ids.lister))), /flags=N/);
+  t.regex(String(await a.client('LIST', 'ID', String(ids.listener))), /flags=P .* sub=1 /);
+  t.is(String(await a.client('LIST', 'TYPE', 'bogus').catch((e: Error) => e.message)), "ERR Unknown client type 'bogus'");
+  t.is(String(await a.client('LIST', 'ID', 'x').catch((e: Error) => e.message)), 'ERR Invalid client ID');
+  t.is(String(await a.client('LIST', 'EXTRA').catch((e: Error) => e.message)), 'ERR syntax error');
+});
