@@ -182,8 +182,8 @@ test.serial("CLIENT LIST and CLIENT INFO have Redis's fields in Redis's order; C
     b.disconnect();
   });
   await b.subscribe('news');
-  const redisLine = (await redis.client.client('INFO')) as string;
-  const proxyLine = (await a.client('INFO')) as string;
+  const redisLine = await redis.client.client('INFO');
+  const proxyLine = await a.client('INFO');
   // Redis 7.0 has no lib-name/lib-ver (7.2 added them last); everything before them matches one for one.
   const redisFields = fieldNames(redisLine).filter((f) => f !== 'lib-name' && f !== 'lib-ver');
   t.deepEqual(fieldNames(proxyLine).slice(0, redisFields.length), redisFields);
