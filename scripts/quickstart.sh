@@ -92,7 +92,7 @@ fi
   stop
 }
 
-sh scripts/debian-packages.sh redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools curl:curl
+sh scripts/debian-packages.sh redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools curl:curl openssl:openssl
 
 say "npm ci"
 npm ci --no-audit --no-fund --loglevel=error
