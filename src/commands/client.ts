@@ -62,6 +62,61 @@ function clientList({ proxy }: CommandContext, args: Buffer[]): Reply {
   return new VerbatimString(text);
 }
 
+/**
+ * CLIENT KILL addr:port (OK, or `No such client`), or CLIENT KILL with filters (ID, TYPE, ADDR, LADDR,
+ * USER, SKIPME) answering how many it closed, as Redis 7.0 does, over the proxy's own clients. The
+ * proxy has one user, `default`. A client that kills itself is closed once this reply is written.
+ */
+function clientKill({ proxy, client }: CommandContext, args: Buffer[]): Reply {
+  let addr: string | undefined;
+  let laddr: string | undefined;
+  let type: string | undefined;
+  let id: number | undefined;
+  let skipMe = true;
+  const oldForm = args.length === 3;
+  if (oldForm) {
+    addr = args[2]!.toString('latin1');
+    skipMe = false;
+  } else {
+    for (let i = 2; i < args.length; i += 2) {
+      const option = word(args[i]!);
+      const value = args[i + 1];
+      if (value === undefined) return syntaxError();
+      const text = value.toString('latin1');
+      if (option === 'id') {
+        if (!/^\d{1,19}$/.test(text) || Number(text) < 1) return new CommandError('ERR client-id should be greater than 0');
+        id = Number(text);
+      } else if (option === 'type') {
+        type = word(value);
+        if (!CLIENT_TYPES.has(type)) return new CommandError(`ERR Unknown client type '${text}'`);
+      } else if (option === 'addr') addr = text;
+      else if (option === 'laddr') laddr = text;
+      else if (option === 'user') {
+        if (text !== 'default') return new CommandError(`ERR No such user '${text}'`);
+      } else if (option === 'skipme') {
+        const yesNo = word(value);
+        if (yesNo !== 'yes' && yesNo !== 'no') return syntaxError();
+        skipMe = yesNo === 'yes';
+      } else return syntaxError();
+    }
+  }
+  const doomed: ClientState[] = [];
+  for (const c of proxy.clients()) {
+    if (addr !== undefined && c.remoteAddress !== addr) continue;
+    if (laddr !== undefined && c.localAddress !== laddr) continue;
+    if (type !== undefined && clientType(c) !== type) continue;
+    if (id !== undefined && c.id !== id) continue;
+    if (c === client && skipMe) continue;
+    doomed.push(c);
+  }
+  for (const c of doomed) {
+    if (c === client) client.closeAfterReply = true;
+    else c.kill();
+  }
+  if (oldForm) return doomed.length === 0 ? new CommandError('ERR No such client') : OK;
+  return doomed.length;
+}
+
 const HELP = [
   'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
   'GETNAME',
@@ -70,6 +125,22 @@ const HELP = [
   '    Return the ID of the current connection.',
   'INFO',
   '    Return information about the current client connection.',
+  'KILL <ip:port>',
+  '    Kill connection made from <ip:port>.',
+  'KILL <option> <value> [<option> <value> [...]]',
+  '    Kill connections. Options are:',
+  '    * ADDR (<ip:port>|<unixsocket>:0)',
+  '      Kill connections made from the specified address',
+  '    * LADDR (<ip:port>|<unixsocket>:0)',
+  '      Kill connections made to specified local address',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
+  '      Kill connections by type.',
+  '    * USER <username>',
+  '      Kill connections authenticated by <username>.',
+  '    * SKIPME (YES|NO)',
+  '      Skip killing current connection (default: yes).',
+  '    * ID <client-id>',
+  '      Kill connections by client id.',
   'LIST [options ...]',
   '    Return information about client connections. Options:',
   '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
@@ -115,6 +186,7 @@ export const clientCommand: CommandSpec = command({
     sub('id', 2, 'Returns the unique client ID of the connection.', ({ client }) => client.id, { since: '5.0.0' }),
     sub('info', 2, 'Returns information about the connection.', ({ client }) => new VerbatimString(clientLine(client)), { since: '6.2.0' }),
     sub('list', -2, 'Lists open connections.', clientList),
+    sub('kill', -3, 'Terminates open connections.', clientKill),
     sub(
       'setinfo',
       4,

@@ -33,7 +33,8 @@ export interface ClientState {
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
   /** False while a password is set and the client has not given it (AUTH, HELLO … AUTH); RESET clears it. */
-  authenticated: boolean;
+  authenticated: boolean; /** CLIENT KILL from another client: closes the connection now, as Redis frees a client (what it is owed is dropped). */
+  kill(): void;
 }
 
 /** A client's session as CLIENT LIST shows it. */

@@ -466,6 +466,10 @@ export class RespConnection implements ClientState, SessionHost {
     return this.#ctx.proxy.backends.table();
   }
 
+  kill(): void {
+    this.#socket.destroy();
+  }
+
   #enqueue(result: Reply | Promise<Reply>): void {
     if (!(result instanceof Promise)) {
       if (this.#queueHead === this.#queue.length) writeReply(result, this.protocol);

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { freshKey } from '../helpers/external.ts';
 import { proxyUnderTest, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { connectRaw, type RawClient } from '../helpers/raw-client.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 let redis: TestRedis;
@@ -201,14 +202,66 @@ test.serial("CLIENT LIST and CLIENT INFO have Redis's fields in Redis's order; C
       .split('\n')
       .filter(Boolean)
       .map((l) => /name=(\S*)/.exec(l)![1]);
-  t.deepEqual(names(await a.client('LIST', 'TYPE', 'pubsub')), ['listener']);
-  t.true(names(await a.client('LIST', 'TYPE', 'normal')).includes('lister'));
-  t.false(names(await a.client('LIST', 'TYPE', 'normal')).includes('listener'));
-  t.deepEqual(names(await a.client('LIST', 'TYPE', 'replica')), []);
-  t.deepEqual(names(await a.client('LIST', 'ID', String(ids.listener), '999999', String(ids.lister))), ['listener', 'lister']);
-  t.regex(String(await a.client('LIST', 'ID', String(ids.lister))), /flags=N/);
-  t.regex(String(await a.client('LIST', 'ID', String(ids.listener))), /flags=P .* sub=1 /);
-  t.is(String(await a.client('LIST', 'TYPE', 'bogus').catch((e: Error) => e.message)), "ERR Unknown client type 'bogus'");
-  t.is(String(await a.client('LIST', 'ID', 'x').catch((e: Error) => e.message)), 'ERR Invalid client ID');
-  t.is(String(await a.client('LIST', 'EXTRA').catch((e: Error) => e.message)), 'ERR syntax error');
+  t.deepEqual(names(await a.call('CLIENT', 'LIST', 'TYPE', 'pubsub')), ['listener']);
+  t.true(names(await a.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes('lister'));
+  t.false(names(await a.call('CLIENT', 'LIST', 'TYPE', 'normal')).includes('listener'));
+  t.deepEqual(names(await a.call('CLIENT', 'LIST', 'TYPE', 'replica')), []);
+  t.deepEqual(names(await a.call('CLIENT', 'LIST', 'ID', String(ids.listener), '999999', String(ids.lister))), ['listener', 'lister']);
+  t.regex(String(await a.call('CLIENT', 'LIST', 'ID', String(ids.lister))), /flags=N/);
+  t.regex(String(await a.call('CLIENT', 'LIST', 'ID', String(ids.listener))), /flags=P .* sub=1 /);
+  t.is(String(await a.call('CLIENT', 'LIST', 'TYPE', 'bogus').catch((e: Error) => e.message)), "ERR Unknown client type 'bogus'");
+  t.is(String(await a.call('CLIENT', 'LIST', 'ID', 'x').catch((e: Error) => e.message)), 'ERR Invalid client ID');
+  t.is(String(await a.call('CLIENT', 'LIST', 'EXTRA').catch((e: Error) => e.message)), 'ERR syntax error');
+});
+
+test.serial("CLIENT KILL closes the proxy's own clients by ID, ADDR, LADDR, TYPE, USER and SKIPME, as Redis 7.0 answers it", async (t) => {
+  const killer = new Redis(proxy.respAddress);
+  t.teardown(() => killer.disconnect());
+  const idOf = async (raw: RawClient) => {
+    raw.write('CLIENT ID\r\n');
+    return Number(/^:(\d+)\r\n/.exec(await raw.readUntil((r) => r.endsWith('\r\n')))![1]);
+  };
+  const byId = await connectRaw(proxy.respAddress);
+  const byAddr = await connectRaw(proxy.respAddress);
+  const subscriber = await connectRaw(proxy.respAddress);
+  t.teardown(() => [byId, byAddr, subscriber].forEach((c) => c.destroy()));
+  const id = await idOf(byId);
+  byAddr.write('CLIENT INFO\r\n');
+  const addr = /addr=(\S+)/.exec(await byAddr.readUntil((r) => r.includes('\n', r.indexOf('\r\n') + 2)))![1]!;
+  subscriber.write('SUBSCRIBE news\r\n');
+  await subscriber.readUntil((r) => r.includes(':1\r\n'));
+  const backendConnections = (await redis.client.client('LIST')) as string;
+
+  t.is(await killer.call('CLIENT', 'KILL', 'ID', String(id)), 1);
+  await t.notThrowsAsync(byId.closed(), 'killed by ID');
+  t.is(await killer.call('CLIENT', 'KILL', addr), 'OK', 'the old form');
+  await t.notThrowsAsync(byAddr.closed());
+  t.is(await killer.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'USER', 'default'), 1);
+  await t.notThrowsAsync(subscriber.closed());
+  t.is(await killer.call('CLIENT', 'KILL', 'ID', String(id)), 0, 'gone already');
+  t.is(await killer.call('CLIENT', 'KILL', 'TYPE', 'normal'), 0, 'SKIPME yes by default: not itself');
+  t.is(await killer.ping(), 'PONG');
+
+  const error = (args: string[]) => killer.call('CLIENT', 'KILL', ...args).catch((e: Error) => e.message);
+  t.is(await error(['127.0.0.1:1']), 'ERR No such client');
+  t.is(await error(['ID', '0']), 'ERR client-id should be greater than 0');
+  t.is(await error(['TYPE', 'bogus']), "ERR Unknown client type 'bogus'");
+  t.is(await error(['USER', 'bob']), "ERR No such user 'bob'");
+  t.is(await error(['SKIPME', 'maybe']), 'ERR syntax error');
+  t.is(await error(['ID']), 'ERR No such client', 'two words are the old form: an address');
+  t.is(await error(['ID', '5', 'TYPE']), 'ERR syntax error');
+  t.is(String(await killer.call('CLIENT', 'KILL').catch((e: Error) => e.message)), "ERR wrong number of arguments for 'client|kill' command");
+  // Redis's own clients (the proxy's backend connections) are never touched; but a subscriber's own connection closed with it.
+  const after = (await redis.client.client('LIST')) as string;
+  t.is(
+    after.split('\n').filter((l) => l.includes('name=redis-cache-proxy ')).length,
+    backendConnections.split('\n').filter((l) => l.includes('name=redis-cache-proxy ')).length,
+  );
+
+  // Killing itself (SKIPME no): its reply comes, then the connection closes.
+  const self = await connectRaw(proxy.respAddress);
+  t.teardown(() => self.destroy());
+  const selfId = await idOf(self);
+  self.write(`CLIENT KILL ID ${selfId} SKIPME no\r\n`);
+  t.is(await self.closed(), `:${selfId}\r\n:1\r\n`, 'its reply, then the close');
 });
