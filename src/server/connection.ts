@@ -63,6 +63,7 @@ const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
 );
 const NOT_IN_MULTI = new CommandError('ERR SELECT inside MULTI is not supported through redis-cache-proxy; SELECT before MULTI');
+const KILL_NOT_IN_MULTI = new CommandError('ERR CLIENT KILL inside MULTI is not supported through redis-cache-proxy; run it outside the transaction');
 const AUTH_NOT_IN_MULTI = new CommandError('ERR AUTH inside MULTI is not supported through redis-cache-proxy; AUTH before MULTI');
 /** Commands that a session (not the proxy) answers while one is open. */
 const SESSION_COMMANDS = new Set(['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'echo']);
@@ -388,6 +389,8 @@ export class RespConnection implements ClientState, SessionHost {
       // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
       if (route.kind === 'refused') return session.refuseInTransaction(route.error);
       if (name === 'select') return session.refuseInTransaction(NOT_IN_MULTI);
+      // Queued on Redis it would kill Redis's clients (the proxy's own connections among them), not the proxy's.
+      if (name === 'client' && args.length > 1 && lower(args[1]!) === 'kill') return session.refuseInTransaction(KILL_NOT_IN_MULTI);
       if (name === 'hello') return session.refuseInTransaction(NOT_IN_SESSION);
       return session.run(args);
     }
