@@ -35,6 +35,8 @@ export class PinnedConnection {
   readonly ready: Promise<void>;
   /** The database the connection has selected, as far as commands written go. */
   db: number;
+  /** Redis's id for this connection (CLIENT ID, asked in the handshake), for CLIENT UNBLOCK; 0 until ready. */
+  redisId = 0;
   readonly #connection: BackendConnection;
   readonly #reader = new ReplyReader();
   readonly #waiters: Waiter[] = [];
@@ -70,12 +72,17 @@ export class PinnedConnection {
             ...(protocol === 3 ? [['HELLO', '3']] : []),
             ...(db !== 0 ? [['SELECT', String(db)]] : []),
             ['CLIENT', 'SETNAME', PINNED_CONNECTION_NAME],
+            // Last, so its reply is the last frame: CLIENT UNBLOCK of a client of the proxy needs it.
+            ['CLIENT', 'ID'],
           ];
           const replies = steps.map(() => this.#expect());
           write(steps.map((args) => encodeCommand(args.map((a) => Buffer.from(a)))).join(''));
           return Promise.all(replies).then((frames) => {
+            // A user not allowed CLIENT ID still gets its sessions; only CLIENT UNBLOCK of it answers 0.
+            const id = frames.pop()!;
             const refused = frames.find((f) => f[0] === 0x2d /* - */);
             if (refused) throw new Error(`login refused: ${refused.latin1Slice(1, refused.length - 2)}`);
+            this.redisId = id[0] === 0x3a /* : */ ? Number(id.latin1Slice(1, id.length - 2)) : 0;
           });
         },
         onReady: () => opened.resolve(),

@@ -1,9 +1,10 @@
 // Owns CLIENT and its subcommands: naming, library info, id, and the client list.
 import { monotonicSeconds } from '../clock.ts';
 import { CommandError } from '../errors.ts';
-import { OK, type Reply, VerbatimString } from '../resp/reply.ts';
-import { BAD_NAME, command, help, isValidName, syntaxError, word } from './spec.ts';
-import type { ClientState, CommandContext, CommandSpec } from './types.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
+import { OK, RawReply, type Reply, VerbatimString } from '../resp/reply.ts';
+import { BAD_NAME, command, help, integerArg, isValidName, notAnInteger, syntaxError, word } from './spec.ts';
+import type { ClientState, CommandContext, CommandSpec, ProxyContext } from './types.ts';
 
 /**
  * One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's order (and 7.2's lib-name and
@@ -147,13 +148,46 @@ const HELP = [
   '      Return clients of specified type.',
   '    * ID <client-id> [<client-id> ...]',
   '      Return clients of specified IDs only.',
+  'REPLY (ON|OFF|SKIP)',
+  '    Control the replies sent to the current connection.',
   'SETINFO <option> <value>',
   '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
   'SETNAME <name>',
   '    Assign the name <name> to the current connection.',
+  'UNBLOCK <clientid> [TIMEOUT|ERROR]',
+  '    Unblock the specified blocked client.',
   'HELP',
   '    Print this help.',
 ];
+
+const UNBLOCK_REASON = new CommandError('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
+
+/**
+ * CLIENT UNBLOCK: a client of the proxy blocks on a backend connection of its own, so Redis is asked
+ * to unblock that connection (by Redis's id for it), over the cache's connection, which never blocks.
+ * Redis then answers the blocked command (nil, or -UNBLOCKED) and the proxy relays it as any reply.
+ */
+function unblock(proxy: ProxyContext, args: Buffer[]): Reply | Promise<Reply> {
+  // Redis's order: the arity of its own parser, then the reason, then the id.
+  if (args.length > 4) return new CommandError(`ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.`);
+  let reason = 'TIMEOUT';
+  if (args.length === 4) {
+    reason = word(args[3]!);
+    if (reason !== 'timeout' && reason !== 'error') return UNBLOCK_REASON;
+  }
+  const id = integerArg(args[2]!);
+  if (id === null) return notAnInteger();
+  let backendId = 0;
+  for (const client of proxy.clients()) {
+    if (client.id !== id) continue;
+    backendId = client.session?.blockedIn ?? 0;
+    break;
+  }
+  if (backendId === 0) return 0;
+  return proxy.backends.fill
+    .control(encodeCommand(['CLIENT', 'UNBLOCK', String(backendId), reason]))
+    .then((frame): Reply => (frame[0] === 0x3a /* : */ ? Number(frame.latin1Slice(1, frame.length - 2)) : new RawReply(frame)));
+}
 
 const onOff = (arg: Buffer) => (['on', 'off'].includes(word(arg)) ? OK : syntaxError());
 
@@ -211,6 +245,22 @@ export const clientCommand: CommandSpec = command({
       since: '7.2.0',
     }),
     sub('getredir', 2, "Returns the client ID to which the connection's tracking notifications are redirected: none.", () => -1, { since: '6.0.0' }),
+    sub(
+      'reply',
+      3,
+      'Instructs the server whether to reply to commands.',
+      ({ client }, args) => {
+        const mode = word(args[2]!);
+        if (mode !== 'on' && mode !== 'off' && mode !== 'skip') return syntaxError();
+        // The connection applies it: OFF and SKIP silence this very reply, ON's is written.
+        client.replyMode(mode);
+        return OK;
+      },
+      { since: '3.2.0' },
+    ),
+    sub('unblock', -3, 'Unblocks a client blocked by a blocking command from a different connection.', ({ proxy }, args) => unblock(proxy, args), {
+      since: '5.0.0',
+    }),
     sub('help', 2, 'Returns helpful text about the different subcommands.', help(HELP), { since: '5.0.0' }),
   ],
 });

@@ -181,6 +181,7 @@ export const connectionCommands: CommandSpec[] = [
       client.protocol = 2;
       client.name = '';
       client.db = proxy.config.backend.db;
+      client.replyMode('reset');
       return RESET;
     },
   }),

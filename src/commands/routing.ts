@@ -47,7 +47,9 @@ const RULES = new Map<string, Route>([
   ['mget', CACHED],
   // Connection state lives in the proxy: each client has its own, the backend connections do not.
   ...['ping', 'echo', 'quit', 'hello', 'auth', 'select', 'reset', 'info', 'config|get'].map((n) => [n, LOCAL] as const),
-  ...['setname', 'getname', 'setinfo', 'id', 'info', 'list', 'kill', 'help', 'no-evict', 'no-touch', 'getredir'].map((n) => [`client|${n}`, LOCAL] as const),
+  ...['setname', 'getname', 'setinfo', 'id', 'info', 'list', 'kill', 'help', 'no-evict', 'no-touch', 'getredir', 'unblock', 'reply'].map(
+    (n) => [`client|${n}`, LOCAL] as const,
+  ),
   ['client', LOCAL],
   // Outside a session these only have Redis's answer for a connection with no transaction or subscription.
   ...['exec', 'discard', 'unwatch', 'unsubscribe', 'punsubscribe', 'sunsubscribe'].map((n) => [n, LOCAL] as const),
@@ -65,10 +67,8 @@ const RULES = new Map<string, Route>([
   ['waitaof', session('blocking')],
   ['client|tracking', refused('client|tracking', 'the proxy keeps its own cache coherent; point client-side caching at Redis directly')],
   ['client|caching', refused('client|caching', 'the proxy keeps its own cache coherent; point client-side caching at Redis directly')],
-  ['client|reply', refused('client|reply', `${SHARED}, and every request is answered`)],
   ['client|pause', refused('client|pause', `${SHARED}; pause Redis directly`)],
   ['client|unpause', refused('client|unpause', `${SHARED}; unpause Redis directly`)],
-  ['client|unblock', refused('client|unblock', "client ids of the proxy are not Redis's")],
   ['shutdown', refused('shutdown', 'stop Redis directly, or stop the proxy with SIGTERM')],
   ['replicaof', refused('replicaof', 'change replication on Redis directly')],
   ['slaveof', refused('slaveof', 'change replication on Redis directly')],

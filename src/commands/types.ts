@@ -32,8 +32,11 @@ export interface ClientState {
   readonly session: SessionInfo | undefined;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+  /** CLIENT REPLY ON|OFF|SKIP, and RESET's end of OFF: which of the client's replies are written, from the command running now on. */
+  replyMode(mode: 'on' | 'off' | 'skip' | 'reset'): void;
   /** False while a password is set and the client has not given it (AUTH, HELLO … AUTH); RESET clears it. */
-  authenticated: boolean; /** CLIENT KILL from another client: closes the connection now, as Redis frees a client (what it is owed is dropped). */
+  authenticated: boolean;
+  /** CLIENT KILL from another client: closes the connection now, as Redis frees a client (what it is owed is dropped). */
   kill(): void;
 }
 
@@ -46,6 +49,8 @@ export interface SessionInfo {
   readonly shardChannels: number;
   readonly blocked: boolean;
   readonly monitoring: boolean;
+  /** While a blocking command is in flight: Redis's id of the backend connection it blocks (CLIENT UNBLOCK); else 0. */
+  readonly blockedIn: number;
 }
 
 /** The proxy-wide parts a command may use. */

@@ -31,7 +31,7 @@ const PENDING_LIMIT = 16 * 1024;
 interface Slot {
   reply: Reply | undefined;
   settled: boolean;
-  /** Owed by a session the client left while it waited on Redis: never written, as Redis never answers it. */
+  /** Owed by a session the client left while it waited on Redis, or silenced by CLIENT REPLY: never written. */
   dropped?: boolean;
   /** Encoded in the protocol in force when its command ran, even if a later HELLO changed it. */
   readonly protocol: ProtocolVersion;
@@ -51,6 +51,28 @@ type Lane = typeof NO_LANE | typeof CACHE_LANE | typeof SHARED_LANE | typeof SES
 
 /** After the last reply owed is written, how long the connection keeps reading (and dropping) before it closes. */
 const LINGER_AFTER_LAST_REPLY_MS = 1000;
+
+/**
+ * CLIENT REPLY, as Redis's client flags: OFF silences every reply from the command that set it on;
+ * SKIP silences its own reply (THIS) and the next command's (NEXT, which becomes THIS after it).
+ */
+const REPLY_OFF = 1;
+const SKIP_THIS = 2;
+const SKIP_NEXT = 4;
+/** What a command sent in a subscription is answered with, in the stream: its frame, nothing, or (for a PING standing in) these bytes. */
+const STREAM_RELAY = 0;
+const STREAM_SILENCE = 1;
+type StreamAnswer = typeof STREAM_RELAY | typeof STREAM_SILENCE | Buffer;
+/** Commands whose only answers in a subscription are Pub/Sub pushes, which CLIENT REPLY never silences. */
+const PUSH_ONLY = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+const STREAM_OK_FRAME = Buffer.from('+OK\r\n');
+const CLIENT_REPLY_SUBSCRIBED = Buffer.from(
+  "-ERR Can't execute 'client|reply': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+);
+const PING = [Buffer.from('PING')];
+const CLIENT_REPLY_IN_MULTI = new CommandError(
+  'ERR CLIENT REPLY inside MULTI is not supported through redis-cache-proxy; send CLIENT REPLY before MULTI or after EXEC',
+);
 
 /** #run's answer when the request must wait for the client's outstanding commands on another lane. */
 const HOLD = Symbol('hold');
@@ -112,6 +134,11 @@ export class RespConnection implements ClientState, SessionHost {
   // A request waiting for the outstanding commands of another lane to finish.
   #held: Buffer[] | string | undefined;
   #session: Session | undefined;
+  // CLIENT REPLY's state (REPLY_OFF, SKIP_THIS, SKIP_NEXT); 0, replies on, is the only state the hot path tests.
+  #quiet = 0;
+  // In a subscription, the answers owed, in order, for the commands whose reply is not a push (PING, …).
+  #streamAnswers: StreamAnswer[] = [];
+  #streamAnswersHead = 0;
   // False from connect until AUTH succeeds when PROXY_PASSWORD is set (and again after RESET); the
   // deadline closes a connection that has not authenticated by then (AUTH_TIMEOUT).
   #authenticated = true;
@@ -203,6 +230,26 @@ export class RespConnection implements ClientState, SessionHost {
     if (!this.#paused) this.#process();
   }
 
+  /** CLIENT REPLY ON|OFF|SKIP, and RESET (which, as Redis's, ends OFF and a SKIP to come, not one in force). */
+  replyMode(mode: 'on' | 'off' | 'skip' | 'reset'): void {
+    if (mode === 'on') this.#quiet = 0;
+    else if (mode === 'off') this.#quiet |= REPLY_OFF;
+    else if (mode === 'reset') this.#quiet &= SKIP_THIS;
+    // SKIP answers nothing itself, and does nothing while replies are off.
+    else if ((this.#quiet & REPLY_OFF) === 0) this.#quiet |= SKIP_THIS | SKIP_NEXT;
+  }
+
+  /** Replies are not all on: the command just run may be answered or not; then a SKIP moves on. */
+  #answerQuietly(result: Reply | Promise<Reply> | undefined): void {
+    const silenced = (this.#quiet & (REPLY_OFF | SKIP_THIS)) !== 0;
+    this.#quiet = (this.#quiet & REPLY_OFF) | ((this.#quiet & SKIP_NEXT) !== 0 ? SKIP_THIS : 0);
+    if (result === undefined) return;
+    // A silenced reply still waited on keeps its place, so the lanes still wait for its command; it is never written.
+    if (silenced) {
+      if (result instanceof Promise) this.#enqueue(result, true);
+    } else this.#enqueue(result);
+  }
+
   /** Unsent reply bytes (CLIENT LIST's omem). */
   get outputBytes(): number {
     return this.#socket.writableLength;
@@ -253,7 +300,8 @@ export class RespConnection implements ClientState, SessionHost {
           break;
         }
         this.#count(request);
-        if (result !== undefined) this.#enqueue(result);
+        if (this.#quiet !== 0) this.#answerQuietly(result);
+        else if (result !== undefined) this.#enqueue(result);
         if (this.closeAfterReply) {
           this.#stopInput();
           break;
@@ -381,9 +429,16 @@ export class RespConnection implements ClientState, SessionHost {
       this.#session = undefined;
       return dispatch(this.#ctx, args);
     }
+    // The proxy's to apply: Redis would silence the session connection's replies, which the proxy awaits.
+    if (name === 'client' && args.length === 3 && lower(args[1]!) === 'reply') return this.#clientReplyInSession(session, args);
     // A client's password is the proxy's to check: it never reaches Redis, not even queued in a transaction.
     if (name === 'auth') return session.inMulti ? session.refuseInTransaction(AUTH_NOT_IN_MULTI) : dispatch(this.#ctx, args);
-    if (session.streaming) return session.run(args);
+    if (session.streaming) {
+      // Answers in the stream that are not pushes are the commands' replies, in order: each gets what CLIENT REPLY said then.
+      if (!PUSH_ONLY.has(name) && !session.info.monitoring)
+        this.#streamAnswers.push((this.#quiet & (REPLY_OFF | SKIP_THIS)) !== 0 ? STREAM_SILENCE : STREAM_RELAY);
+      return session.run(args);
+    }
     const route = routeOf(args, this.#ctx.proxy.backends.table());
     if (session.inMulti) {
       // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
@@ -398,6 +453,23 @@ export class RespConnection implements ClientState, SessionHost {
     if (route.kind === 'local' && !SESSION_COMMANDS.has(name)) return name === 'hello' ? NOT_IN_SESSION : dispatch(this.#ctx, args);
     this.#lane = SESSION_LANE;
     return session.run(args);
+  }
+
+  /**
+   * CLIENT REPLY while a session is open. In a transaction Redis would queue it and apply it halfway
+   * through EXEC's reply: refused, and EXEC aborts. In a subscription its answer must come after what
+   * the stream still owes (replies, confirmations): a PING goes in its place, and its answer becomes
+   * CLIENT REPLY's. A RESP2 subscriber gets Redis's refusal, and its mode does not change.
+   */
+  #clientReplyInSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined | typeof SESSION_BUSY {
+    if (session.inMulti) return session.refuseInTransaction(CLIENT_REPLY_IN_MULTI);
+    if (!session.streaming || session.info.monitoring) return dispatch(this.#ctx, args);
+    const refused = this.protocol === 2;
+    const reply = refused ? undefined : dispatch(this.#ctx, args);
+    const silenced = (this.#quiet & (REPLY_OFF | SKIP_THIS)) !== 0;
+    const frame = refused ? CLIENT_REPLY_SUBSCRIBED : reply instanceof CommandError ? Buffer.from(`-${reply.message}\r\n`) : STREAM_OK_FRAME;
+    this.#streamAnswers.push(silenced ? STREAM_SILENCE : frame);
+    return session.run(PING);
   }
 
   /** A read command through the cache, answered in the client's protocol. */
@@ -439,7 +511,20 @@ export class RespConnection implements ClientState, SessionHost {
   }
 
   // SessionHost: what the client's session calls back.
-  relay(frame: Buffer): void {
+  relay(frame: Buffer, push: boolean): void {
+    if (!push) {
+      // A command's reply: answered as CLIENT REPLY said when it ran (MONITOR's lines: as it says now).
+      let answer: StreamAnswer = (this.#quiet & REPLY_OFF) !== 0 ? STREAM_SILENCE : STREAM_RELAY;
+      if (this.#streamAnswersHead < this.#streamAnswers.length) {
+        answer = this.#streamAnswers[this.#streamAnswersHead++]!;
+        if (this.#streamAnswersHead === this.#streamAnswers.length) {
+          this.#streamAnswers = [];
+          this.#streamAnswersHead = 0;
+        }
+      }
+      if (answer === STREAM_SILENCE) return;
+      if (answer !== STREAM_RELAY) frame = answer;
+    }
     this.#enqueue(new RawReply(frame));
     if (this.#queueHead === this.#queue.length) this.#flush();
   }
@@ -450,6 +535,8 @@ export class RespConnection implements ClientState, SessionHost {
 
   ended(): void {
     this.#session = undefined;
+    this.#streamAnswers = [];
+    this.#streamAnswersHead = 0;
     // A request held while the session wound down may go now.
     if (this.#held !== undefined && this.#outstanding === 0) queueMicrotask(this.#release);
   }
@@ -473,13 +560,14 @@ export class RespConnection implements ClientState, SessionHost {
     this.#socket.destroy();
   }
 
-  #enqueue(result: Reply | Promise<Reply>): void {
+  #enqueue(result: Reply | Promise<Reply>, silenced = false): void {
     if (!(result instanceof Promise)) {
       if (this.#queueHead === this.#queue.length) writeReply(result, this.protocol);
       else this.#queue.push({ reply: result, settled: true, protocol: this.protocol });
       return;
     }
     const slot: Slot = { reply: undefined, settled: false, protocol: this.protocol };
+    if (silenced) slot.dropped = true;
     this.#queue.push(slot);
     this.#outstanding++;
     result.then(
@@ -514,7 +602,8 @@ export class RespConnection implements ClientState, SessionHost {
       return;
     }
     this.#count(held);
-    if (result !== undefined) this.#enqueue(result);
+    if (this.#quiet !== 0) this.#answerQuietly(result);
+    else if (result !== undefined) this.#enqueue(result);
     if (this.closeAfterReply) this.#stopInput();
     else if (!this.#paused && !this.#draining && !this.#inputStopped) this.#socket.resume();
     this.#process();

@@ -15,8 +15,12 @@ export interface SessionHost {
   /** The client's protocol and database (SELECT changes it between commands). */
   readonly protocol: 2 | 3;
   readonly db: number;
-  /** A frame that answers no request (a Pub/Sub message, a MONITOR line): relayed in order with the replies. */
-  relay(frame: Buffer): void;
+  /**
+   * A frame of the stream (subscribed, MONITOR), relayed in order with the replies. `push`: a Pub/Sub
+   * message or confirmation (or any RESP3 push), which Redis sends even with CLIENT REPLY OFF; otherwise
+   * the reply of a command sent in the stream, or a MONITOR line.
+   */
+  relay(frame: Buffer, push: boolean): void;
   /** A write Redis acknowledged: drop what it made stale, before its reply is relayed (a promise when that must wait). */
   invalidate(effect: WriteEffect): void | Promise<void>;
   /** The session is over; the client's next commands take the shared paths again. */
@@ -47,6 +51,7 @@ function pubsubKind(frame: Buffer): string {
 }
 
 const SUBSCRIBE_REPLIES = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+const MESSAGES = new Set(['message', 'pmessage', 'smessage']);
 
 /**
  * Commands run on the client's own connection, in order, for as long as the session needs it:
@@ -116,6 +121,7 @@ export class Session {
       shardChannels: this.#shardChannels,
       blocked: !this.#inMulti && !this.#streaming && this.#outstanding > 0,
       monitoring: this.#monitoring,
+      blockedIn: !this.#inMulti && !this.#streaming && this.#blocking > 0 ? this.#connection.redisId : 0,
     };
   }
 
@@ -235,7 +241,7 @@ export class Session {
       else if (kind === 'psubscribe' || kind === 'punsubscribe') this.#patterns = Math.max(0, count - this.#channels);
       else this.#channels = Math.max(0, count - this.#patterns);
     }
-    this.#host.relay(frame);
+    this.#host.relay(frame, frame[0] === 0x3e /* > */ || SUBSCRIBE_REPLIES.has(kind) || MESSAGES.has(kind));
     if (SUBSCRIBE_REPLIES.has(kind) && !this.#monitoring && this.#channels + this.#patterns + this.#shardChannels === 0 && this.#endOfStream === undefined) {
       // No subscription left; what the client sent after this confirmation is answered before the marker.
       const marker = `redis-cache-proxy:end-of-stream:${Math.random().toString(36).slice(2)}`;
