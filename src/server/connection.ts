@@ -464,12 +464,15 @@ export class RespConnection implements ClientState, SessionHost {
   #clientReplyInSession(session: Session, args: Buffer[]): Reply | Promise<Reply> | undefined | typeof SESSION_BUSY {
     if (session.inMulti) return session.refuseInTransaction(CLIENT_REPLY_IN_MULTI);
     if (!session.streaming || session.info.monitoring) return dispatch(this.#ctx, args);
+    // First, as the session may be winding down: then the request waits, and nothing has changed yet.
+    const ping = session.run(PING);
+    if (ping === SESSION_BUSY) return ping;
     const refused = this.protocol === 2;
     const reply = refused ? undefined : dispatch(this.#ctx, args);
     const silenced = (this.#quiet & (REPLY_OFF | SKIP_THIS)) !== 0;
     const frame = refused ? CLIENT_REPLY_SUBSCRIBED : reply instanceof CommandError ? Buffer.from(`-${reply.message}\r\n`) : STREAM_OK_FRAME;
     this.#streamAnswers.push(silenced ? STREAM_SILENCE : frame);
-    return session.run(PING);
+    return ping;
   }
 
   /** A read command through the cache, answered in the client's protocol. */
