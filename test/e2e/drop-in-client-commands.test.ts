@@ -119,7 +119,7 @@ test('CLIENT UNBLOCK in RESP3 answers null; unknown ids, clients not blocked and
   await t.throwsAsync(admin.call('CLIENT', 'UNBLOCK'), { message: "ERR wrong number of arguments for 'client|unblock' command" });
 
   raw.write(cmd('HELLO', '3'));
-  let seen = (await raw.readUntil((r) => r.length > offset && /redis-cache-proxy [^\r]*\r\n$/.test(r))).length;
+  const seen = (await raw.readUntil((r) => r.length > offset && /redis-cache-proxy [^\r]*\r\n$/.test(r))).length;
   t.is(await unblockAfter(redis, admin, id, raw, cmd('BLPOP', 'q', '0'), 'TIMEOUT'), 1);
   t.is((await raw.readUntil((r) => r.length >= seen + 3)).slice(seen), '_\r\n');
 });
