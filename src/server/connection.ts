@@ -434,10 +434,12 @@ export class RespConnection implements ClientState, SessionHost {
     // A client's password is the proxy's to check: it never reaches Redis, not even queued in a transaction.
     if (name === 'auth') return session.inMulti ? session.refuseInTransaction(AUTH_NOT_IN_MULTI) : dispatch(this.#ctx, args);
     if (session.streaming) {
-      // Answers in the stream that are not pushes are the commands' replies, in order: each gets what CLIENT REPLY said then.
-      if (!PUSH_ONLY.has(name) && !session.info.monitoring)
+      const result = session.run(args);
+      // Answers in the stream that are not pushes are the commands' replies, in order: each gets what CLIENT REPLY said
+      // when it ran (not when it is held back while the subscription winds down: it runs again later).
+      if (result !== SESSION_BUSY && !PUSH_ONLY.has(name) && !session.info.monitoring)
         this.#streamAnswers.push((this.#quiet & (REPLY_OFF | SKIP_THIS)) !== 0 ? STREAM_SILENCE : STREAM_RELAY);
-      return session.run(args);
+      return result;
     }
     const route = routeOf(args, this.#ctx.proxy.backends.table());
     if (session.inMulti) {
