@@ -236,3 +236,29 @@ for (const protocol of [2, 3] as const) {
     await next(`+OK\r\n$3\r\nend\r\n`);
   });
 }
+
+test('CLIENT REPLY SKIP and OFF in a RESP3 subscription: each command’s reply in the stream gets the mode in force when it was sent', async (t) => {
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  await redis.client.set('k', 'value');
+  const raw = await connectRaw(proxy.respAddress);
+  t.teardown(() => raw.destroy());
+  raw.write(cmd('HELLO', '3'));
+  const seen = (await raw.readUntil((r) => /redis-cache-proxy [^\r]*\r\n$/.test(r))).length;
+  raw.write(
+    cmd('SUBSCRIBE', 'ch') +
+      cmd('CLIENT', 'REPLY', 'SKIP') +
+      cmd('PING', 'a') + // skipped
+      cmd('PING', 'b') +
+      cmd('GET', 'k') +
+      cmd('CLIENT', 'REPLY', 'OFF') +
+      cmd('PING', 'c') + // silenced
+      cmd('CLIENT', 'REPLY', 'ON') +
+      cmd('PING', 'd'),
+  );
+  const expected = '>3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n$1\r\nb\r\n$5\r\nvalue\r\n+OK\r\n$1\r\nd\r\n';
+  t.is((await raw.readUntil((r) => r.length >= seen + expected.length)).slice(seen), expected);
+  // Messages came through all along; the subscription is intact.
+  t.is(await redis.client.publish('ch', 'm'), 1);
+  const message = '>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n';
+  t.is((await raw.readUntil((r) => r.length >= seen + expected.length + message.length)).slice(seen + expected.length), message);
+});
