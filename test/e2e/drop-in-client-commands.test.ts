@@ -262,3 +262,24 @@ test('CLIENT REPLY SKIP and OFF in a RESP3 subscription: each command’s reply 
   const message = '>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n';
   t.is((await raw.readUntil((r) => r.length >= seen + expected.length + message.length)).slice(seen + expected.length), message);
 });
+
+test("what the proxy refuses stays refused in a RESP3 subscription and in MONITOR, where Redis would run it; CLIENT KILL never reaches Redis's clients", async (t) => {
+  const { redis, proxy } = await redisAndProxyUnderTest(t);
+  const before = ((await redis.client.client('LIST')) as string).trim().split('\n').length;
+  for (const start of [[cmd('HELLO', '3'), cmd('SUBSCRIBE', 'news')], [cmd('MONITOR')]]) {
+    const raw = await connectRaw(proxy.respAddress);
+    t.teardown(() => raw.destroy());
+    for (const frame of start) raw.write(frame);
+    await raw.readUntil((r) => r.includes('subscribe') || r.includes('+OK\r\n'));
+    raw.write(cmd('CLIENT', 'KILL', 'TYPE', 'normal'));
+    // Before the fix, the subscriber's CLIENT KILL ran on Redis and closed its other clients (the proxy's connections among them).
+    await raw.readUntil((r) => r.includes('-ERR CLIENT KILL while subscribed or in MONITOR is not supported through redis-cache-proxy'));
+    raw.write(cmd('DEBUG', 'SLEEP', '0'));
+    await raw.readUntil((r) => r.includes("-ERR 'DEBUG' is not allowed through redis-cache-proxy"));
+    raw.destroy();
+  }
+  t.is(await redis.client.get('nothing-here'), null);
+  const after = ((await redis.client.client('LIST')) as string).trim().split('\n').length;
+  t.true(after >= before - 2, `Redis's clients were not killed (${before} before, ${after} after)`);
+  t.is(await redis.client.ping(), 'PONG');
+});
