@@ -19,6 +19,12 @@ export interface BackendClient {
    * `measured` false keeps its reply out of the latency histogram (a PTTL riding along with a fill).
    */
   send(frame: string, retriable: boolean, db: number, measured?: boolean): Promise<Buffer | null>;
+  /**
+   * Sends `frame`, two commands (a read and its PTTL, retried on a new connection like reads), and
+   * resolves with their two replies as send() gives each; rejects with the first error. `onFirst` runs
+   * as the first reply is read, before anything the connection reads after it is handled.
+   */
+  sendPair(frame: string, db: number, onFirst: () => void): Promise<[Buffer | null, Buffer | null]>;
   /** As send(), but the reply comes as the frame Redis sent, also on a 'value' connection. */
   sendRaw(frame: string, retriable: boolean, db: number): Promise<Buffer>;
   /** True while the connection is up and ready for commands. */
@@ -288,6 +294,11 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
       scheduleFlush();
       return queue.enqueue(frame, retriable, db, false, measured) as Promise<Buffer | null>;
+    },
+    sendPair(frame, db, onFirst) {
+      if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
+      scheduleFlush();
+      return queue.enqueuePair(frame, db, onFirst) as Promise<[Buffer | null, Buffer | null]>;
     },
     sendRaw(frame, retriable, db) {
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));

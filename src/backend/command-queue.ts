@@ -26,7 +26,24 @@ interface Pending {
   sentAt: number;
   /** Its reply's latency is counted (not for a PTTL that rides along with a fill). */
   readonly measured: boolean;
+  /** NOT_A_PAIR, or a pair of commands answered by two replies (a fill's GET and PTTL): which one comes next. */
+  pair: number;
+  /** A pair's first reply (or the error it was), kept until the second comes. */
+  first: BackendReply;
+  firstError: Error | undefined;
+  /** Called as a pair's first reply is read, before anything read after it is handled. */
+  readonly onFirst: (() => void) | undefined;
 }
+
+/** Pending.pair: one command, one reply. */
+const NOT_A_PAIR = 0;
+/** Pending.pair: two commands; the first reply is next. */
+const PAIR_FIRST = 1;
+/** Pending.pair: two commands; the first reply came, the second is next. */
+const PAIR_SECOND = 2;
+
+/** The fields a Pending that is no pair has (one shape for every Pending, so V8 keeps the queue's code monomorphic). */
+const SINGLE = { pair: NOT_A_PAIR, first: undefined, firstError: undefined, onFirst: undefined } as const;
 
 /** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
 class Fifo<T> {
@@ -132,8 +149,35 @@ export class CommandQueue {
       settled: false,
       sentAt: -1,
       measured,
+      ...SINGLE,
     });
     return promise;
+  }
+
+  /**
+   * Queues `frame`, two commands whose two replies answer it together (a read and its PTTL, retriable):
+   * the promise resolves with both, or rejects with the first's error or the second's. `onFirst` runs as
+   * the first reply is read, before whatever the connection reads after it (an invalidation) is handled.
+   */
+  enqueuePair(frame: string, db: number, onFirst: () => void): Promise<[BackendReply, BackendReply]> {
+    const { promise, resolve, reject } = withResolvers<BackendReply>();
+    this.#unsent.push({
+      frame,
+      retriable: true,
+      db,
+      raw: false,
+      deadlineTick: this.#tick + this.#options.deadlineTicks,
+      resolve,
+      reject,
+      settled: false,
+      sentAt: -1,
+      measured: true,
+      pair: PAIR_FIRST,
+      first: undefined,
+      firstError: undefined,
+      onFirst,
+    });
+    return promise as Promise<[BackendReply, BackendReply]>;
   }
 
   /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
@@ -150,6 +194,7 @@ export class CommandQueue {
       settled: false,
       sentAt: -1,
       measured: false,
+      ...SINGLE,
     });
     return promise;
   }
@@ -201,6 +246,7 @@ export class CommandQueue {
       settled: false,
       sentAt: -1,
       measured: false,
+      ...SINGLE,
     };
     this.#sent.push(select);
     this.#unconfirmedSelect = select;
@@ -258,26 +304,45 @@ export class CommandQueue {
    * `now` is when the chunk holding it was read (performance.now(), ms); omitted, it is not measured.
    */
   reply(reply: BackendReply, now = -1): boolean {
-    const pending = this.#sent.shift();
+    const pending = this.#sent.peek();
     if (pending === undefined) return false;
+    if (pending.pair === PAIR_FIRST) {
+      this.#firstOfPair(pending, reply, undefined);
+      return true;
+    }
+    this.#sent.shift();
     this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
-      pending.resolve(reply);
+      if (pending.pair === NOT_A_PAIR) pending.resolve(reply);
+      else if (pending.firstError !== undefined) pending.reject(pending.firstError);
+      else pending.resolve([pending.first, reply]);
     }
     return true;
   }
 
   /** Hands an error reply to its command; false when no command awaits one. `now` as for reply(). */
   replyError(err: Error, now = -1): boolean {
-    const pending = this.#sent.shift();
+    const pending = this.#sent.peek();
     if (pending === undefined) return false;
+    if (pending.pair === PAIR_FIRST) {
+      this.#firstOfPair(pending, undefined, err);
+      return true;
+    }
+    this.#sent.shift();
     this.#measure(pending, now);
     if (!pending.settled) {
       pending.settled = true;
-      pending.reject(err);
+      pending.reject(pending.firstError ?? err);
     }
     return true;
+  }
+
+  #firstOfPair(pending: Pending, reply: BackendReply, err: Error | undefined): void {
+    pending.pair = PAIR_SECOND;
+    pending.first = reply;
+    pending.firstError = err;
+    if (!pending.settled) pending.onFirst?.();
   }
 
   /** Counts a reply's latency: also a late one, whose command timed out, since it shows how slow Redis was. */
@@ -318,11 +383,18 @@ export class CommandQueue {
     const retry: Pending[] = [];
     for (const pending of this.#sent.drain()) {
       if (pending.settled) continue;
-      if (pending.retriable) retry.push(pending);
-      else {
-        pending.settled = true;
-        pending.reject(err);
+      if (pending.retriable) {
+        // Sent again whole: a pair's first reply comes again too.
+        if (pending.pair !== NOT_A_PAIR) {
+          pending.pair = PAIR_FIRST;
+          pending.first = undefined;
+          pending.firstError = undefined;
+        }
+        retry.push(pending);
+        continue;
       }
+      pending.settled = true;
+      pending.reject(err);
     }
     if (retry.length === 0) return;
     for (const pending of this.#unsent.drain()) retry.push(pending);

@@ -32,9 +32,13 @@ export interface Fill<T> {
   readonly ttlMs: Promise<number>;
 }
 
-export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw'> {
-  /** The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have it. */
-  get(key: string, db: number): Fill<Buffer | null>;
+export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendPair'> {
+  /**
+   * The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have
+   * it, and its PTTL reply (ttlOf reads it): GET and PTTL in one write, answered together. `onValue` runs
+   * as GET's reply is read, before anything read after it (an invalidation) is handled.
+   */
+  get(key: string, db: number, onValue: () => void): Promise<[Buffer | null, Buffer | null]>;
   /** A cached read command's reply, as the RESP3 frame Redis sent (errors too), and its keys' TTL. Only while `cachesReads`. */
   read(frame: string, db: number, keys: readonly string[]): Fill<Buffer>;
   /**
@@ -88,7 +92,7 @@ const PING = '*1\r\n$4\r\nPING\r\n';
 const pttl = (key: string) => `*2\r\n$4\r\nPTTL\r\n$${key.length}\r\n${key}\r\n`;
 
 /** PTTL's integer reply (`:1234`) as milliseconds; -1 (no expiry) and -2 (no key) both mean none. */
-function ttlOf(reply: unknown): number {
+export function ttlOf(reply: unknown): number {
   const ms = reply instanceof Buffer ? Number(reply.latin1Slice(1, reply.length - 2)) : NaN;
   return ms >= 0 ? ms : -1;
 }
@@ -178,10 +182,7 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
     address: client.address,
     // Promises straight from the connection's queue: whoever awaits `value` runs before anything the
     // connection reads after the reply (an invalidation) is handled (see onPush).
-    get: (key, db) => ({
-      value: client.send(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, true, db),
-      ttlMs: client.send(pttl(key), true, db, false).then(ttlOf),
-    }),
+    get: (key, db, onValue) => client.sendPair(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n${pttl(key)}`, db, onValue),
     read: (frame, db, keys) => ({
       value: client.sendRaw(frame, true, db),
       ttlMs: Promise.all(keys.map((key) => client.send(pttl(key), true, db, false))).then(leastTtl),

@@ -1,5 +1,5 @@
 // Owns cached reads: answer from the store, else fetch once per key (single-flight); and dropping what a write made stale.
-import type { Backend } from '../backend/redis-backend.ts';
+import { type Backend, ttlOf } from '../backend/redis-backend.ts';
 import { BackendReplyError, BackendTimeoutError } from '../errors.ts';
 import type { Stats } from '../stats.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
@@ -106,7 +106,6 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
     const fetchedAt = store.now();
     stats.backendReads++;
-    const fill = backend.get(key, db);
     const settle = (reply: Buffer | null, ttlMs: number): ReadValue => {
       // Same tick as store.set: no reader can find the key neither cached nor in flight.
       if (inflight.get(ek) === entry) inflight.delete(ek);
@@ -125,23 +124,18 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       store.set(ek, value, fetchedAt, ttlMs);
       return value;
     };
-    const promise = fill.value.then(
-      (reply) => {
+    const promise = backend
+      .get(key, db, () => {
         entry.read = true;
-        // Without its TTL (its connection went meanwhile) the value is answered but not kept.
-        return fill.ttlMs.then(
-          (ttlMs) => settle(reply, ttlMs),
-          () => settle(reply, 0),
-        );
-      },
-      (err: unknown) => {
-        if (inflight.get(ek) === entry) inflight.delete(ek);
-        countError(err);
-        throw err;
-      },
-    );
-    // The TTL's own failure is handled above, once the value is in.
-    fill.ttlMs.catch(() => {});
+      })
+      .then(
+        ([reply, ttl]) => settle(reply, ttlOf(ttl)),
+        (err: unknown) => {
+          if (inflight.get(ek) === entry) inflight.delete(ek);
+          countError(err);
+          throw err;
+        },
+      );
     const entry: Fetch = { promise, stale: false, read: false };
     return entry;
   }

@@ -211,6 +211,60 @@ test('a write for another database waits until Redis has accepted the SELECT; so
   t.deepEqual([read, write, other], [{ value: 'rr' }, { value: 'rw' }, { value: 'ro' }]);
 });
 
+test('a pair (a read and its PTTL) is answered by two replies together; onFirst runs as the first is read; the stream stays in step', async (t) => {
+  const q = make(10, 3);
+  let firsts = 0;
+  const pair = watch(q.enqueuePair('GP', 0, () => firsts++));
+  const after = watch(q.enqueue('A', true));
+  t.is(q.takeWritable(), 'GPA');
+  t.true(q.reply('value'));
+  t.is(firsts, 1, 'synchronously, as the first reply is handed over');
+  t.is(q.awaitingReply, 2, 'the pair still awaits its second reply');
+  t.true(q.reply(':-1'));
+  t.true(q.reply('ra'));
+  await settle();
+  t.deepEqual(pair, { value: ['value', ':-1'] });
+  t.deepEqual(after, { value: 'ra' });
+});
+
+test('a pair whose first reply is an error fails with it once the second has come; a timed-out pair still takes both replies', async (t) => {
+  const q = make(10, 1);
+  const wrongType = watch(q.enqueuePair('GP', 0, () => {}));
+  const slow = watch(q.enqueuePair('GP', 0, () => {}));
+  const next = watch(q.enqueue('B', true));
+  q.takeWritable();
+  q.replyError(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'));
+  q.reply(':-1');
+  q.sweep();
+  q.sweep();
+  await settle();
+  t.deepEqual(slow, { error: 'timed out' });
+  q.reply('late value');
+  q.reply(':5');
+  q.reply('rb');
+  await settle();
+  t.deepEqual(wrongType, { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' });
+  t.deepEqual(next, { error: 'timed out' }, 'timed out with the rest, and its reply dropped in step');
+  t.is(q.awaitingReply, 0);
+});
+
+test('a pair whose connection is lost between its two replies is sent again whole; onFirst runs again', async (t) => {
+  const q = make(10, 100);
+  q.connected(0);
+  let firsts = 0;
+  const pair = watch(q.enqueuePair('GP', 0, () => firsts++));
+  t.is(q.takeWritable(), 'GP');
+  q.reply('old value');
+  q.connectionLost(new Error('lost'));
+  q.connected(0);
+  t.is(q.takeWritable(), 'GP');
+  q.reply('new value');
+  q.reply(':100');
+  await settle();
+  t.is(firsts, 2);
+  t.deepEqual(pair, { value: ['new value', ':100'] });
+});
+
 test('each reply counts its latency from the write that sent it to the read that brought it; handshake commands do not', (t) => {
   const latency = new LatencyHistogram();
   const q = new CommandQueue({ maxInFlight: 100, deadlineTicks: 3, timedOut, latency });

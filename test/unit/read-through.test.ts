@@ -24,24 +24,25 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
-    get: (key, db) => {
-      const value = withResolvers<Buffer | null>();
-      const ttl = withResolvers<number>();
+    // GET and PTTL answered together, as the backend's pair is: onValue as the value is read, then both.
+    get: (key, db, onValue) => {
+      const pair = withResolvers<[Buffer | null, Buffer | null]>();
+      let value: Buffer | null = null;
       calls.push({
         key,
         db,
         resolve: (v, ttlMs = -1) => {
-          value.resolve(v);
-          ttl.resolve(ttlMs);
+          onValue();
+          pair.resolve([v, Buffer.from(`:${ttlMs}\r\n`)]);
         },
-        reject: (err) => {
-          value.reject(err);
-          ttl.reject(err);
+        reject: (err) => pair.reject(err),
+        value: (v) => {
+          value = v;
+          onValue();
         },
-        value: value.resolve,
-        ttl: ttl.resolve,
+        ttl: (ms) => pair.resolve([value, Buffer.from(`:${ms}\r\n`)]),
       });
-      return { value: value.promise, ttlMs: ttl.promise };
+      return pair.promise;
     },
     isReady: () => true,
     unavailableReason: '',
