@@ -162,7 +162,7 @@ The proxy listens on $connect_host:$resp_port (Redis protocol) and $connect_host
 Try:
   redis-cli -p $resp_port get Batman                 # through the proxy → "Superhero"
   curl 'localhost:$http_port/query?key=Batman'        # the same read over HTTP → Superhero
-  redis-cli -p $redis_port set Batman 'Dark Knight'    # straight to Redis: the proxy serves its cached value until CACHE_EXPIRY passes
+  redis-cli -p $redis_port set Batman 'Dark Knight'    # straight to Redis: Redis tells the proxy (CLIENT TRACKING), the next read through it says "Dark Knight"
 Logs: $state/proxy.log, $state/redis.log
 Stop both: bash scripts/quickstart.sh stop   (or kill $npm_pid, npm start, which passes SIGTERM on to the proxy; and $redis_pid, the Redis)
 EOF
