@@ -42,9 +42,6 @@ const PAIR_FIRST = 1;
 /** Pending.pair: two commands; the first reply came, the second is next. */
 const PAIR_SECOND = 2;
 
-/** The fields a Pending that is no pair has (one shape for every Pending, so V8 keeps the queue's code monomorphic). */
-const SINGLE = { pair: NOT_A_PAIR, first: undefined, firstError: undefined, onFirst: undefined } as const;
-
 /** A FIFO array with a moving head: O(1) push and shift without Array#shift's copying. */
 class Fifo<T> {
   #items: (T | undefined)[] = [];
@@ -137,8 +134,33 @@ export class CommandQueue {
 
   /** Queues a command for database `db` (or ANY_DB); it is written by the next takeWritable(). */
   enqueue(frame: string, retriable: boolean, db: number = ANY_DB, raw = false, measured = true): Promise<BackendReply> {
+    const { pending, promise } = this.#pending(frame, retriable, db, raw, measured, undefined);
+    this.#unsent.push(pending);
+    return promise;
+  }
+
+  /**
+   * Queues `frame`, two commands whose two replies answer it together (a read and its PTTL, retriable):
+   * the promise resolves with both, or rejects with the first's error or the second's. `onFirst` runs as
+   * the first reply is read, before whatever the connection reads after it (an invalidation) is handled.
+   */
+  enqueuePair(frame: string, db: number, onFirst: () => void): Promise<[BackendReply, BackendReply]> {
+    const { pending, promise } = this.#pending(frame, true, db, false, true, onFirst);
+    this.#unsent.push(pending);
+    return promise as Promise<[BackendReply, BackendReply]>;
+  }
+
+  /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
+  sendNow(frame: string): Promise<BackendReply> {
+    const { pending, promise } = this.#pending(frame, false, ANY_DB, false, false, undefined);
+    this.#sent.push(pending);
+    return promise;
+  }
+
+  /** A command not yet settled, its deadline counted from now; `onFirst` makes it a pair. */
+  #pending(frame: string, retriable: boolean, db: number, raw: boolean, measured: boolean, onFirst: (() => void) | undefined) {
     const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#unsent.push({
+    const pending: Pending = {
       frame,
       retriable,
       db,
@@ -149,54 +171,12 @@ export class CommandQueue {
       settled: false,
       sentAt: -1,
       measured,
-      ...SINGLE,
-    });
-    return promise;
-  }
-
-  /**
-   * Queues `frame`, two commands whose two replies answer it together (a read and its PTTL, retriable):
-   * the promise resolves with both, or rejects with the first's error or the second's. `onFirst` runs as
-   * the first reply is read, before whatever the connection reads after it (an invalidation) is handled.
-   */
-  enqueuePair(frame: string, db: number, onFirst: () => void): Promise<[BackendReply, BackendReply]> {
-    const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#unsent.push({
-      frame,
-      retriable: true,
-      db,
-      raw: false,
-      deadlineTick: this.#tick + this.#options.deadlineTicks,
-      resolve,
-      reject,
-      settled: false,
-      sentAt: -1,
-      measured: true,
-      pair: PAIR_FIRST,
+      pair: onFirst === undefined ? NOT_A_PAIR : PAIR_FIRST,
       first: undefined,
       firstError: undefined,
       onFirst,
-    });
-    return promise as Promise<[BackendReply, BackendReply]>;
-  }
-
-  /** Marks `frame` written now, ahead of the queue (a connection's handshake); its reply comes first. */
-  sendNow(frame: string): Promise<BackendReply> {
-    const { promise, resolve, reject } = withResolvers<BackendReply>();
-    this.#sent.push({
-      frame,
-      retriable: false,
-      db: ANY_DB,
-      raw: false,
-      deadlineTick: this.#tick + this.#options.deadlineTicks,
-      resolve,
-      reject,
-      settled: false,
-      sentAt: -1,
-      measured: false,
-      ...SINGLE,
-    });
-    return promise;
+    };
+    return { pending, promise };
   }
 
   /**
@@ -246,7 +226,10 @@ export class CommandQueue {
       settled: false,
       sentAt: -1,
       measured: false,
-      ...SINGLE,
+      pair: NOT_A_PAIR,
+      first: undefined,
+      firstError: undefined,
+      onFirst: undefined,
     };
     this.#sent.push(select);
     this.#unconfirmedSelect = select;

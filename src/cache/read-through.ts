@@ -106,30 +106,12 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
     // Expiry counts from when the request left, so a slow reply cannot stretch an entry's life.
     const fetchedAt = store.now();
     stats.backendReads++;
-    const settle = (reply: Buffer | null, ttlMs: number): ReadValue => {
-      // Same tick as store.set: no reader can find the key neither cached nor in flight.
-      if (inflight.get(ek) === entry) inflight.delete(ek);
-      // Read before a write that was acknowledged meanwhile: answered to those who asked before it, not kept.
-      if (entry.stale) {
-        stats.staleFills++;
-        return reply;
-      }
-      // Served to this reader and every one that joined the fetch, but not kept.
-      if (!store.fits(ek, reply === null ? 0 : reply.length)) {
-        stats.uncacheableValues++;
-        return reply;
-      }
-      // The string is the cache's own compact copy: the reply is a view into the whole socket read.
-      const value = reply === null ? null : reply.toString('latin1');
-      store.set(ek, value, fetchedAt, ttlMs);
-      return value;
-    };
     const promise = backend
       .get(key, db, () => {
         entry.read = true;
       })
       .then(
-        ([reply, ttl]) => settle(reply, ttlOf(ttl)),
+        ([reply, ttl]) => settleFill(ek, entry, fetchedAt, reply, ttlOf(ttl)),
         (err: unknown) => {
           if (inflight.get(ek) === entry) inflight.delete(ek);
           countError(err);
@@ -138,6 +120,26 @@ export function createReadThrough({ store, index, backend, stats }: ReadThroughO
       );
     const entry: Fetch = { promise, stale: false, read: false };
     return entry;
+  }
+
+  /** A fill's value came, and its key's TTL: stored unless stale or too big; answered either way. */
+  function settleFill(ek: string, entry: Fetch, fetchedAt: number, reply: Buffer | null, ttlMs: number): ReadValue {
+    // Same tick as store.set: no reader can find the key neither cached nor in flight.
+    if (inflight.get(ek) === entry) inflight.delete(ek);
+    // Read before a write that was acknowledged meanwhile: answered to those who asked before it, not kept.
+    if (entry.stale) {
+      stats.staleFills++;
+      return reply;
+    }
+    // Served to this reader and every one that joined the fetch, but not kept.
+    if (!store.fits(ek, reply === null ? 0 : reply.length)) {
+      stats.uncacheableValues++;
+      return reply;
+    }
+    // The string is the cache's own compact copy: the reply is a view into the whole socket read.
+    const value = reply === null ? null : reply.toString('latin1');
+    store.set(ek, value, fetchedAt, ttlMs);
+    return value;
   }
 
   function countError(err: unknown): void {

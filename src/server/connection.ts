@@ -85,6 +85,8 @@ const NOT_IN_SESSION = new CommandError(
   'ERR HELLO cannot change the protocol during a transaction, a blocking command or a subscription through redis-cache-proxy',
 );
 const NOT_IN_MULTI = new CommandError('ERR SELECT inside MULTI is not supported through redis-cache-proxy; SELECT before MULTI');
+/** CLIENT KILL: the proxy's clients are its to kill; sent on to Redis it would kill Redis's, the proxy's own connections among them. */
+const isKill = (args: readonly Buffer[]) => args.length > 1 && lower(args[1]!) === 'kill';
 const KILL_IN_STREAM = new CommandError(
   'ERR CLIENT KILL while subscribed or in MONITOR is not supported through redis-cache-proxy; run it on another connection',
 );
@@ -437,11 +439,10 @@ export class RespConnection implements ClientState, SessionHost {
     // A client's password is the proxy's to check: it never reaches Redis, not even queued in a transaction.
     if (name === 'auth') return session.inMulti ? session.refuseInTransaction(AUTH_NOT_IN_MULTI) : dispatch(this.#ctx, args);
     if (session.streaming) {
-      // What the proxy refuses stays refused while subscribed (RESP3 lets a subscriber run any command) or
-      // monitoring; CLIENT KILL sent on would kill Redis's clients, the proxy's own connections among them.
+      // What the proxy refuses stays refused while subscribed (RESP3 lets a subscriber run any command) or monitoring.
       const route = routeOf(args, this.#ctx.proxy.backends.table());
       if (route.kind === 'refused') return route.error;
-      if (name === 'client' && args.length > 1 && lower(args[1]!) === 'kill') return KILL_IN_STREAM;
+      if (name === 'client' && isKill(args)) return KILL_IN_STREAM;
       const result = session.run(args);
       // Answers in the stream that are not pushes are the commands' replies, in order: each gets what CLIENT REPLY said
       // when it ran (not when it is held back while the subscription winds down: it runs again later).
@@ -454,8 +455,7 @@ export class RespConnection implements ClientState, SessionHost {
       // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
       if (route.kind === 'refused') return session.refuseInTransaction(route.error);
       if (name === 'select') return session.refuseInTransaction(NOT_IN_MULTI);
-      // Queued on Redis it would kill Redis's clients (the proxy's own connections among them), not the proxy's.
-      if (name === 'client' && args.length > 1 && lower(args[1]!) === 'kill') return session.refuseInTransaction(KILL_NOT_IN_MULTI);
+      if (name === 'client' && isKill(args)) return session.refuseInTransaction(KILL_NOT_IN_MULTI);
       if (name === 'hello') return session.refuseInTransaction(NOT_IN_SESSION);
       return session.run(args);
     }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { backendEnv, startProxy, startRedisAndProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { startRedis } from '../helpers/redis-server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** `npm run test:faults` sets FAULTS_LONG: the race runs for 20 s instead of 3. */
@@ -33,14 +34,6 @@ async function seenWithin(client: Redis, key: string, want: string | null, withi
 
 const cacheField = async (client: Redis, field: string) =>
   /^(?:\w+):(.*)\r?$/m.exec((await client.info('cache')).split('\n').find((l) => l.startsWith(`${field}:`)) ?? '')?.[1]?.trim();
-
-async function eventually(check: () => Promise<boolean>, what: string, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 test('a value set directly on Redis is served new through the proxy within 100 ms, 200 times in a row; and DEL, EXPIRE, FLUSHALL, FLUSHDB, a script', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, NO_EXPIRY);

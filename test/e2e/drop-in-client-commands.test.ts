@@ -4,17 +4,10 @@ import { Redis } from 'ioredis';
 import { redisAndProxyUnderTest, type TestProxy } from '../helpers/proxy-process.ts';
 import { connectRaw, type RawClient } from '../helpers/raw-client.ts';
 import type { TestRedis } from '../helpers/redis-server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cmd = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-
-async function eventually(check: () => Promise<boolean>, what: string, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 /** Everything received once it ends with `tail`, and nothing more (a PING sent after proves nothing else was owed). */
 async function exactly(client: RawClient, tail: string): Promise<string> {

@@ -10,6 +10,7 @@ import { EXTERNAL, freshKey } from '../helpers/external.ts';
 import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, proxyUnderTest, startProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { holdsWithin } from '../helpers/eventually.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 // One Redis and one proxy for the file (or the external ones); each test keeps to its own keys (freshKey)
@@ -45,16 +46,6 @@ async function direct(t: ExecutionContext, db: number): Promise<Redis> {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sorted = (items: string[]) => [...items].sort();
-
-/** Polls `check` until it returns true or `ms` pass; a bound that proves "did not hang", not a timing. */
-async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
 
 /** keyv over @keyv/redis at `url`, namespaced; its key layout in Redis is `ns::ns:key` (keyv 5 with @keyv/redis 5). */
 function keyvAt(t: ExecutionContext, url: string, namespace: string) {
@@ -161,7 +152,7 @@ test('bullmq: a queue and a worker through the proxy process 1000 jobs, each res
   await worker.close();
   await events.close();
   await queue.close();
-  t.true(await eventually(async () => (await sessionsInDb4()).length === 0), 'no session connection of bullmq left on Redis');
+  t.true(await holdsWithin(async () => (await sessionsInDb4()).length === 0), 'no session connection of bullmq left on Redis');
   t.deepEqual(errors, []);
 });
 
@@ -207,7 +198,7 @@ test('keyv with @keyv/redis: set, get, has, delete, clear and TTLs through the p
   const longTtl = await db3.pttl(redisKey('long'));
   t.true(longTtl > 59_000 && longTtl <= 60_000, `PTTL of long is ${longTtl}`);
   t.is(await keyv.get('short'), 'gone soon');
-  t.true(await eventually(async () => (await db3.exists(redisKey('short'))) === 0), 'Redis expired the key');
+  t.true(await holdsWithin(async () => (await db3.exists(redisKey('short'))) === 0), 'Redis expired the key');
   t.is(await keyv.get('short'), undefined);
   t.is(await keyv.get('long'), 'stays');
 
@@ -240,9 +231,9 @@ localOnly('starts a proxy with CACHE_EXPIRY=3600')(
     // Another application writes Redis directly, in keyv's format; then deletes it. (The bound proves
     // "did not wait for the hour", not a latency.)
     await db7.set(redisKey('colour'), JSON.stringify({ value: 'blue' }));
-    t.true(await eventually(async () => (await keyv.get('colour')) === 'blue', 5000), 'the direct write is read through keyv');
+    t.true(await holdsWithin(async () => (await keyv.get('colour')) === 'blue', 5000), 'the direct write is read through keyv');
     await db7.del(redisKey('colour'));
-    t.true(await eventually(async () => (await keyv.get('colour')) === undefined, 5000), 'the direct delete is read through keyv');
+    t.true(await holdsWithin(async () => (await keyv.get('colour')) === undefined, 5000), 'the direct delete is read through keyv');
     t.deepEqual(errors, []);
   },
 );
@@ -524,14 +515,14 @@ test('redis-cli monitor shows a SET sent through the proxy, and its backend conn
   let printed = '';
   monitor.stdout.on('data', (d) => (printed += d));
   monitor.stderr.on('data', (d) => (printed += d));
-  t.true(await eventually(() => /^OK$/m.test(printed)), `redis-cli monitor started: ${printed}`);
+  t.true(await holdsWithin(() => /^OK$/m.test(printed)), `redis-cli monitor started: ${printed}`);
   const writer = new Redis({ host: proxyHost(), port: proxyPort(), protocol: 2 });
   t.teardown(() => writer.disconnect());
   const key = freshKey('monitor');
   await writer.set(key, 'seen by MONITOR');
   // The line as Redis prints it: time, database and client (one of the proxy's connections), the command as sent.
   const line = new RegExp(`^\\d+\\.\\d+ \\[0 \\S+\\] "set" "${key}" "seen by MONITOR"$`, 'm');
-  t.true(await eventually(() => line.test(printed)), `the SET in the monitor's output:\n${printed.slice(-2000)}`);
+  t.true(await holdsWithin(() => line.test(printed)), `the SET in the monitor's output:\n${printed.slice(-2000)}`);
   const exited = new Promise((r) => monitor.once('close', r));
   monitor.kill('SIGINT');
   await exited;
@@ -539,7 +530,7 @@ test('redis-cli monitor shows a SET sent through the proxy, and its backend conn
   // a shared Redis, another file's MONITOR may be running: there is nothing to tell them apart by.)
   if (!EXTERNAL) {
     const db0 = await direct(t, 0);
-    t.true(await eventually(async () => !/cmd=monitor/.test((await db0.client('LIST')) as string)), 'no MONITOR connection left on Redis');
+    t.true(await holdsWithin(async () => !/cmd=monitor/.test((await db0.client('LIST')) as string)), 'no MONITOR connection left on Redis');
   }
 });
 

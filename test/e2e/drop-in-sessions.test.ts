@@ -7,6 +7,7 @@ import { localOnly } from '../helpers/local-only.ts';
 import { redisAndProxyUnderTest, startRedisAndProxy, type TestProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import type { TestRedis } from '../helpers/redis-server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const proxyField = async (proxy: TestProxy, field: string) => {
@@ -20,14 +21,6 @@ const proxyField = async (proxy: TestProxy, field: string) => {
 /** The proxy's own-client connections Redis sees, by CLIENT LIST. */
 const sessionConnections = async (redis: TestRedis) =>
   ((await redis.client.client('LIST')) as string).split('\n').filter((l) => l.includes('name=redis-cache-proxy-session')).length;
-
-async function eventually(check: () => Promise<boolean>, what: string, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
-    await sleep(25);
-  }
-}
 
 test('BLPOP is released by an LPUSH from another client, and answers as Redis does', async (t) => {
   const { redis, proxy } = await redisAndProxyUnderTest(t);

@@ -10,6 +10,7 @@ import { localOnly } from '../helpers/local-only.ts';
 import { backendEnv, runProxyCommand, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { holdsWithin } from '../helpers/eventually.ts';
 import { requireTool, run } from '../helpers/tools.ts';
 
 // Every test here starts a proxy with settings of its own (a password, protected mode, timeouts).
@@ -53,16 +54,6 @@ async function session(port: number, bytes: string, timeoutMs = 5000): Promise<s
   const client = await connectRaw(port);
   client.write(bytes);
   return client.closed(timeoutMs);
-}
-
-/** Polls `check` until it holds or `ms` pass: a bound that proves "did not hang", not a timing. */
-async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
 }
 
 function ioredis(t: ExecutionContext, options: RedisOptions): Redis {
@@ -339,7 +330,7 @@ local('AUTH_TIMEOUT closes a connection that does not authenticate in time, and 
   t.is(await loggedIn.readUntil((r) => r.endsWith('+PONG\r\n')), '+OK\r\n+PONG\r\n');
   loggedIn.write(frame('RESET'));
   t.is(await loggedIn.closed(5000), '+OK\r\n+PONG\r\n+RESET\r\n');
-  t.true(await eventually(async () => /^auth_timeouts:2$/m.test(await infoProxy(quick))));
+  t.true(await holdsWithin(async () => /^auth_timeouts:2$/m.test(await infoProxy(quick))));
 });
 
 /** INFO proxy through an authenticated connection of `of`. */
