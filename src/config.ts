@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { parseConfigFile } from './config-file.ts';
+import { hostPort } from './address.ts';
 import { ConfigError } from './errors.ts';
 import { maskPassword } from './mask.ts';
 import { loadSecureContext, TlsFilesError, type TlsFiles } from './tls-files.ts';
@@ -42,6 +43,8 @@ export interface TlsListenerConfig extends TlsServerConfig {
 export interface Config {
   /** Backing Redis, from REDIS_URL when set, else REDIS_HOST and REDIS_PORT. */
   readonly backend: BackendTarget;
+  /** REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes (`host:port`); `backend` then gives only the login and TLS. Undefined: one Redis. */
+  readonly clusterNodes: readonly string[] | undefined;
   /** Address both listeners bind. Default 127.0.0.1. */
   readonly listen: string;
   /** HTTP port; 0 picks a free one. Default 5000. */
@@ -172,6 +175,21 @@ function hostName(raw: string): Parsed {
   return isHost(raw) ? ok(raw) : bad('a host name or IP address');
 }
 
+/** REDIS_CLUSTER_NODES: host:port seed nodes, comma-separated (an IPv6 host in brackets), as `host:port` strings. */
+function clusterNodes(raw: string): Parsed {
+  const allowed = 'a comma-separated list of host:port seed nodes of a Redis Cluster (e.g. 10.0.0.1:7000,10.0.0.2:7000)';
+  const nodes: string[] = [];
+  for (const item of raw.split(',')) {
+    const m = /^\s*(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(item);
+    if (!m) return bad(allowed);
+    const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+    const n = Number(m[2]);
+    if (!isHost(host) || n < 1 || n > 65535) return bad(allowed);
+    nodes.push(hostPort(host, n));
+  }
+  return nodes.length > 0 ? ok(Object.freeze(nodes)) : bad(allowed);
+}
+
 /** One of `values`, in any case (LOG_LEVEL=INFO is info). */
 function oneOf(values: readonly string[]) {
   const allowed = `one of ${values.join(', ')}`;
@@ -272,6 +290,13 @@ export const SETTINGS: readonly Setting[] = [
     unit: 'url',
     help: 'alternative to host/port: redis://[user:pass@]host:port[/db], rediss:// for TLS; a user needs a password',
     parse: redisUrl,
+  },
+  {
+    key: 'REDIS_CLUSTER_NODES',
+    default: undefined,
+    unit: 'host:port,…',
+    help: "a Redis Cluster's seed nodes instead of one Redis (REDIS_HOST/REDIS_PORT); REDIS_URL then gives only the login and TLS",
+    parse: clusterNodes,
   },
   { key: 'PROXY_LISTEN', default: '127.0.0.1', unit: 'address', help: 'address both listeners bind (0.0.0.0 in a container)', parse: hostName },
   { key: 'PROXY_PORT', default: '5000', unit: 'port', help: 'HTTP port', parse: listenPort },
@@ -527,6 +552,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   const password = clientPassword(raw, cwd);
   const config: Config = Object.freeze({
     backend: Object.freeze(withBackendTls(backend, setting, get)),
+    clusterNodes: clusterSeeds(backend, raw, get),
     listen: get<string>('PROXY_LISTEN'),
     httpPort: get<number>('PROXY_PORT'),
     respPort: get<number | null>('RESP_PORT'),
@@ -719,4 +745,20 @@ function helpText(): string {
     '  --help                            show this text',
     '',
   ].join('\n');
+}
+
+/** REDIS_CLUSTER_NODES, checked against what a Redis Cluster allows: database 0 only. */
+function clusterSeeds(
+  backend: BackendTarget,
+  raw: ReadonlyMap<string, { value: string; source: string }>,
+  get: <T>(key: string) => T,
+): readonly string[] | undefined {
+  const nodes = get<readonly string[] | undefined>('REDIS_CLUSTER_NODES');
+  if (nodes === undefined) return undefined;
+  if (backend.db !== 0) {
+    throw new ConfigError(
+      `REDIS_URL selects database ${backend.db} (from ${raw.get('REDIS_URL')?.source ?? 'default'}) but a Redis Cluster has database 0 only: drop the /${backend.db} with REDIS_CLUSTER_NODES`,
+    );
+  }
+  return nodes;
 }

@@ -1,6 +1,7 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
+import { createClusterBackends } from './backend/cluster/cluster-backends.ts';
 import { createInvalidator } from './cache/invalidator.ts';
 import { KeyIndex } from './cache/key-index.ts';
 import { createReadThrough } from './cache/read-through.ts';
@@ -30,7 +31,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   const stats = createStats();
   // Redis's invalidations reach the cache through the invalidator, made once the cache exists (below;
   // no push can arrive before this function returns).
-  const backends = createBackends(
+  const backends = (config.clusterNodes ? createClusterBackends : createBackends)(
     config,
     stats,
     { onInvalidate: (keys) => invalidator.fromRedis(keys), onTrackingLost: () => invalidator.trackingLost() },

@@ -9,20 +9,40 @@ import type { Stats } from '../stats.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
+import type { CommandError } from '../errors.ts';
+import type { PinnedConnection } from './pinned-connection.ts';
 import { PinnedPool } from './pinned-pool.ts';
 import { type Backend, createRedisBackend } from './redis-backend.ts';
 
 export interface Backends {
   /** The connection that fills the cache; its state is the backend's health. */
   readonly fill: Backend;
-  /** Sends a client's command on the shared connection of its protocol, in database `db`; resolves with Redis's reply as it is. */
-  forward(protocol: ProtocolVersion, db: number, frame: string): Promise<Buffer>;
-  readonly pinned: PinnedPool;
+  /**
+   * Sends a client's command on the shared connection of its protocol, in database `db`; resolves with Redis's reply as it is.
+   * `args` (the command's words) lets a cluster route it by its keys; without them it goes to any one node.
+   */
+  forward(protocol: ProtocolVersion, db: number, frame: string, args?: readonly Buffer[]): Promise<Buffer>;
+  readonly pinned: PinnedSessions;
+  /** True in front of a Redis Cluster: keys live in hash slots, and commands across slots are split or refused. */
+  readonly clustered: boolean;
   /** The backend's command table once read (at the first connect); undefined until then. */
   table(): CommandTable | undefined;
   /** How many databases the backend has (CONFIG GET databases; 16 until known). */
   databases(): number;
   close(): Promise<void>;
+}
+
+/** The clients' own backend connections (transactions, blocking commands, Pub/Sub, MONITOR). */
+export interface PinnedSessions {
+  /** Pinned connections open now (in sessions and idle). */
+  readonly open: number;
+  /** A connection for `owner`'s session, opened by `args` (whose keys choose a cluster's node); an error past the limit. */
+  acquire(owner: object, protocol: ProtocolVersion, db: number, args: readonly Buffer[]): PinnedConnection | CommandError;
+  /** `owner`'s session is over: keep the connection for its next one when it is clean, else close it. */
+  release(owner: object, connection: PinnedConnection, clean: boolean): void;
+  /** `owner` disconnected: its idle connections go too. */
+  forget(owner: object): void;
+  close(): void;
 }
 
 /** How often the command table is asked for again while Redis could not be asked. */
@@ -80,6 +100,7 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
     fill,
     forward: (protocol, db, frame) => shared[protocol].send(frame, false, db) as Promise<Buffer>,
     pinned,
+    clustered: false,
     table: () => table,
     databases: () => databases,
     async close() {

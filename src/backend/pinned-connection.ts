@@ -101,6 +101,11 @@ export class PinnedConnection {
     this.#connection.start();
   }
 
+  /** `host:port` of the Redis this connection is to (a cluster's node, for CLIENT UNBLOCK). */
+  get address(): string {
+    return this.#address;
+  }
+
   /** Writes `frame`; its reply (exact bytes, errors included) resolves the promise. Call after `ready`. */
   send(frame: string): Promise<Buffer> {
     const reply = this.#expect();

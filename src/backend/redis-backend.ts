@@ -50,9 +50,10 @@ export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendP
   /**
    * A command whose reply (the RESP3 frame) is wanted even while a script keeps Redis busy: this
    * connection never runs one, and sends it without a SELECT (Redis refuses SELECT while busy).
-   * SCRIPT KILL, FUNCTION KILL, FUNCTION STATS.
+   * SCRIPT KILL, FUNCTION KILL, FUNCTION STATS, CLIENT UNBLOCK. `node` (`host:port`) names which of a
+   * cluster's nodes it is for (CLIENT UNBLOCK of a connection there); one Redis ignores it.
    */
-  control(frame: string): Promise<Buffer>;
+  control(frame: string, node?: string): Promise<Buffer>;
   readonly tracking: TrackingState;
   /** Why tracking is not on (Redis's refusal, the loss), for INFO and the logs. */
   readonly trackingReason: string;

@@ -178,14 +178,16 @@ function unblock(proxy: ProxyContext, args: Buffer[]): Reply | Promise<Reply> {
   const id = integerArg(args[2]!);
   if (id === null) return notAnInteger();
   let backendId = 0;
+  let node: string | undefined;
   for (const client of proxy.clients()) {
     if (client.id !== id) continue;
     backendId = client.session?.blockedIn ?? 0;
+    node = client.session?.blockedAt;
     break;
   }
   if (backendId === 0) return 0;
   return proxy.backends.fill
-    .control(encodeCommand(['CLIENT', 'UNBLOCK', String(backendId), reason]))
+    .control(encodeCommand(['CLIENT', 'UNBLOCK', String(backendId), reason]), node)
     .then((frame): Reply => (frame[0] === 0x3a /* : */ ? Number(frame.latin1Slice(1, frame.length - 2)) : new RawReply(frame)));
 }
 

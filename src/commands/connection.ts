@@ -161,6 +161,7 @@ export const connectionCommands: CommandSpec[] = [
     handler: ({ client, proxy }, args) => {
       const index = integerArg(args[1]!);
       if (index === null) return notAnInteger();
+      if (proxy.backends.clustered && index !== 0) return new CommandError('ERR SELECT is not allowed in cluster mode');
       if (index < 0 || index >= proxy.backends.databases()) return new CommandError('ERR DB index is out of range');
       client.db = index;
       return OK;

@@ -167,11 +167,18 @@ export type WriteEffect = null | readonly Buffer[] | 'unknown-keys' | 'all';
 
 /** The keys a read reads, as latin1 strings (the cache's form); null when they cannot be told. */
 export function readKeys(args: readonly Buffer[], table: CommandTable | undefined): string[] | null {
+  const keys = commandKeys(args, table);
+  if (keys === null || keys.length === 0) return null;
+  return keys.map((key) => key.latin1Slice(0, key.length));
+}
+
+/** The keys a command names ([] for none); null when they cannot be told (a module's command, an incomplete key spec). */
+export function commandKeys(args: readonly Buffer[], table: CommandTable | undefined): Buffer[] | null {
   const name = lowerName(args[0]!);
   const command = table === undefined ? undefined : lookupCommand(table, name, args);
   const positions = command !== undefined ? keyPositions(command, args) : knownToIoredis(name) ? ioredisKeyPositions(name, args) : null;
-  if (positions === null || positions.length === 0) return null;
-  return positions.filter((i) => i < args.length).map((i) => args[i]!.latin1Slice(0, args[i]!.length));
+  if (positions === null) return null;
+  return positions.filter((i) => i < args.length).map((i) => args[i]!);
 }
 
 /** Scripts and functions: any key, whatever they declare. */

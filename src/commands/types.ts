@@ -51,6 +51,8 @@ export interface SessionInfo {
   readonly monitoring: boolean;
   /** While a blocking command is in flight: Redis's id of the backend connection it blocks (CLIENT UNBLOCK); else 0. */
   readonly blockedIn: number;
+  /** `host:port` of the Redis that connection is to (which node of a cluster). */
+  readonly blockedAt: string;
 }
 
 /** The proxy-wide parts a command may use. */

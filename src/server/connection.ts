@@ -4,14 +4,15 @@ import { hostPort } from '../address.ts';
 import { monotonicSeconds } from '../clock.ts';
 import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import { exists as knownToIoredis } from '@ioredis/commands';
-import { readKeys, routeOf, writeEffect } from '../commands/routing.ts';
+import { commandKeys, readKeys, routeOf, writeEffect } from '../commands/routing.ts';
+import { CROSSSLOT, slotOfKeys } from '../backend/cluster/slot-map.ts';
 import { findCommand } from '../commands/table.ts';
 import type { ClientState, CommandContext, ProxyContext, SessionInfo } from '../commands/types.ts';
 import { CommandError, ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
-import { RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
+import { OK, RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { countCommand } from '../stats.ts';
@@ -76,6 +77,10 @@ const CLIENT_REPLY_IN_MULTI = new CommandError(
 
 /** #run's answer when the request must wait for the client's outstanding commands on another lane. */
 const HOLD = Symbol('hold');
+const CROSSSLOT_ERROR = new CommandError(CROSSSLOT);
+const MULTI = [Buffer.from('MULTI')];
+const MULTI_NESTED = new CommandError('ERR MULTI calls can not be nested');
+const WATCH_IN_MULTI = new CommandError('ERR WATCH inside MULTI is not allowed');
 
 const GET_NAME = Buffer.from('GET');
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
@@ -139,6 +144,10 @@ export class RespConnection implements ClientState, SessionHost {
   // A request waiting for the outstanding commands of another lane to finish.
   #held: Buffer[] | string | undefined;
   #session: Session | undefined;
+  /** In a cluster: the hash slot the session's keys are in, once one is known. */
+  #sessionSlot: number | undefined;
+  /** In a cluster: MULTI was answered, and the session opens with the next command (on its keys' node). */
+  #multiPending = false;
   // CLIENT REPLY's state (REPLY_OFF, SKIP_THIS, SKIP_NEXT); 0, replies on, is the only state the hot path tests.
   #quiet = 0;
   // In a subscription, the answers owed, in order, for the commands whose reply is not a push (PING, …).
@@ -347,6 +356,10 @@ export class RespConnection implements ClientState, SessionHost {
         }
         request = [GET_NAME, Buffer.from(request, 'latin1')];
       }
+      if (this.#multiPending) {
+        const pending = this.#openPendingMulti(request);
+        if (pending !== undefined) return pending;
+      }
       if (this.#session !== undefined) {
         const result = this.#inSession(this.#session, request);
         return result === SESSION_BUSY ? HOLD : result;
@@ -369,8 +382,10 @@ export class RespConnection implements ClientState, SessionHost {
         case 'cached-read': {
           if (this.#outstanding > 0 && this.#lane !== CACHE_LANE) return this.#lane === SHARED_LANE ? this.#forward(request) : HOLD;
           const keys = readKeys(request, table);
-          // Keys the proxy cannot tell cannot be invalidated: such a read is not cached.
-          if (keys === null) return this.#outstanding > 0 ? HOLD : this.#forward(request);
+          // Keys the proxy cannot tell cannot be invalidated: such a read is not cached. Nor, in a
+          // cluster, is one across slots: no node can answer it whole (EXISTS is split and merged).
+          if (keys === null || (keys.length > 1 && this.#ctx.proxy.backends.clustered && slotOfKeys(keys) === -1))
+            return this.#outstanding > 0 ? HOLD : this.#forward(request);
           this.#lane = CACHE_LANE;
           return this.#cachedRead(request, keys);
         }
@@ -387,9 +402,16 @@ export class RespConnection implements ClientState, SessionHost {
             .then((frame): Reply => (this.protocol === 2 ? new RawTextReply(resp3ToResp2(frame.latin1Slice(0, frame.length))) : new RawReply(frame)));
         case 'session': {
           if (this.#outstanding > 0) return HOLD;
-          const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db);
+          if (route.session === 'multi' && this.#ctx.proxy.backends.clustered) {
+            // Which node runs the transaction is known only from its first command's keys.
+            this.#multiPending = true;
+            return OK;
+          }
+          const slot = this.#ctx.proxy.backends.clustered ? slotOfKeys(commandKeys(request, table) ?? []) : undefined;
+          const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
           if (connection instanceof CommandError) return connection;
           this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+          this.#sessionSlot = slot;
           this.#lane = SESSION_LANE;
           const result = this.#session.run(request);
           return result === SESSION_BUSY ? HOLD : result;
@@ -451,9 +473,11 @@ export class RespConnection implements ClientState, SessionHost {
       return result;
     }
     const route = routeOf(args, this.#ctx.proxy.backends.table());
+    const crossSlot = this.#crossesSessionSlot(args);
     if (session.inMulti) {
       // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
       if (route.kind === 'refused') return session.refuseInTransaction(route.error);
+      if (crossSlot) return session.refuseInTransaction(CROSSSLOT_ERROR);
       if (name === 'select') return session.refuseInTransaction(NOT_IN_MULTI);
       if (name === 'client' && isKill(args)) return session.refuseInTransaction(KILL_NOT_IN_MULTI);
       if (name === 'hello') return session.refuseInTransaction(NOT_IN_SESSION);
@@ -461,6 +485,7 @@ export class RespConnection implements ClientState, SessionHost {
     }
     if (route.kind === 'refused') return route.error;
     if (route.kind === 'local' && !SESSION_COMMANDS.has(name)) return name === 'hello' ? NOT_IN_SESSION : dispatch(this.#ctx, args);
+    if (crossSlot) return CROSSSLOT_ERROR;
     this.#lane = SESSION_LANE;
     return session.run(args);
   }
@@ -483,6 +508,51 @@ export class RespConnection implements ClientState, SessionHost {
     const frame = refused ? CLIENT_REPLY_SUBSCRIBED : reply instanceof CommandError ? Buffer.from(`-${reply.message}\r\n`) : STREAM_OK_FRAME;
     this.#streamAnswers.push(silenced ? STREAM_SILENCE : frame);
     return ping;
+  }
+
+  /**
+   * In a cluster, a session's connection is to the node of its first keys: a command on keys of another
+   * slot would get MOVED there. Refused with CROSSSLOT instead, as Redis Cluster refuses a transaction
+   * across slots. The first keyed command of a session opened without keys fixes its slot.
+   */
+  #crossesSessionSlot(args: Buffer[]): boolean {
+    if (!this.#ctx.proxy.backends.clustered) return false;
+    const keys = commandKeys(args, this.#ctx.proxy.backends.table());
+    if (keys === null || keys.length === 0) return false;
+    const slot = slotOfKeys(keys)!;
+    if (slot === -1 || (this.#sessionSlot !== undefined && slot !== this.#sessionSlot)) return true;
+    this.#sessionSlot = slot;
+    return false;
+  }
+
+  /**
+   * MULTI in a cluster was answered here, and no session opened yet: the command after it opens one on
+   * the node of its keys and sends MULTI there first (whose OK the client already had). Undefined: the
+   * request runs in that session as usual.
+   */
+  #openPendingMulti(request: Buffer[]): Reply | typeof HOLD | undefined {
+    const name = lower(request[0]!);
+    if (name === 'exec' || name === 'discard') {
+      this.#multiPending = false;
+      return name === 'exec' ? [] : OK;
+    }
+    if (name === 'multi') return MULTI_NESTED;
+    if (name === 'watch') return WATCH_IN_MULTI;
+    if (name === 'reset' || name === 'quit') {
+      this.#multiPending = false;
+      return undefined;
+    }
+    if (this.#outstanding > 0) return HOLD;
+    const slot = slotOfKeys(commandKeys(request, this.#ctx.proxy.backends.table()) ?? []);
+    const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
+    if (connection instanceof CommandError) return connection;
+    this.#multiPending = false;
+    this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+    this.#sessionSlot = slot === -1 ? undefined : slot;
+    this.#lane = SESSION_LANE;
+    const opened = this.#session.run(MULTI);
+    if (opened instanceof Promise) opened.catch(() => {});
+    return undefined;
   }
 
   /** A read command through the cache, answered in the client's protocol. */
@@ -515,7 +585,7 @@ export class RespConnection implements ClientState, SessionHost {
     const effect = writeEffect(args, proxy.backends.table());
     this.#lane = SHARED_LANE;
     proxy.stats.forwardedCommands++;
-    return proxy.backends.forward(this.protocol, this.db, encodeCommand(args)).then((frame) => {
+    return proxy.backends.forward(this.protocol, this.db, encodeCommand(args), args).then((frame) => {
       const reply = new RawReply(frame);
       if (effect === null || isErrorFrame(frame)) return reply;
       const invalidated = proxy.invalidate(effect);
@@ -548,6 +618,7 @@ export class RespConnection implements ClientState, SessionHost {
 
   ended(): void {
     this.#session = undefined;
+    this.#sessionSlot = undefined;
     this.#streamAnswers = [];
     this.#streamAnswersHead = 0;
     // A request held while the session wound down may go now.

@@ -1,6 +1,6 @@
 // Owns one client's stateful session on its own backend connection: MULTI/EXEC, WATCH, blocking commands, Pub/Sub and MONITOR.
 import type { PinnedConnection } from '../backend/pinned-connection.ts';
-import type { PinnedPool } from '../backend/pinned-pool.ts';
+import type { PinnedSessions } from '../backend/backends.ts';
 import type { CommandTable } from '../commands/backend-commands.ts';
 import { routeOf, type WriteEffect, writeEffect } from '../commands/routing.ts';
 import { CommandError } from '../errors.ts';
@@ -66,7 +66,7 @@ const MESSAGES = new Set(['message', 'pmessage', 'smessage']);
  */
 export class Session {
   readonly #host: SessionHost;
-  readonly #pool: PinnedPool;
+  readonly #pool: PinnedSessions;
   readonly #connection: PinnedConnection;
   /** MULTI was sent and not yet EXEC or DISCARD: commands are queued by Redis. */
   #inMulti = false;
@@ -95,7 +95,7 @@ export class Session {
    */
   #endOfStream: Buffer | undefined;
 
-  constructor(host: SessionHost, pool: PinnedPool, connection: PinnedConnection) {
+  constructor(host: SessionHost, pool: PinnedSessions, connection: PinnedConnection) {
     this.#host = host;
     this.#pool = pool;
     this.#connection = connection;
@@ -122,6 +122,7 @@ export class Session {
       blocked: !this.#inMulti && !this.#streaming && this.#outstanding > 0,
       monitoring: this.#monitoring,
       blockedIn: !this.#inMulti && !this.#streaming && this.#blocking > 0 ? this.#connection.redisId : 0,
+      blockedAt: this.#connection.address,
     };
   }
 

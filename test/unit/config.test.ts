@@ -171,6 +171,11 @@ const badValues: [key: string, value: string, message: string][] = [
   ['PROTECTED_MODE', 'off', 'PROTECTED_MODE must be yes or no, got "off"'],
   ['METRICS_AUTH', 'true', 'METRICS_AUTH must be yes or no, got "true"'],
   ['AUTH_TIMEOUT', '0', `AUTH_TIMEOUT ${SECONDS_RULE}, got "0"`],
+  [
+    'REDIS_CLUSTER_NODES',
+    '127.0.0.1:7000,127.0.0.1',
+    'REDIS_CLUSTER_NODES must be a comma-separated list of host:port seed nodes of a Redis Cluster (e.g. 10.0.0.1:7000,10.0.0.2:7000), got "127.0.0.1:7000,127.0.0.1"',
+  ],
 ];
 
 /** File settings: any text is a path, so their bad values are files that cannot serve (tests below). */
