@@ -90,7 +90,8 @@ function renderSections(proxy: ProxyContext, names: readonly string[]): string {
 /** Redis's INFO for `sections` (all of its defaults when empty), or '' when Redis cannot be asked. */
 async function backendInfo(proxy: ProxyContext, db: number, sections: readonly Buffer[]): Promise<string> {
   try {
-    const frame = await proxy.backends.forward(2, db, encodeCommand(['INFO', ...sections]));
+    const args = [Buffer.from('INFO'), ...sections];
+    const frame = await proxy.backends.forward(2, db, encodeCommand(args), args);
     const reply = parseReply(frame);
     return reply instanceof Buffer ? reply.toString('latin1') : '';
   } catch {

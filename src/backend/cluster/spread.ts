@@ -179,9 +179,39 @@ const scan: Spreader = async (args, protocol, target) => {
   return Buffer.concat([Buffer.from(`*2\r\n$${text.length}\r\n${text}\r\n*${items.length}\r\n`), ...items.map(bulk)]);
 };
 
+/** `db0:keys=1,expires=0,avg_ttl=0` lines of INFO's Keyspace section, summed over masters (avg_ttl: the largest). */
+function sumKeyspaces(texts: readonly string[]): string {
+  const totals = new Map<string, { keys: number; expires: number; avgTtl: number }>();
+  for (const text of texts) {
+    for (const m of text.matchAll(/^(db\d+):keys=(\d+),expires=(\d+),avg_ttl=(\d+)/gm)) {
+      const t = totals.get(m[1]!) ?? { keys: 0, expires: 0, avgTtl: 0 };
+      t.keys += Number(m[2]);
+      t.expires += Number(m[3]);
+      t.avgTtl = Math.max(t.avgTtl, Number(m[4]));
+      totals.set(m[1]!, t);
+    }
+  }
+  return [...totals].map(([db, t]) => `${db}:keys=${t.keys},expires=${t.expires},avg_ttl=${t.avgTtl}\r\n`).join('');
+}
+
+/** INFO: the first master's, with the Keyspace section counting every master's keys (what DBSIZE counts). */
+const info: Spreader = async (args, protocol, target) => {
+  const frames = await everyMaster(args, protocol, target);
+  const first = frames[0];
+  if (first === undefined || isError(first)) return first ?? Buffer.from('-ERR no master known\r\n');
+  const texts = frames.map((f) => {
+    const text = isError(f) ? undefined : parseReply(f);
+    return text instanceof Buffer ? text.toString('latin1') : '';
+  });
+  const merged = texts[0]!.replace(/(# Keyspace\r\n)(?:db\d+:[^\r\n]*\r\n)*/, (_, heading: string) => heading + sumKeyspaces(texts));
+  const body = Buffer.from(merged, 'latin1');
+  return Buffer.concat([Buffer.from(`$${body.length}\r\n`), body, Buffer.from('\r\n')]);
+};
+
 /** Whole-keyspace commands (and those that must reach every master), by name or `name|sub`. */
 export const FAN_OUT: ReadonlyMap<string, Spreader> = new Map([
   ['dbsize', dbsize],
+  ['info', info],
   ['keys', keys],
   ['scan', scan],
   ['randomkey', randomKey],
