@@ -11,7 +11,7 @@ import type { Stats } from '../../stats.ts';
 import { type Backends, createBackends, type InvalidationEvents, type PinnedSessions } from '../backends.ts';
 import type { PinnedConnection } from '../pinned-connection.ts';
 import type { Backend, Fill, TrackingState } from '../redis-backend.ts';
-import { CROSSSLOT, errorText, keySlot, parseClusterSlots, redirectOf, SLOT_COUNT, slotOfKeys, splitAddress } from './slot-map.ts';
+import { CROSSSLOT, errorText, type Redirect, keySlot, parseClusterSlots, redirectOf, SLOT_COUNT, slotOfKeys, splitAddress } from './slot-map.ts';
 import { FAN_OUT, SPLIT, type SpreadTarget } from './spread.ts';
 
 /** Redirections followed for one command before its last answer is relayed as it is. */
@@ -27,6 +27,10 @@ const CLUSTER_SLOTS = encodeCommand(['CLUSTER', 'SLOTS']);
 const ASKING = encodeCommand(['ASKING']);
 const CROSSSLOT_FRAME = Buffer.from(`-${CROSSSLOT}\r\n`);
 const NO_TTL = Buffer.from(':0\r\n');
+
+/** Where a redirection sends: its address, whose host may be left out (`:7002`) to mean the host of the node asked. */
+const redirectedTo = (redirect: Redirect, asked: string) =>
+  redirect.address.startsWith(':') ? hostPort(splitAddress(asked).host, Number(redirect.address.slice(1))) : redirect.address;
 
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -89,7 +93,9 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
           apply(parsed);
           return;
         } catch (err) {
-          lastFailure = `${address}: ${(err as Error).message}`;
+          const message = (err as Error).message;
+          // The node's own error names it already: its reason alone, after the address.
+          lastFailure = `${address}: ${/ is unavailable \((.*)\)$/.exec(message)?.[1] ?? message}`;
         }
       }
     })().finally(() => {
@@ -159,12 +165,8 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
     const text = errorText(reply);
     const redirect = redirectOf(text);
     if (redirect !== undefined) {
-      const to = redirect.address.startsWith(':') ? hostPort(splitAddress(address).host, Number(redirect.address.slice(1))) : redirect.address;
-      if (redirect.kind === 'moved') {
-        owners[redirect.slot] = to;
-        if (!masters.includes(to)) masters = [...masters, to].sort();
-        requestRefresh();
-      }
+      const to = redirectedTo(redirect, address);
+      if (redirect.kind === 'moved') moved(redirect.slot, to);
       return sendTo(to, protocol, frame, slot, hops + 1, redirect.kind === 'ask');
     }
     if (text.startsWith('TRYAGAIN') && slot !== undefined) {
@@ -174,6 +176,13 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
     }
     if (text.startsWith('CLUSTERDOWN')) requestRefresh();
     return reply;
+  }
+
+  /** MOVED: the slot is served by `to` from now on; the rest of the map is read again soon. */
+  function moved(slot: number, to: string): void {
+    owners[slot] = to;
+    if (!masters.includes(to)) masters = [...masters, to].sort();
+    requestRefresh();
   }
 
   function toSlot(slot: number, protocol: ProtocolVersion, frame: string): Promise<Buffer> {
@@ -239,12 +248,12 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
             if (err instanceof BackendUnavailableError) requestRefresh();
             const redirect = err instanceof BackendReplyError && hops < MAX_REDIRECTS ? redirectOf(err.message) : undefined;
             if (redirect === undefined) throw err;
+            const to = redirectedTo(redirect, address);
             if (redirect.kind === 'moved') {
-              owners[redirect.slot] = redirect.address;
-              requestRefresh();
-              return attempt(redirect.address, hops + 1);
+              moved(redirect.slot, to);
+              return attempt(to, hops + 1);
             }
-            const reply = await askedRead(redirect.address, `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, 2);
+            const reply = await askedRead(to, `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, 2);
             if (reply[0] === 0x2d) throw new BackendReplyError(errorText(reply));
             const value = reply[1] === 0x2d ? null : reply.subarray(reply.indexOf(10) + 1, reply.length - 2);
             return [value, NO_TTL];
@@ -264,14 +273,14 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
       const value = first.value.then(async (reply) => {
         const redirect = reply[0] === 0x2d ? redirectOf(errorText(reply)) : undefined;
         if (redirect === undefined) return reply;
+        const to = redirectedTo(redirect, owner);
         if (redirect.kind === 'moved') {
-          owners[redirect.slot] = redirect.address;
-          requestRefresh();
-          settled = node(redirect.address).backends.fill.read(frame, db, keys);
+          moved(redirect.slot, to);
+          settled = node(to).backends.fill.read(frame, db, keys);
           return settled.value;
         }
         settled = { value: Promise.resolve(reply), ttlMs: Promise.resolve(0) };
-        return askedRead(redirect.address, frame, 3);
+        return askedRead(to, frame, 3);
       });
       const ttlMs = value.then(() => settled.ttlMs);
       return { value, ttlMs };
