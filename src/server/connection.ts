@@ -17,7 +17,7 @@ import { RequestDecoder } from '../resp/request-decoder.ts';
 import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { countCommand } from '../stats.ts';
 import { refuseUnauthenticated } from './unauthenticated.ts';
-import { Session, SESSION_BUSY, type SessionHost } from './session.ts';
+import { EXECABORT, Session, SESSION_BUSY, type SessionHost } from './session.ts';
 
 /**
  * A client that does not read its replies must not make the proxy buffer without bound. Past this many
@@ -148,6 +148,8 @@ export class RespConnection implements ClientState, SessionHost {
   #sessionSlot: number | undefined;
   /** In a cluster: MULTI was answered, and the session opens with the next command (on its keys' node). */
   #multiPending = false;
+  /** A command after that pending MULTI was refused (CROSSSLOT): EXEC aborts. */
+  #multiDirty = false;
   // CLIENT REPLY's state (REPLY_OFF, SKIP_THIS, SKIP_NEXT); 0, replies on, is the only state the hot path tests.
   #quiet = 0;
   // In a subscription, the answers owed, in order, for the commands whose reply is not a push (PING, …).
@@ -533,25 +535,32 @@ export class RespConnection implements ClientState, SessionHost {
   #openPendingMulti(request: Buffer[]): Reply | typeof HOLD | undefined {
     const name = lower(request[0]!);
     if (name === 'exec' || name === 'discard') {
-      this.#multiPending = false;
-      return name === 'exec' ? [] : OK;
+      const dirty = this.#multiDirty;
+      this.#multiPending = this.#multiDirty = false;
+      return name === 'discard' ? OK : dirty ? EXECABORT : [];
     }
     if (name === 'multi') return MULTI_NESTED;
     if (name === 'watch') return WATCH_IN_MULTI;
     if (name === 'reset' || name === 'quit') {
-      this.#multiPending = false;
+      this.#multiPending = this.#multiDirty = false;
       return undefined;
     }
     if (this.#outstanding > 0) return HOLD;
     const slot = slotOfKeys(commandKeys(request, this.#ctx.proxy.backends.table()) ?? []);
     const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
-    if (connection instanceof CommandError) return connection;
-    this.#multiPending = false;
+    if (connection instanceof CommandError) {
+      // As Redis refuses a command at queueing time: the transaction stays open, and EXEC aborts.
+      this.#multiDirty = true;
+      return connection;
+    }
     this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
     this.#sessionSlot = slot === -1 ? undefined : slot;
     this.#lane = SESSION_LANE;
     const opened = this.#session.run(MULTI);
     if (opened instanceof Promise) opened.catch(() => {});
+    // A command refused before the session opened still aborts its EXEC.
+    if (this.#multiDirty) this.#session.refuseInTransaction(CROSSSLOT_ERROR);
+    this.#multiPending = this.#multiDirty = false;
     return undefined;
   }
 

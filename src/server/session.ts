@@ -34,7 +34,7 @@ export interface SessionHost {
 const lower = (arg: Buffer) => arg.toString('latin1').toLowerCase();
 const isError = (frame: Buffer) => frame[0] === 0x2d /* - */ || frame[0] === 0x21; /* ! */
 
-const EXECABORT = new CommandError('EXECABORT Transaction discarded because of previous errors.');
+export const EXECABORT = new CommandError('EXECABORT Transaction discarded because of previous errors.');
 
 /** run()'s answer while the session winds down: the request must wait until it has ended. */
 export const SESSION_BUSY = Symbol('session busy');
