@@ -12,7 +12,7 @@ import { CommandError, ProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import { batchBytes, takeBatch, writeReply } from '../resp/reply-encoder.ts';
-import { OK, RawReply, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
+import { OK, RawReply, SimpleString, RawTextReply, type ProtocolVersion, type Reply } from '../resp/reply.ts';
 import { RequestDecoder } from '../resp/request-decoder.ts';
 import { resp3ToResp2 } from '../resp/resp3-to-resp2.ts';
 import { countCommand } from '../stats.ts';
@@ -79,6 +79,8 @@ const CLIENT_REPLY_IN_MULTI = new CommandError(
 const HOLD = Symbol('hold');
 const CROSSSLOT_ERROR = new CommandError(CROSSSLOT);
 const MULTI = [Buffer.from('MULTI')];
+const DISCARD = [Buffer.from('DISCARD')];
+const QUEUED = new SimpleString('QUEUED');
 const MULTI_NESTED = new CommandError('ERR MULTI calls can not be nested');
 const WATCH_IN_MULTI = new CommandError('ERR WATCH inside MULTI is not allowed');
 
@@ -150,6 +152,8 @@ export class RespConnection implements ClientState, SessionHost {
   #multiPending = false;
   /** A command after that pending MULTI was refused (CROSSSLOT): EXEC aborts. */
   #multiDirty = false;
+  /** In a cluster: a command of another slot was answered QUEUED in the transaction: its EXEC answers CROSSSLOT. */
+  #crossSlotAtExec = false;
   // CLIENT REPLY's state (REPLY_OFF, SKIP_THIS, SKIP_NEXT); 0, replies on, is the only state the hot path tests.
   #quiet = 0;
   // In a subscription, the answers owed, in order, for the commands whose reply is not a push (PING, …).
@@ -352,7 +356,7 @@ export class RespConnection implements ClientState, SessionHost {
       }
       if (typeof request === 'string') {
         // The hot path: a GET through the cache, unless the client's earlier commands must finish first.
-        if (this.#session === undefined && (this.#outstanding === 0 || this.#lane === CACHE_LANE)) {
+        if (this.#session === undefined && !this.#multiPending && (this.#outstanding === 0 || this.#lane === CACHE_LANE)) {
           this.#lane = CACHE_LANE;
           return dispatchGet(this.#ctx, request);
         }
@@ -413,6 +417,7 @@ export class RespConnection implements ClientState, SessionHost {
           const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
           if (connection instanceof CommandError) return connection;
           this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+          this.#crossSlotAtExec = false;
           this.#sessionSlot = slot;
           this.#lane = SESSION_LANE;
           const result = this.#session.run(request);
@@ -479,7 +484,20 @@ export class RespConnection implements ClientState, SessionHost {
     if (session.inMulti) {
       // Redis queues what it is sent; what the proxy cannot queue makes EXEC fail, as Redis's own refusals do.
       if (route.kind === 'refused') return session.refuseInTransaction(route.error);
-      if (crossSlot) return session.refuseInTransaction(CROSSSLOT_ERROR);
+      // Redis Cluster refuses a command whose own keys span slots as it is queued, and a transaction
+      // whose commands' slots differ at EXEC (discarding it): the other slot's command is answered
+      // QUEUED here, and EXEC becomes a DISCARD answered CROSSSLOT.
+      if (crossSlot === 'keys') return session.refuseInTransaction(CROSSSLOT_ERROR);
+      if (crossSlot === 'slot') {
+        this.#crossSlotAtExec = true;
+        return QUEUED;
+      }
+      if (name === 'exec' && this.#crossSlotAtExec) {
+        this.#crossSlotAtExec = false;
+        const discarded = session.run(DISCARD);
+        return discarded instanceof Promise ? discarded.then(() => CROSSSLOT_ERROR) : CROSSSLOT_ERROR;
+      }
+      if (name === 'discard') this.#crossSlotAtExec = false;
       if (name === 'select') return session.refuseInTransaction(NOT_IN_MULTI);
       if (name === 'client' && isKill(args)) return session.refuseInTransaction(KILL_NOT_IN_MULTI);
       if (name === 'hello') return session.refuseInTransaction(NOT_IN_SESSION);
@@ -517,12 +535,13 @@ export class RespConnection implements ClientState, SessionHost {
    * slot would get MOVED there. Refused with CROSSSLOT instead, as Redis Cluster refuses a transaction
    * across slots. The first keyed command of a session opened without keys fixes its slot.
    */
-  #crossesSessionSlot(args: Buffer[]): boolean {
+  #crossesSessionSlot(args: Buffer[]): false | 'keys' | 'slot' {
     if (!this.#ctx.proxy.backends.clustered) return false;
     const keys = commandKeys(args, this.#ctx.proxy.backends.table());
     if (keys === null || keys.length === 0) return false;
     const slot = slotOfKeys(keys)!;
-    if (slot === -1 || (this.#sessionSlot !== undefined && slot !== this.#sessionSlot)) return true;
+    if (slot === -1) return 'keys';
+    if (this.#sessionSlot !== undefined && slot !== this.#sessionSlot) return 'slot';
     this.#sessionSlot = slot;
     return false;
   }
@@ -554,6 +573,7 @@ export class RespConnection implements ClientState, SessionHost {
       return connection;
     }
     this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+    this.#crossSlotAtExec = false;
     this.#sessionSlot = slot === -1 ? undefined : slot;
     this.#lane = SESSION_LANE;
     const opened = this.#session.run(MULTI);
@@ -628,6 +648,7 @@ export class RespConnection implements ClientState, SessionHost {
   ended(): void {
     this.#session = undefined;
     this.#sessionSlot = undefined;
+    this.#crossSlotAtExec = false;
     this.#streamAnswers = [];
     this.#streamAnswersHead = 0;
     // A request held while the session wound down may go now.
