@@ -1,5 +1,5 @@
 // Redis Cluster behind the proxy (REDIS_CLUSTER_NODES): one plain endpoint whose keys land on their slot's master, multi-key commands split and merged, fan-outs, refusals, sessions, one coherent cache.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { EXTERNAL } from '../helpers/external.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -220,17 +220,54 @@ async function crossSlotKeys(prefix: string): Promise<{ a1: string; a2: string; 
   return { a1: found[0]!, a2: found[1]!, b, node: home.port };
 }
 
-clusterTest.serial(
-  "CROSSSLOT as Redis Cluster says it: in MULTI at EXEC (single-key commands) or at the command (a multi-key one, then EXECABORT); SUNION, RENAME, EVAL; one slot's MULTI and scripts work",
-  async (t) => {
-    const { a1, a2, b, node } = await crossSlotKeys('tx');
-    // Redis Cluster itself is the reference, asked on the node that serves both a1 and a2 (so it answers
-    // rather than redirect): it checks a transaction's slots at EXEC, so single-key commands in different
-    // slots are each QUEUED and EXEC answers -CROSSSLOT and discards them; a multi-key command whose keys
-    // span slots is refused with -CROSSSLOT as it is queued, and EXEC then answers -EXECABORT.
-    const separate = (x: string, y: string) => [['MULTI'], ['SET', x, '1'], ['SET', y, '2'], ['EXEC'], ['GET', x], ['EXEC']];
-    const together = (x: string, y: string) => [['MULTI'], ['MSET', x, '1', y, '2'], ['GET', x], ['EXEC'], ['GET', x]];
-    const alone = (x: string, y: string) => [
+const EXECABORT = '-EXECABORT Transaction discarded because of previous errors.\r\n';
+
+/**
+ * Sends `sequence(x, y)` to a cluster node serving both slots of a1 and a2 (so that it answers rather than
+ * redirects) and checks its answer is `expected`, then to the proxy for the same two slots and for two on
+ * different masters, both ways round: each must answer what the node did. Then none of the keys exists.
+ */
+async function sameAsClusterNode(t: ExecutionContext, prefix: string, sequence: (x: string, y: string) => string[][], expected: string) {
+  const { a1, a2, b, node } = await crossSlotKeys(prefix);
+  t.is(await exchangeAll(node, sequence(a1, a2)), expected, 'what Redis Cluster answers');
+  for (const [x, y] of [
+    [a1, a2],
+    [a1, b],
+    [b, a1],
+  ] as const) {
+    t.is(await exchangeAll(proxy.respPort, sequence(x, y)), expected, `${x} (slot ${await slotOf(x)}) and ${y} (slot ${await slotOf(y)})`);
+  }
+  const direct = cluster.client();
+  for (const key of [a1, a2, b]) t.is(await direct.exists(key), 0, `nothing refused wrote ${key}`);
+}
+
+// Redis Cluster checks a transaction's slots at EXEC: single-key commands in different slots are each QUEUED,
+// and EXEC answers -CROSSSLOT and discards them. (Not -CROSSSLOT at the second command.)
+clusterTest.serial('MULTI with single-key commands in two slots: each QUEUED, and EXEC answers CROSSSLOT and runs none, as Redis Cluster does', async (t) => {
+  await sameAsClusterNode(
+    t,
+    'separate',
+    (x, y) => [['MULTI'], ['SET', x, '1'], ['SET', y, '2'], ['EXEC'], ['GET', x], ['EXEC']],
+    `+OK\r\n+QUEUED\r\n+QUEUED\r\n${CROSSSLOT}$-1\r\n-ERR EXEC without MULTI\r\n+PONG\r\n`,
+  );
+});
+
+// A multi-key command whose keys span slots is refused as it is queued; the transaction goes on queueing,
+// and EXEC answers -EXECABORT.
+clusterTest.serial('MULTI with a cross-slot MSET: CROSSSLOT for it, the next command still QUEUED, EXECABORT at EXEC, as Redis Cluster does', async (t) => {
+  await sameAsClusterNode(
+    t,
+    'together',
+    (x, y) => [['MULTI'], ['MSET', x, '1', y, '2'], ['GET', x], ['EXEC'], ['GET', x]],
+    `+OK\r\n${CROSSSLOT}+QUEUED\r\n${EXECABORT}$-1\r\n+PONG\r\n`,
+  );
+});
+
+clusterTest.serial('SUNION, SINTERSTORE, RENAME and EVAL over two slots get CROSSSLOT, inside MULTI too, as Redis Cluster answers them', async (t) => {
+  await sameAsClusterNode(
+    t,
+    'alone',
+    (x, y) => [
       ['SUNION', x, y],
       ['SINTERSTORE', x, y],
       ['RENAME', x, y],
@@ -238,29 +275,15 @@ clusterTest.serial(
       ['MULTI'],
       ['SUNION', x, y],
       ['EXEC'],
-    ];
-    const reference = {
-      separate: await exchangeAll(node, separate(a1, a2)),
-      together: await exchangeAll(node, together(a1, a2)),
-      alone: await exchangeAll(node, alone(a1, a2)),
-    };
-    t.is(reference.separate, `+OK\r\n+QUEUED\r\n+QUEUED\r\n${CROSSSLOT}$-1\r\n-ERR EXEC without MULTI\r\n+PONG\r\n`);
-    t.is(reference.together, `+OK\r\n${CROSSSLOT}+QUEUED\r\n-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n+PONG\r\n`);
-    t.is(reference.alone, `${CROSSSLOT.repeat(4)}+OK\r\n${CROSSSLOT}-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n`);
-    // Through the proxy the same, whether the two slots are on one master or on two.
-    for (const [x, y] of [
-      [a1, a2],
-      [a1, b],
-      [b, a1],
-    ] as const) {
-      t.is(await exchangeAll(proxy.respPort, separate(x, y)), reference.separate, `separate SETs of ${x} and ${y}`);
-      t.is(await exchangeAll(proxy.respPort, together(x, y)), reference.together, `MSET of ${x} and ${y}`);
-      t.is(await exchangeAll(proxy.respPort, alone(x, y)), reference.alone, `SUNION, SINTERSTORE, RENAME, EVAL of ${x} and ${y}`);
-    }
-    const direct = cluster.client();
-    for (const key of [a1, a2, b]) t.is(await direct.exists(key), 0, `no refused transaction or command wrote ${key}`);
+    ],
+    `${CROSSSLOT.repeat(4)}+OK\r\n${CROSSSLOT}${EXECABORT}+PONG\r\n`,
+  );
+});
 
-    // One slot: hash tags keep {user1}:a and {user1}:b together, and the transaction runs.
+clusterTest.serial(
+  'one slot: MULTI over {user1}:a and {user1}:b runs; a script whose keys share a slot runs on the master of that slot, on each master',
+  async (t) => {
+    const direct = cluster.client();
     t.deepEqual(await client.multi().set('{user1}:a', 'A').set('{user1}:b', 'B').mget('{user1}:a', '{user1}:b').incr('{user1}:n').exec(), [
       [null, 'OK'],
       [null, 'OK'],
@@ -270,7 +293,6 @@ clusterTest.serial(
     t.deepEqual(await direct.mget('{user1}:a', '{user1}:b'), ['A', 'B']);
     t.deepEqual(await client.sunion('{user1}:s1', '{user1}:s2'), []);
 
-    // A script whose keys share a slot runs on the master of that slot, whichever it is.
     // {script:N}:x hashes as script:N does: its tag.
     const tags = await keysOnEachMaster('script', 1);
     for (const [port, [tag]] of tags) {
