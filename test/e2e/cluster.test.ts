@@ -34,7 +34,7 @@ async function exchangeAll(port: number, commands: string[][]): Promise<string> 
   }
 }
 
-/** Sum of one INFO field over the masters, each read straight from its node. */
+/** A count read straight from each master (`read`), summed. */
 async function sumOverMasters(read: (node: Redis) => Promise<number>): Promise<number> {
   const counts = await Promise.all((await cluster.masters()).map((m) => read(cluster.node(m.port))));
   return counts.reduce((a, b) => a + b, 0);
