@@ -46,7 +46,10 @@ function goals(r: BenchResults): Goal[] {
     target: `≤ ${max.toFixed(1)}`,
     met: value === undefined ? undefined : value <= max,
   });
+  /** A figure shown without a goal: none has been set for it yet. */
+  const reported = (figure: string, value: number | undefined): Goal => ({ figure, ratio: value, target: 'none set', met: undefined });
   const twem = (k: string) => m[`twemproxy/${k}`];
+  const direct = (target: string, k: string) => ratio(m[`${target}/${k}`]?.rps, m[`redis/${k}`]?.rps);
   return [
     atLeast('hit P1 req/s ÷ twemproxy', ratio(m['proxy-hit/P1']?.rps, twem('P1')?.rps), 1.0),
     atLeast('hit P16 req/s ÷ twemproxy', ratio(m['proxy-hit/P16']?.rps, twem('P16')?.rps), 1.0),
@@ -66,6 +69,10 @@ function goals(r: BenchResults): Goal[] {
       : []),
     atLeast('GET P1 with 50 blocked clients ÷ without', ratio(m['proxy-hit/P1-blocked']?.rps, m['proxy-hit/P1-unblocked']?.rps), 0.9),
     atLeast('GET P1 with PROXY_PASSWORD ÷ without', ratio(m['proxy-hit/P1-password']?.rps, m['proxy-hit/P1-no-password']?.rps), 0.9),
+    reported('cluster hit GET P1 req/s ÷ redis-benchmark --cluster direct', direct('proxy-hit', 'CLUSTER-P1')),
+    reported('cluster hit GET P16 req/s ÷ redis-benchmark --cluster direct', direct('proxy-hit', 'CLUSTER-P16')),
+    reported('cluster miss GET P1 req/s ÷ direct', direct('proxy-miss', 'CLUSTER-P1')),
+    reported('cluster miss GET P16 req/s ÷ direct', direct('proxy-miss', 'CLUSTER-P16')),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
   ];
@@ -117,7 +124,7 @@ function render(r: BenchResults): string {
     : '';
   const targets = markdownTable(
     ['figure', 'measured', 'target', 'met'],
-    goals(r).map((g) => [g.figure, fmt(g.ratio), g.target, g.met === undefined ? 'not measured' : g.met ? 'yes' : 'no']),
+    goals(r).map((g) => [g.figure, fmt(g.ratio), g.target, g.ratio === undefined ? 'not measured' : g.met === undefined ? '—' : g.met ? 'yes' : 'no']),
   );
   return [
     `Run ${r.startedAt} with \`${r.command}\` (${r.rounds} rounds, medians; scale ${r.scale}) on ${r.machine}, Node ${r.node}.`,
@@ -171,12 +178,15 @@ the chart of the latest run is \`bench/chart.svg\`.
   read back through the proxy, back to back, until the new value comes; the time from sending the
   \`SET\` to that reply, while 10 other connections keep reading through the proxy
   (bench/invalidation-delay.ts).
+- **GET P1 / P16, Redis Cluster**: a 3-master cluster (no replicas); \`redis\` is
+  \`redis-benchmark --cluster -c 50 -r 10000 -t get\` straight at it, \`proxy-hit\` and \`proxy-miss\`
+  plain \`redis-benchmark\` through proxies with \`REDIS_CLUSTER_NODES\` (every key cached, or capacity 1).
 - **WRITE-HEAVY 50/50 reads**: half the requests \`SET\`s straight on Redis, half \`GET\`s through the
   target, on the same 10 000 keys; the reads' figures, and the share the proxy still answered from
   its cache.
 
 Rerun: \`npm run bench\` (needs redis-server, redis-tools, and nutcracker for the twemproxy column).
-\`BENCH_ONLY=throughput|memory\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
+\`BENCH_ONLY=throughput|memory|tls|cluster\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
 
 ## Latest run
 

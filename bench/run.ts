@@ -2,7 +2,8 @@
 import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import { type BenchResults, printTable, saveResults, updateBenchmarksMd } from './report.ts';
-import { hasCommand, rssBytes, startBareHttpServer, startBenchProxy, startRedis, startTwemproxy, type TestRedis } from './targets.ts';
+import { hasCommand, rssBytes, startBareHttpServer, startBenchProxy, startRedis, startTwemproxy, type TestRedis, warm } from './targets.ts';
+import { clusterPhase } from './cluster.ts';
 import { measureInvalidationDelay, type InvalidationDelay } from './invalidation-delay.ts';
 import {
   backgroundReads,
@@ -23,7 +24,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
-/** For iterating on one figure: BENCH_ONLY=memory, BENCH_ONLY=throughput or BENCH_ONLY=tls. */
+/** For iterating on one figure: BENCH_ONLY=memory, BENCH_ONLY=throughput, BENCH_ONLY=tls or BENCH_ONLY=cluster. */
 const ONLY = process.env.BENCH_ONLY;
 /**
  * Before/after figures for a change in one run: BENCH_BASELINE=<another checkout, with node_modules>
@@ -60,20 +61,6 @@ async function loadHashes(client: Redis): Promise<void> {
 
 /** The password of the proxy measured with PROXY_PASSWORD (GET P1 with PROXY_PASSWORD). */
 const BENCH_PASSWORD = 'bench-proxy-password';
-
-/** Reads every key once through `port` so it is cached; returns the proxy's cache size. */
-async function warm(port: number, count: number, key: (i: number) => string, password?: string): Promise<number> {
-  const client = new Redis({ port, protocol: 2, password });
-  const batches: Promise<unknown>[] = [];
-  for (let start = 0; start < count; start += 500) {
-    batches.push(client.mgetBuffer(...Array.from({ length: Math.min(500, count - start) }, (_, j) => key(start + j))));
-    if (batches.length >= 8) await Promise.all(batches.splice(0));
-  }
-  await Promise.all(batches);
-  const entries = Number(/^cache_entries:(\d+)/m.exec(await client.info('cache'))![1]);
-  client.disconnect();
-  return entries;
-}
 
 async function proxyStats(port: number): Promise<Record<string, number>> {
   const client = new Redis({ port, protocol: 2 });
@@ -193,6 +180,7 @@ async function throughput(redis: TestRedis, notes: string[]) {
       }
     }
     await overTls(add, notes);
+    await clusterPhase(add, notes, { rounds: ROUNDS, scale: SCALE, log });
     // The drop-in workloads: writes forwarded, and a mix, against Redis, twemproxy and the proxy. They
     // write the keyspace, so they run after the reads; the proxy is warmed again before the mix.
     const writers = [
@@ -386,12 +374,18 @@ async function main() {
       const samples: Record<string, Measurement[]> = {};
       await overTls((key, m) => (samples[key] ??= []).push(m), notes);
       medians = Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
+    } else if (ONLY === 'cluster') {
+      const samples: Record<string, Measurement[]> = {};
+      await clusterPhase((key, m) => (samples[key] ??= []).push(m), notes, { rounds: ROUNDS, scale: SCALE, log });
+      medians = Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
     } else if (ONLY !== 'memory') ({ medians, coherence } = await throughput(redis, notes));
   } finally {
     await redis.close();
   }
   const mem =
-    ONLY === 'throughput' || ONLY === 'tls' ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN } : await memory(notes);
+    ONLY === 'throughput' || ONLY === 'tls' || ONLY === 'cluster'
+      ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN }
+      : await memory(notes);
   const results: BenchResults = {
     startedAt: startedAt.toISOString(),
     command: 'npm run bench',

@@ -1,8 +1,9 @@
-// Owns the benchmark's servers: a private Redis, twemproxy in front of it, the proxy, and a bare node:http server.
+// Owns the benchmark's servers: a private Redis, twemproxy in front of it, the proxy (and warming its cache), and a bare node:http server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { backendEnv, startProxy, type ProxyProcess } from '../test/helpers/proxy-process.ts';
 import { freePort, startRedis, waitForPort, type TestRedis } from '../test/helpers/redis-server.ts';
 import { hasCommand, waitForOutput } from '../test/helpers/tools.ts';
@@ -69,4 +70,18 @@ export async function startBareHttpServer(): Promise<Server> {
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
+}
+
+/** Reads every key once through `port` so it is cached; returns the proxy's cache size. */
+export async function warm(port: number, count: number, key: (i: number) => string, password?: string): Promise<number> {
+  const client = new Redis({ port, protocol: 2, password });
+  const batches: Promise<unknown>[] = [];
+  for (let start = 0; start < count; start += 500) {
+    batches.push(client.mgetBuffer(...Array.from({ length: Math.min(500, count - start) }, (_, j) => key(start + j))));
+    if (batches.length >= 8) await Promise.all(batches.splice(0));
+  }
+  await Promise.all(batches);
+  const entries = Number(/^cache_entries:(\d+)/m.exec(await client.info('cache'))![1]);
+  client.disconnect();
+  return entries;
 }

@@ -26,19 +26,24 @@ async function run(command: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients; over TLS when `tls` names the CA to trust, logging in when `password` is given. */
+/**
+ * `redis-benchmark -t get` (or `set`) over the benchmark keyspace with 50 clients; over TLS when `tls` names the CA to trust, logging in when
+ * `password` is given; with `cluster`, against the Redis Cluster `port` is a node of (`--cluster`: keys key:{tag}:<n>, a tag for each master).
+ */
 export async function redisBenchmark(
   port: number,
   pipeline: number,
   requests: number,
   test: 'get' | 'set' = 'get',
-  options: { tls?: { cacert: string }; password?: string } = {},
+  options: { tls?: { cacert: string }; password?: string; cluster?: boolean; dataSize?: number } = {},
 ): Promise<Measurement> {
-  const { tls, password } = options;
+  const { tls, password, cluster, dataSize } = options;
   // -a: each of its connections sends AUTH first, as a client of a proxy with PROXY_PASSWORD does.
   return benchmark(port, pipeline, requests, KEYSPACE, [
     ...(tls ? ['--tls', '--cacert', tls.cacert] : []),
     ...(password === undefined ? [] : ['-a', password]),
+    ...(cluster ? ['--cluster'] : []),
+    ...(dataSize === undefined ? [] : ['-d', String(dataSize)]),
     '-t',
     test,
   ]);

@@ -5,7 +5,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
 import { EXTERNAL, type Address, type ExternalTarget } from './external.ts';
+import type { TestCluster } from './redis-cluster.ts';
 import { freePort, startRedis, type TestRedis, waitForPort } from './redis-server.ts';
 import { waitForOutput } from './tools.ts';
 
@@ -268,4 +270,32 @@ export async function startRedisAndProxy(t: ExecutionContext, env: Record<string
   const proxy = await startProxy({ env: { ...backendEnv(redis), ...env } });
   t.teardown(() => proxy.stop());
   return { redis, proxy };
+}
+
+/** startClusterProxy's proxy did not write to the cluster it was given: it does not know REDIS_CLUSTER_NODES. */
+export class NotInFrontOfCluster extends Error {}
+
+/**
+ * The proxy in front of `cluster` (REDIS_CLUSTER_NODES) with `env` on top. One key written through it must then
+ * be in the cluster, before a test runs anything against it: a proxy that ignored REDIS_CLUSTER_NODES would
+ * talk to 127.0.0.1:6379, and a test's FLUSHALL would empty whatever Redis listens there.
+ */
+export async function startClusterProxy(cluster: TestCluster, env: Record<string, string> = {}): Promise<ProxyProcess> {
+  const proxy = await startProxy({ env: { REDIS_CLUSTER_NODES: cluster.seeds, ...env } });
+  const probe = `cluster-probe:${process.pid}:${proxy.respPort}`;
+  const through = new Redis({ port: proxy.respPort, protocol: 2, maxRetriesPerRequest: 0, lazyConnect: true });
+  through.on('error', () => {});
+  const direct = cluster.client();
+  try {
+    const written = await through.set(probe, 'here').catch((err: Error) => err.message);
+    if (written !== 'OK' || (await direct.get(probe)) !== 'here') {
+      await proxy.close();
+      throw new NotInFrontOfCluster(`a SET through the proxy (${written}) did not reach the cluster: does it know REDIS_CLUSTER_NODES?`);
+    }
+    await direct.del(probe);
+    return proxy;
+  } finally {
+    through.disconnect();
+    direct.disconnect();
+  }
 }
