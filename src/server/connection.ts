@@ -472,6 +472,8 @@ export class RespConnection implements ClientState, SessionHost {
       const route = routeOf(args, this.#ctx.proxy.backends.table());
       if (route.kind === 'refused') return route.error;
       if (name === 'client' && isKill(args)) return KILL_IN_STREAM;
+      // A cluster's shard channels of another slot live on another connection's node: one session cannot hear them.
+      if (name === 'ssubscribe' && this.#crossesSessionSlot(args) !== false) return CROSSSLOT_ERROR;
       const result = session.run(args);
       // Answers in the stream that are not pushes are the commands' replies, in order: each gets what CLIENT REPLY said
       // when it ran (not when it is held back while the subscription winds down: it runs again later).

@@ -442,3 +442,87 @@ clusterTest.serial(
     t.deepEqual(await Promise.all(masters.map((m) => cluster.node(m.port).dbsize())), [0, 0, 0]);
   },
 );
+
+clusterTest.serial(
+  'SCRIPT LOAD reaches every master, so EVALSHA runs on whichever master its key is; SCRIPT EXISTS is true only where every master has it',
+  async (t) => {
+    await cluster.flushAll();
+    const sha = (await client.script('LOAD', "return redis.call('INCR', KEYS[1])")) as string;
+    for (const m of await cluster.masters()) t.deepEqual(await cluster.node(m.port).script('EXISTS', sha), [1], `loaded on ${m.port}`);
+    const keys = await keysOnEachMaster('sha', 1);
+    for (const [port, [key]] of keys) {
+      t.is(await client.evalsha(sha, 1, key!), 1, `EVALSHA on ${port}`);
+      t.is(await cluster.node(port).get(key!), '1');
+    }
+    t.deepEqual(await client.script('EXISTS', sha, 'ffffffffffffffffffffffffffffffffffffffff'), [1, 0]);
+    // A script the first master lacks is not there for the cluster.
+    const only = (await cluster.node((await cluster.masters())[0]!.port).script('LOAD', 'return 7')) as string;
+    t.deepEqual(await client.script('EXISTS', only), [0]);
+  },
+);
+
+clusterTest.serial('WATCH runs on its key’s master: a write by another client between WATCH and EXEC aborts the transaction, none lets it run', async (t) => {
+  await cluster.flushAll();
+  const [key, other] = [...(await keysOnEachMaster('watch', 1)).values()].map(([k]) => k!);
+  const writer = new Redis({ port: proxy.respPort, protocol: 2 });
+  try {
+    await client.set(key!, 'a');
+    await client.watch(key!);
+    await writer.set(key!, 'b');
+    t.is(await client.multi().set(key!, 'c').exec(), null, 'aborted: the key changed after WATCH');
+    t.is(await client.get(key!), 'b');
+    await client.watch(key!);
+    t.deepEqual(await client.multi().set(key!, 'd').get(key!).exec(), [
+      [null, 'OK'],
+      [null, 'd'],
+    ]);
+    t.is(await cluster.client().get(key!), 'd');
+    // A key of another master in the watched transaction: CROSSSLOT at EXEC, as Redis Cluster answers, and nothing written.
+    t.is(await exchangeAll(proxy.respPort, [['WATCH', key!], ['MULTI'], ['SET', other!, 'x'], ['EXEC']]), `+OK\r\n+OK\r\n+QUEUED\r\n${CROSSSLOT}+PONG\r\n`);
+    t.is(await cluster.client().get(other!), null);
+  } finally {
+    writer.disconnect();
+  }
+});
+
+clusterTest.serial(
+  'MULTI runs on the node of the first command’s keys, whichever master that is; an empty MULTI/EXEC and DISCARD answer as Redis does',
+  async (t) => {
+    await cluster.flushAll();
+    for (const [port, [key]] of await keysOnEachMaster('multi', 1)) {
+      t.deepEqual(await client.multi().incr(key!).incr(key!).get(key!).exec(), [
+        [null, 1],
+        [null, 2],
+        [null, '2'],
+      ]);
+      t.is(await cluster.node(port).get(key!), '2', `ran on ${port}`);
+    }
+    t.is(
+      await exchangeAll(proxy.respPort, [['MULTI'], ['EXEC'], ['MULTI'], ['DISCARD'], ['MULTI'], ['MULTI'], ['DISCARD']]),
+      `+OK\r\n*0\r\n+OK\r\n+OK\r\n+OK\r\n-ERR MULTI calls can not be nested\r\n+OK\r\n+PONG\r\n`,
+    );
+  },
+);
+
+clusterTest.serial("SSUBSCRIBE hears SPUBLISH on its shard channel's master; INFO's Keyspace counts every master's keys", async (t) => {
+  await cluster.flushAll();
+  const channels = ['{a}news', '{b}news', '{c}news'];
+  const subscribers = channels.map(() => new Redis({ port: proxy.respPort, protocol: 2 }));
+  try {
+    const heard: string[] = [];
+    for (const [i, subscriber] of subscribers.entries()) {
+      subscriber.on('smessage', (channel: string, message: string) => heard.push(`${channel}=${message}`));
+      await subscriber.ssubscribe(channels[i]!);
+    }
+    // One connection hears one slot's shard channels: another slot's would be another node's.
+    await t.throwsAsync(subscribers[0]!.ssubscribe(channels[1]!), { message: /^CROSSSLOT/ });
+    for (const channel of channels) t.is(await client.spublish(channel, `hi ${channel}`), 1, channel);
+    await eventually(() => Promise.resolve(heard.length === 3), 'three shard messages');
+    t.deepEqual(heard.sort(), channels.map((c) => `${c}=hi ${c}`).sort());
+  } finally {
+    for (const subscriber of subscribers) subscriber.disconnect();
+  }
+  await client.mset('{a}1', '1', '{b}1', '1', '{c}1', '1', '{c}2', '1');
+  t.regex(await client.info('keyspace'), /^db0:keys=4,expires=0,/m);
+  t.is(await client.dbsize(), 4);
+});
