@@ -28,6 +28,8 @@ export interface LoggerOptions {
   colorize?: boolean;
   /** Where each finished line (ending in a newline) goes. Default: written to stderr (fd 2) before the call returns. */
   write?: (line: string) => void;
+  /** Fields on every line (a worker's `worker: id`, so that the operator can tell the processes' lines apart). */
+  bindings?: LogFields;
 }
 
 /** Field names whose values are secrets wherever they appear: logged as `***`. */
@@ -67,14 +69,14 @@ function safe(value: unknown, depth: number): unknown {
  * `process.exit()` runs. JSON goes to stderr through sonic-boom in sync mode (a write per line, retried
  * on EAGAIN); pretty lines are made by pino-pretty's formatter in this thread and written the same way.
  */
-export function createLogger({ level = 'info', format = 'json', colorize = false, write }: LoggerOptions = {}): Logger {
+export function createLogger({ level = 'info', format = 'json', colorize = false, write, bindings }: LoggerOptions = {}): Logger {
   const sink = write ? { write } : pino.destination({ dest: 2, sync: true });
   let destination = sink;
   if (format === 'pretty') {
     const prettify = prettyFactory({ colorize, singleLine: true, ignore: 'pid,hostname', translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l' });
     destination = { write: (line: string) => sink.write(prettify(line)) };
   }
-  const logger = pino(
+  const root = pino(
     {
       level,
       timestamp: pino.stdTimeFunctions.isoTime,
@@ -85,6 +87,7 @@ export function createLogger({ level = 'info', format = 'json', colorize = false
     },
     destination,
   );
+  const logger = bindings === undefined ? root : root.child(safe(bindings, 0) as object);
 
   const noop = () => {};
   const at = (name: 'fatal' | 'error' | 'warn' | 'info' | 'debug') => {
