@@ -66,6 +66,7 @@ function goals(r: BenchResults): Goal[] {
       : []),
     atLeast('GET P1 with 50 blocked clients ÷ without', ratio(m['proxy-hit/P1-blocked']?.rps, m['proxy-hit/P1-unblocked']?.rps), 0.9),
     atLeast('GET P1 with PROXY_PASSWORD ÷ without', ratio(m['proxy-hit/P1-password']?.rps, m['proxy-hit/P1-no-password']?.rps), 0.9),
+    atLeast('hit GET P16 WORKERS=2 ÷ WORKERS=1', ratio(m['workers-2/P16']?.rps, m['workers-1/P16']?.rps), 1.0),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
   ];
@@ -176,7 +177,7 @@ the chart of the latest run is \`bench/chart.svg\`.
   its cache.
 
 Rerun: \`npm run bench\` (needs redis-server, redis-tools, and nutcracker for the twemproxy column).
-\`BENCH_ONLY=throughput|memory\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
+\`BENCH_ONLY=throughput|memory|tls|workers\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
 
 ## Latest run
 
