@@ -1,7 +1,10 @@
 // Owns the messages between the primary and its workers (WORKERS > 1): their shapes, and checking each one that arrives.
 import type { Config } from './config.ts';
-import type { Listening } from './serve.ts';
+import type { Listening } from './listening.ts';
 import { isWorkerFigures, type WorkerFigures } from './worker-figures.ts';
+
+/** How often a worker reports its figures to the primary, and the primary sends every worker's to all of them. */
+export const FIGURES_INTERVAL_MS = 1000;
 
 /** The primary's first message to a worker: who it is, and the settings the primary loaded (a worker restarted later serves the same ones). */
 export interface StartMessage {

@@ -1,7 +1,7 @@
 // Owns the proxy's log output: leveled, structured lines to stderr (JSON, or pretty for a person), written synchronously, secrets masked.
 import { pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
-import type { LogLevel } from './config.ts';
+import type { Config, LogLevel } from './config.ts';
 import { maskUrlPasswords } from './mask.ts';
 
 /** Facts about an event, logged as fields next to the message: plain values and objects, or an Error under `err`. */
@@ -110,3 +110,19 @@ export function createLogger({ level = 'info', format = 'json', colorize = false
 /** LOG_FORMAT resolved: auto is pretty when stderr is a terminal (a person is watching), else JSON (a collector is). */
 export const resolveLogFormat = (format: 'json' | 'pretty' | 'auto', stderrIsTTY: boolean): 'json' | 'pretty' =>
   format === 'auto' ? (stderrIsTTY ? 'pretty' : 'json') : format;
+
+/** The process's logger as the settings ask for it, with `bindings` on every line (a worker's id). */
+export function processLogger(config: Config, bindings?: LogFields): Logger {
+  return createLogger({
+    level: config.logLevel,
+    format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true),
+    colorize: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
+    ...(bindings ? { bindings } : {}),
+  });
+}
+
+/** A bug must not take the proxy down with every client on it: log it and keep serving. */
+export function logUncaughtErrors(log: Logger): void {
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }));
+}

@@ -2,10 +2,9 @@
 import cluster from 'node:cluster';
 import { loadConfig, type LoadResult } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { runPrimary } from './primary.ts';
-import { logListening, logUncaughtErrors, processLogger, serve } from './serve.ts';
+import { logListening } from './listening.ts';
+import { logUncaughtErrors, processLogger } from './log.ts';
 import { PROXY_NAME, PROXY_VERSION } from './version.ts';
-import { runWorker } from './worker.ts';
 
 const EXIT_BAD_CONFIG = 2;
 
@@ -24,7 +23,8 @@ function loadSettings(): LoadResult {
 
 async function main(): Promise<void> {
   // A worker takes its settings from the primary, which has loaded and logged them.
-  if (cluster.isWorker) return runWorker();
+  // Each role loads only its own modules: the primary serves nothing, so it does not load the proxy.
+  if (cluster.isWorker) return (await import('./worker.ts')).runWorker();
   const loaded = loadSettings();
   if (loaded.kind === 'help') {
     process.stdout.write(loaded.text);
@@ -40,8 +40,8 @@ async function main(): Promise<void> {
     node: process.version,
     settings,
   });
-  if (config.workers > 1) return runPrimary(config, log);
-  const { listening } = await serve(config, log);
+  if (config.workers > 1) return (await import('./primary.ts')).runPrimary(config, log);
+  const { listening } = await (await import('./serve.ts')).serve(config, log);
   logListening(log, listening);
 }
 

@@ -1,10 +1,9 @@
 // Owns the primary process (WORKERS > 1): starts the workers, restarts one that dies, says once where they listen, passes their figures round, and stops them all on SIGTERM or SIGINT.
 import cluster, { type Worker } from 'node:cluster';
-import { type ToWorker, toPrimary } from './cluster-messages.ts';
+import { FIGURES_INTERVAL_MS, type ToWorker, toPrimary } from './cluster-messages.ts';
 import type { Config } from './config.ts';
+import { type Listening, logListening } from './listening.ts';
 import type { Logger } from './log.ts';
-import { logListening, type Listening } from './serve.ts';
-import { FIGURES_INTERVAL_MS } from './worker.ts';
 import type { WorkerFigures } from './worker-figures.ts';
 
 /** A second stop signal within this many milliseconds of the first is the same request, delivered twice (Ctrl-C reaches every process). */

@@ -1,38 +1,12 @@
 // Owns running one proxy in this process: start it, drain it on SIGTERM or SIGINT (SIGHUP reloads TLS), and say where it listens.
 import { hostPort } from './address.ts';
 import type { Config } from './config.ts';
-import { createLogger, type LogFields, type Logger, resolveLogFormat } from './log.ts';
+import type { Listening } from './listening.ts';
+import type { Logger } from './log.ts';
 import { type Peers, type RunningProxy, startProxy } from './proxy.ts';
 
 /** A second stop signal within this many milliseconds of the first is the same request, delivered twice. */
 const SAME_REQUEST_MS = 1000;
-
-/** The process's logger as the settings ask for it, with `bindings` on every line (a worker's id). */
-export function processLogger(config: Config, bindings?: LogFields): Logger {
-  return createLogger({
-    level: config.logLevel,
-    format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true),
-    colorize: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
-    ...(bindings ? { bindings } : {}),
-  });
-}
-
-/** A bug must not take the proxy down with every client on it: log it and keep serving. */
-export function logUncaughtErrors(log: Logger): void {
-  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
-  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }));
-}
-
-/** Where a started proxy listens, as the `listening` line says it (plain strings: a worker sends them to the primary). */
-export interface Listening {
-  /** `https` with HTTP_TLS=yes, else `http`: whoever reads the line knows the scheme. */
-  readonly httpWord: 'http' | 'https';
-  readonly http: string;
-  /** `host:port`, or `off` with RESP_PORT=off. */
-  readonly resp: string;
-  readonly backend: string;
-  readonly tls: string | undefined;
-}
 
 export interface Served {
   readonly proxy: RunningProxy;
@@ -69,19 +43,6 @@ export async function serve(config: Config, log: Logger, peers?: Peers): Promise
   // Only with TLS: elsewhere SIGHUP keeps its default (the process ends), as before.
   if (config.tls || config.httpTls) process.on('SIGHUP', () => proxy.reloadTls());
   return { proxy, listening, drain };
-}
-
-/** The `listening` line; `workers` (WORKERS > 1) is added at its end, as ` workers=N`. */
-export function logListening(log: Logger, { httpWord, http, resp, backend, tls }: Listening, workers?: number): void {
-  // Tests and scripts wait for this message: keep its words (the TLS port, then the workers, are added at the end).
-  log.info(`listening ${httpWord}=${http} resp=${resp} backend=${backend}${tls ? ` tls=${tls}` : ''}${workers ? ` workers=${workers}` : ''}`, {
-    event: 'listening',
-    http,
-    resp,
-    backend,
-    ...(tls ? { tls } : {}),
-    ...(workers ? { workers } : {}),
-  });
 }
 
 /** SIGTERM and SIGINT drain the proxy and exit; the returned function starts the same drain for another reason. */

@@ -1,11 +1,9 @@
 // Owns a worker process (WORKERS > 1): serves with the primary's settings, reports where it listens and its figures, and drains when the primary is gone.
 import cluster from 'node:cluster';
-import { type StartMessage, type ToPrimary, toWorker } from './cluster-messages.ts';
-import { logUncaughtErrors, processLogger, serve } from './serve.ts';
+import { FIGURES_INTERVAL_MS, type StartMessage, type ToPrimary, toWorker } from './cluster-messages.ts';
+import { logUncaughtErrors, processLogger } from './log.ts';
+import { serve } from './serve.ts';
 import type { WorkerFigures } from './worker-figures.ts';
-
-/** How often a worker reports its figures to the primary (which passes every worker's on as often). */
-export const FIGURES_INTERVAL_MS = 1000;
 
 const send = (message: ToPrimary) => {
   // Gone: the 'disconnect' handler below is draining this worker.
