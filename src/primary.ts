@@ -102,9 +102,8 @@ export function runPrimary(config: Config, log: Logger): void {
         code,
         signal,
       });
-      stop('start_failed', 'SIGTERM');
       exitCode = 1;
-      if (live().length === 0) process.exit(1);
+      stop('start_failed', 'SIGTERM');
       return;
     }
     const lived = performance.now() - slot.startedAt;
