@@ -1,12 +1,15 @@
 // WORKERS=2: both workers share the ports, stay coherent through Redis, report per worker and in total, drain on SIGTERM, are replaced when killed, and drain when their primary dies.
 import { Redis } from 'ioredis';
+import { copyFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import RedisParser from 'redis-parser';
 import { eventually } from '../helpers/eventually.ts';
 import { localOnly } from '../helpers/local-only.ts';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus.ts';
 import { runProxyCommand, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { makeTestCerts } from '../helpers/tls-certs.ts';
 
 const workersTest = localOnly('starts proxies with WORKERS set');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -320,6 +323,78 @@ workersTest.serial('a worker killed with SIGKILL is replaced (same id, new pid) 
   t.true(alive(started.pid as number));
   t.teardown(() => alive(started.pid as number) && process.kill(started.pid as number, 'SIGKILL'));
   t.is(proxy.logs().filter((l) => l.event === 'listening').length, 1, 'no second listening line');
+});
+
+workersTest.serial('a worker that keeps dying is restarted after 100, 200, then 400 ms: a crash loop backs off', async (t) => {
+  const { proxy } = await start(t);
+  let [pid] = await workerPids(t, proxy.respPort);
+  for (let death = 1; death <= 3; death++) {
+    process.kill(pid!, 'SIGKILL');
+    await proxy.waitForLog((l) => l.event === 'worker_exited' && l.pid === pid, `death ${death}`);
+    const started = await proxy.waitForLog((l) => l.event === 'worker_started' && l.worker === 1 && l.pid !== pid, `restart ${death}`);
+    pid = started.pid as number;
+    t.teardown(() => alive(started.pid as number) && process.kill(started.pid as number, 'SIGKILL'));
+  }
+  t.deepEqual(
+    proxy
+      .logs()
+      .filter((l) => l.event === 'worker_exited')
+      .map((l) => [l.worker, l.restartInMs]),
+    [
+      [1, 100],
+      [1, 200],
+      [1, 400],
+    ],
+  );
+});
+
+workersTest.serial('a second SIGTERM to the primary, a second after the first, kills the draining workers and exits 1 at once', async (t) => {
+  const { redis, proxy } = await start(t, { REDIS_TIMEOUT: '8', SHUTDOWN_TIMEOUT: '8' });
+  await redis.client.set('stuck0', 'v');
+  const pids = await workerPids(t, proxy.respPort);
+  const sockets = [await workerSocket(proxy.respPort, 1), await workerSocket(proxy.respPort, 2)];
+  await redis.client.call('CLIENT', 'PAUSE', '5000', 'ALL');
+  sockets.forEach((socket) => void pipelinedGets(socket, 'stuck', 1).catch(() => {}));
+  await sleep(100);
+  proxy.child.kill('SIGTERM');
+  await proxy.waitForLog((l) => l.event === 'shutdown' && l.worker === undefined, 'the shutdown line');
+  await sleep(1100);
+  const started = Date.now();
+  t.is(await proxy.stop('SIGTERM'), 1);
+  t.true(Date.now() - started < 3000, 'did not wait for the drain');
+  await eventually(() => Promise.resolve(pids.every((pid) => !alive(pid))), 'the workers to be gone', 3000);
+  t.truthy(proxy.logs().find((l) => l.event === 'shutdown_forced' && l.worker === undefined));
+});
+
+workersTest.serial('TLS_PORT with WORKERS=2: both workers serve it, and SIGHUP to the primary makes each worker read its certificate again', async (t) => {
+  const certs = makeTestCerts();
+  t.teardown(() => certs.remove());
+  const cert = join(certs.dir, 'served.crt');
+  const key = join(certs.dir, 'served.key');
+  copyFileSync(certs.server.cert, cert);
+  copyFileSync(certs.server.key, key);
+  const tlsPort = await freePort();
+  const { redis, proxy } = await start(t, { TLS_PORT: String(tlsPort), TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_AUTH_CLIENTS: 'no' });
+  await redis.client.set('k', 'over tls');
+  const seen = new Set<string>();
+  for (let i = 0; i < 10; i++) {
+    const client = new Redis({ port: tlsPort, host: '127.0.0.1', tls: { ca: certs.ca.certPem } });
+    t.is(await client.get('k'), 'over tls');
+    const info = infoFields(await client.info('proxy'));
+    t.is(info.get('tls_port'), String(tlsPort));
+    seen.add(info.get('worker_id')!);
+    client.disconnect();
+  }
+  t.deepEqual([...seen].sort(), ['1', '2']);
+  const renewed = certs.issue('renewed', { serial: 1002, cn: 'renewed.localhost' });
+  copyFileSync(renewed.cert, cert);
+  copyFileSync(renewed.key, key);
+  proxy.child.kill('SIGHUP');
+  for (const id of [1, 2]) {
+    const reloaded = await proxy.waitForLog((l) => l.event === 'tls_reloaded' && l.worker === id, `worker ${id}'s reload`);
+    t.is(reloaded.serial, '03EA');
+  }
+  t.true(await proxy.running());
 });
 
 workersTest.serial(
