@@ -6,7 +6,7 @@ import { isWorkerFigures, type WorkerFigures } from './worker-figures.ts';
 /** How often a worker reports its figures to the primary, and the primary sends every worker's to all of them. */
 export const FIGURES_INTERVAL_MS = 1000;
 
-/** The primary's first message to a worker: who it is, and the settings the primary loaded (a worker restarted later serves the same ones). */
+/** The primary's answer to a worker's `ready`: who it is, and the settings the primary loaded (a worker restarted later serves the same ones). */
 export interface StartMessage {
   readonly kind: 'start';
   readonly id: number;
@@ -18,6 +18,14 @@ export interface StartMessage {
 export interface PeersMessage {
   readonly kind: 'peers';
   readonly workers: readonly [id: number, figures: WorkerFigures][];
+}
+
+/**
+ * A worker to the primary, first: it listens for its start message now. A message sent before a process
+ * listens for it is lost, and a worker takes a while to get there (loading and compiling the sources).
+ */
+export interface ReadyMessage {
+  readonly kind: 'ready';
 }
 
 /** A worker to the primary: every port is open. */
@@ -33,13 +41,14 @@ export interface FiguresMessage {
 }
 
 export type ToWorker = StartMessage | PeersMessage;
-export type ToPrimary = ListeningMessage | FiguresMessage;
+export type ToPrimary = ReadyMessage | ListeningMessage | FiguresMessage;
 
 const kindOf = (message: unknown): unknown => (typeof message === 'object' && message !== null ? (message as { kind?: unknown }).kind : undefined);
 
 /** A message from a worker, or undefined for anything else on the channel (prom-client and Node use it too). */
 export function toPrimary(message: unknown): ToPrimary | undefined {
   const kind = kindOf(message);
+  if (kind === 'ready') return message as ReadyMessage;
   if (kind === 'listening') {
     const { listening } = message as { listening?: unknown };
     return typeof listening === 'object' && listening !== null && typeof (listening as Listening).resp === 'string' ? (message as ListeningMessage) : undefined;

@@ -57,13 +57,13 @@ export function runPrimary(config: Config, log: Logger): void {
     const worker = cluster.fork();
     slot.worker = worker;
     slot.startedAt = performance.now();
-    // Sent at once, queued until the worker reads it: the settings the primary loaded, so that a worker
-    // started in a week serves what this one does, even if .config changed meanwhile.
-    send(worker, { kind: 'start', id: slot.id, count, config });
     worker.on('message', (raw: unknown) => {
       const message = toPrimary(raw);
       if (message?.kind === 'figures') slot.figures = message.figures;
       else if (message?.kind === 'listening') onListening(slot, worker, message.listening);
+      // The settings the primary loaded, so that a worker started in a week serves what this one does,
+      // even if .config changed meanwhile.
+      else if (message?.kind === 'ready') send(worker, { kind: 'start', id: slot.id, count, config });
     });
     worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
   }

@@ -10,7 +10,7 @@ const send = (message: ToPrimary) => {
   if (process.connected) process.send!(message);
 };
 
-/** The primary's start message: it is sent right after the fork, before anything else. */
+/** The primary's start message, asked for once this process listens for it. */
 function startMessage(): Promise<StartMessage> {
   return new Promise((resolve) => {
     const onMessage = (raw: unknown) => {
@@ -20,6 +20,7 @@ function startMessage(): Promise<StartMessage> {
       resolve(message);
     };
     process.on('message', onMessage);
+    send({ kind: 'ready' });
   });
 }
 
