@@ -14,6 +14,8 @@ const COLOURS: Record<string, string> = {
   'proxy-miss': '#56b4e9',
   'base-hit': '#009e73',
   'base-miss': '#7fcdb4',
+  'workers-1': '#332288',
+  'workers-2': '#6a3d9a',
   'proxy-http': '#cc79a7',
   'bare-node-http': '#8c959f',
 } satisfies Record<(typeof TARGETS)[number], string>;

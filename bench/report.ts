@@ -73,6 +73,7 @@ function goals(r: BenchResults): Goal[] {
     reported('cluster hit GET P16 req/s ÷ redis-benchmark --cluster direct', direct('proxy-hit', 'CLUSTER-P16')),
     reported('cluster miss GET P1 req/s ÷ direct', direct('proxy-miss', 'CLUSTER-P1')),
     reported('cluster miss GET P16 req/s ÷ direct', direct('proxy-miss', 'CLUSTER-P16')),
+    atLeast('hit GET P16 WORKERS=2 ÷ WORKERS=1', ratio(m['workers-2/P16']?.rps, m['workers-1/P16']?.rps), 1.0),
     atLeast('HTTP hit req/s ÷ bare node:http', ratio(m['proxy-http']?.rps, m['bare-node-http']?.rps), 0.6),
     atMost('memory per entry ÷ Redis bytes per key', r.memory.proxyPerEntry / r.memory.redisPerKey, 2.0),
   ];
@@ -186,7 +187,7 @@ the chart of the latest run is \`bench/chart.svg\`.
   its cache.
 
 Rerun: \`npm run bench\` (needs redis-server, redis-tools, and nutcracker for the twemproxy column).
-\`BENCH_ONLY=throughput|memory|tls|cluster\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
+\`BENCH_ONLY=throughput|memory|tls|cluster|workers\` and \`BENCH_SCALE=0.2\` give a quick partial look without touching this file.
 
 ## Latest run
 

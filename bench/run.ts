@@ -24,7 +24,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Scales request counts and durations down for a quick look (e.g. BENCH_SCALE=0.2). */
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MEMORY_KEYS = Number(process.env.BENCH_MEMORY_KEYS ?? 1_000_000);
-/** For iterating on one figure: BENCH_ONLY=memory, BENCH_ONLY=throughput, BENCH_ONLY=tls or BENCH_ONLY=cluster. */
+/** For iterating on one figure: BENCH_ONLY=memory, BENCH_ONLY=throughput, BENCH_ONLY=tls, BENCH_ONLY=cluster or BENCH_ONLY=workers. */
 const ONLY = process.env.BENCH_ONLY;
 /**
  * Before/after figures for a change in one run: BENCH_BASELINE=<another checkout, with node_modules>
@@ -121,6 +121,52 @@ async function overTls(add: AddSample, notes: string[]): Promise<void> {
   }
 }
 
+/** Reads every key once on each of a WORKERS=`count` proxy's workers (each has its own cache); connections reach them in turn. */
+async function warmEveryWorker(port: number, count: number): Promise<void> {
+  const warmed = new Set<string>();
+  for (let attempt = 0; warmed.size < count; attempt++) {
+    if (attempt > 20 * count) throw new Error(`warming reached ${warmed.size} of ${count} workers`);
+    const client = new Redis({ port, protocol: 2 });
+    const id = /^worker_id:(\d+)/m.exec(await client.info('proxy'))?.[1] ?? '1';
+    if (!warmed.has(id)) {
+      for (let start = 0; start < KEYSPACE; start += 500) await client.mgetBuffer(...Array.from({ length: 500 }, (_, j) => benchKey(start + j)));
+      const entries = Number(/^cache_entries:(\d+)/m.exec(await client.info('cache'))![1]);
+      if (entries !== KEYSPACE) throw new Error(`warming worker ${id} cached ${entries} of ${KEYSPACE} keys`);
+      warmed.add(id);
+    }
+    client.disconnect();
+  }
+}
+
+/**
+ * Hit GET P16 through a proxy with WORKERS=1 and one with WORKERS=2, every key cached in every worker,
+ * alternating. On a machine whose cores redis-benchmark and Redis share with the workers, this is how
+ * much a second worker buys there, not what it buys with cores to spare.
+ */
+async function workers(redis: TestRedis, add: AddSample, notes: string[]): Promise<void> {
+  const env = { CACHE_CAPACITY: String(KEYSPACE * 2), CACHE_EXPIRY: '86400' };
+  const targets = [
+    { name: 'workers-1', proxy: await startBenchProxy(redis, { ...env, WORKERS: '1' }), count: 1 },
+    { name: 'workers-2', proxy: await startBenchProxy(redis, { ...env, WORKERS: '2' }), count: 2 },
+  ];
+  try {
+    for (const { proxy, count } of targets) await warmEveryWorker(proxy.respPort, count);
+    for (const { proxy } of targets) await redisBenchmark(proxy.respPort, 16, Math.round(100_000 * SCALE));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const { name, proxy } of round % 2 === 0 ? targets : [...targets].reverse()) {
+        const m = await redisBenchmark(proxy.respPort, 16, Math.round(1_000_000 * SCALE));
+        add(`${name}/P16`, m);
+        log(`round ${round + 1} hit P16 ${name}: ${Math.round(m.rps)} req/s p50 ${m.p50} ms p99 ${m.p99} ms`);
+      }
+    }
+    notes.push(
+      `GET P16 workers-1, workers-2: redis-benchmark -c 50 -P 16 -t get against a proxy with WORKERS=1 and one with WORKERS=2 (every key cached in each worker), alternating; this machine has ${cpus().length} cores, shared by the workers, redis-benchmark and Redis.`,
+    );
+  } finally {
+    await Promise.all(targets.map(({ proxy }) => proxy.stop()));
+  }
+}
+
 async function throughput(redis: TestRedis, notes: string[]) {
   const twemproxy = await startTwemproxy(redis);
   if (!twemproxy) notes.push('nutcracker (twemproxy) is not installed: its column is empty (apt-get install nutcracker).');
@@ -181,6 +227,7 @@ async function throughput(redis: TestRedis, notes: string[]) {
     }
     await overTls(add, notes);
     await clusterPhase(add, notes, { rounds: ROUNDS, scale: SCALE, log });
+    await workers(redis, add, notes);
     // The drop-in workloads: writes forwarded, and a mix, against Redis, twemproxy and the proxy. They
     // write the keyspace, so they run after the reads; the proxy is warmed again before the mix.
     const writers = [
@@ -370,9 +417,10 @@ async function main() {
   let coherence: InvalidationDelay | undefined;
   try {
     await loadKeys(redis.client, KEYSPACE, benchKey);
-    if (ONLY === 'tls') {
+    if (ONLY === 'tls' || ONLY === 'workers') {
       const samples: Record<string, Measurement[]> = {};
-      await overTls((key, m) => (samples[key] ??= []).push(m), notes);
+      const add: AddSample = (key, m) => (samples[key] ??= []).push(m);
+      await (ONLY === 'tls' ? overTls(add, notes) : workers(redis, add, notes));
       medians = Object.fromEntries(Object.entries(samples).map(([k, ms]) => [k, medianOf(ms)]));
     } else if (ONLY === 'cluster') {
       const samples: Record<string, Measurement[]> = {};
@@ -383,7 +431,7 @@ async function main() {
     await redis.close();
   }
   const mem =
-    ONLY === 'throughput' || ONLY === 'tls' || ONLY === 'cluster'
+    ONLY === 'throughput' || ONLY === 'tls' || ONLY === 'cluster' || ONLY === 'workers'
       ? { proxyPerEntry: NaN, redisPerKey: NaN, trackingKeys: NaN, redisTrackingPerKey: NaN }
       : await memory(notes);
   const results: BenchResults = {

@@ -2,7 +2,18 @@
 import type { Measurement } from './workloads.ts';
 
 /** Every target a run can measure, in the order they are reported and coloured. */
-export const TARGETS = ['redis', 'twemproxy', 'proxy-hit', 'proxy-miss', 'base-hit', 'base-miss', 'proxy-http', 'bare-node-http'] as const;
+export const TARGETS = [
+  'redis',
+  'twemproxy',
+  'proxy-hit',
+  'proxy-miss',
+  'base-hit',
+  'base-miss',
+  'workers-1',
+  'workers-2',
+  'proxy-http',
+  'bare-node-http',
+] as const;
 
 export interface WorkloadRuns {
   /** As the table names it: `GET P1`, `GET P16`, `HTTP GET`. */

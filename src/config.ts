@@ -3,6 +3,7 @@ import { constants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { parseConfigFile } from './config-file.ts';
 import { hostPort } from './address.ts';
 import { ConfigError } from './errors.ts';
@@ -78,6 +79,8 @@ export interface Config {
   readonly backendTimeoutMs: number;
   /** Milliseconds shutdown waits for requests already received to be answered. Default 10 000 (SHUTDOWN_TIMEOUT=10). */
   readonly shutdownTimeoutMs: number;
+  /** Proxy processes sharing the ports, each with its own cache; WORKERS=auto is one per core. Default 1 (one process, no primary). */
+  readonly workers: number;
   /**
    * How the cache learns of writes made by others: `tracking` (Redis's CLIENT TRACKING invalidations,
    * with CACHE_EXPIRY as a safety net) or `expiry` (CACHE_EXPIRY alone). Default tracking.
@@ -280,6 +283,18 @@ const positiveInteger = integerIn(1, Number.MAX_SAFE_INTEGER, 'a positive intege
  */
 const MAX_CACHE_CAPACITY = 10_000_000;
 
+/**
+ * Each worker holds a cache, backend connections of its own and ~100 MB of Node at start: past a few
+ * hundred, more processes than a machine has cores only compete with each other.
+ */
+const MAX_WORKERS = 256;
+
+/** WORKERS: a count, or auto for one per core this process may use (os.availableParallelism(), capped at MAX_WORKERS). */
+function workerCount(raw: string): Parsed {
+  if (raw.toLowerCase() === 'auto') return ok(Math.min(availableParallelism(), MAX_WORKERS));
+  return integerIn(1, MAX_WORKERS, `a positive integer up to ${MAX_WORKERS}, or auto (one per core)`)(raw);
+}
+
 /** Every setting, in the order `--help` and `.config` list them. */
 export const SETTINGS: readonly Setting[] = [
   { key: 'REDIS_HOST', default: '127.0.0.1', unit: 'host', help: 'backing Redis host', parse: hostName },
@@ -419,6 +434,14 @@ export const SETTINGS: readonly Setting[] = [
     unit: 'seconds',
     help: 'on SIGTERM/SIGINT, how long requests already received may take to be answered before their connections are closed (0.001 to 2147483.647)',
     parse: seconds,
+  },
+  // Every core: processes sharing the ports through node:cluster, each with a cache of its own (README, "Every core").
+  {
+    key: 'WORKERS',
+    default: '1',
+    unit: 'count',
+    help: `proxy processes sharing the ports, each with its own cache (memory x N); auto: one per core; up to ${MAX_WORKERS}`,
+    parse: workerCount,
   },
   { key: 'LOG_LEVEL', default: 'info', unit: 'level', help: `least severe log level written: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
   {
@@ -567,6 +590,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     queryBufferLimit: get<number>('QUERY_BUFFER_LIMIT'),
     backendTimeoutMs: get<number>('REDIS_TIMEOUT'),
     shutdownTimeoutMs: get<number>('SHUTDOWN_TIMEOUT'),
+    workers: get<number>('WORKERS'),
     cacheInvalidation: get<'tracking' | 'expiry'>('CACHE_INVALIDATION'),
     logLevel: get<LogLevel>('LOG_LEVEL'),
     logFormat: get<LogFormat>('LOG_FORMAT'),

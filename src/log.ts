@@ -1,7 +1,7 @@
 // Owns the proxy's log output: leveled, structured lines to stderr (JSON, or pretty for a person), written synchronously, secrets masked.
 import { pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
-import type { LogLevel } from './config.ts';
+import type { Config, LogLevel } from './config.ts';
 import { maskUrlPasswords } from './mask.ts';
 
 /** Facts about an event, logged as fields next to the message: plain values and objects, or an Error under `err`. */
@@ -28,6 +28,8 @@ export interface LoggerOptions {
   colorize?: boolean;
   /** Where each finished line (ending in a newline) goes. Default: written to stderr (fd 2) before the call returns. */
   write?: (line: string) => void;
+  /** Fields on every line (a worker's `worker: id`, so that the operator can tell the processes' lines apart). */
+  bindings?: LogFields;
 }
 
 /** Field names whose values are secrets wherever they appear: logged as `***`. */
@@ -67,14 +69,14 @@ function safe(value: unknown, depth: number): unknown {
  * `process.exit()` runs. JSON goes to stderr through sonic-boom in sync mode (a write per line, retried
  * on EAGAIN); pretty lines are made by pino-pretty's formatter in this thread and written the same way.
  */
-export function createLogger({ level = 'info', format = 'json', colorize = false, write }: LoggerOptions = {}): Logger {
+export function createLogger({ level = 'info', format = 'json', colorize = false, write, bindings }: LoggerOptions = {}): Logger {
   const sink = write ? { write } : pino.destination({ dest: 2, sync: true });
   let destination = sink;
   if (format === 'pretty') {
     const prettify = prettyFactory({ colorize, singleLine: true, ignore: 'pid,hostname', translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l' });
     destination = { write: (line: string) => sink.write(prettify(line)) };
   }
-  const logger = pino(
+  const root = pino(
     {
       level,
       timestamp: pino.stdTimeFunctions.isoTime,
@@ -85,6 +87,7 @@ export function createLogger({ level = 'info', format = 'json', colorize = false
     },
     destination,
   );
+  const logger = bindings === undefined ? root : root.child(safe(bindings, 0) as object);
 
   const noop = () => {};
   const at = (name: 'fatal' | 'error' | 'warn' | 'info' | 'debug') => {
@@ -107,3 +110,19 @@ export function createLogger({ level = 'info', format = 'json', colorize = false
 /** LOG_FORMAT resolved: auto is pretty when stderr is a terminal (a person is watching), else JSON (a collector is). */
 export const resolveLogFormat = (format: 'json' | 'pretty' | 'auto', stderrIsTTY: boolean): 'json' | 'pretty' =>
   format === 'auto' ? (stderrIsTTY ? 'pretty' : 'json') : format;
+
+/** The process's logger as the settings ask for it, with `bindings` on every line (a worker's id). */
+export function processLogger(config: Config, bindings?: LogFields): Logger {
+  return createLogger({
+    level: config.logLevel,
+    format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true),
+    colorize: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
+    ...(bindings ? { bindings } : {}),
+  });
+}
+
+/** A bug must not take the proxy down with every client on it: log it and keep serving. */
+export function logUncaughtErrors(log: Logger): void {
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }));
+}

@@ -1,14 +1,12 @@
-// CLI entry: load the settings, start the proxy, and stop cleanly on SIGTERM or SIGINT.
-import { hostPort } from './address.ts';
+// CLI entry: load the settings, then serve in this process, or (WORKERS > 1) supervise workers that do; stop cleanly on SIGTERM or SIGINT.
+import cluster from 'node:cluster';
 import { loadConfig, type LoadResult } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { createLogger, type Logger, resolveLogFormat } from './log.ts';
-import { startProxy } from './proxy.ts';
+import { logListening } from './listening.ts';
+import { logUncaughtErrors, processLogger } from './log.ts';
 import { PROXY_NAME, PROXY_VERSION } from './version.ts';
 
 const EXIT_BAD_CONFIG = 2;
-/** A second stop signal within this many milliseconds of the first is the same request, delivered twice. */
-const SAME_REQUEST_MS = 1000;
 
 /** The settings, or exit 2 with one plain line: the log format is one of the settings, so it is not known yet. */
 function loadSettings(): LoadResult {
@@ -24,21 +22,17 @@ function loadSettings(): LoadResult {
 }
 
 async function main(): Promise<void> {
+  // A worker takes its settings from the primary, which has loaded and logged them.
+  // Each role loads only its own modules: the primary serves nothing, so it does not load the proxy.
+  if (cluster.isWorker) return (await import('./worker.ts')).runWorker();
   const loaded = loadSettings();
   if (loaded.kind === 'help') {
     process.stdout.write(loaded.text);
     return;
   }
   const { config, settings } = loaded;
-  const log = createLogger({
-    level: config.logLevel,
-    format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true),
-    colorize: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
-  });
-
-  // A bug must not take the proxy down with every client on it: log it and keep serving.
-  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.message}`, { event: 'internal_error', err }));
-  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err }));
+  const log = processLogger(config);
+  logUncaughtErrors(log);
 
   log.info(`starting ${PROXY_NAME} ${PROXY_VERSION} on Node ${process.version}`, {
     event: 'start',
@@ -46,71 +40,9 @@ async function main(): Promise<void> {
     node: process.version,
     settings,
   });
-
-  let proxy;
-  try {
-    proxy = await startProxy(config, log);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ` (the port is taken: change PROXY_PORT or RESP_PORT${config.tls ? ', or TLS_PORT' : ''})` : '';
-    log.fatal(`cannot start: ${e.message}${hint}`, { event: 'start_failed', err });
-    process.exit(1);
-  }
-  const target = config.backend;
-  // https= instead of http= with HTTP_TLS=yes, so that whoever reads the line knows the scheme.
-  const http = hostPort(proxy.http.address, proxy.http.port);
-  const httpWord = config.httpTls ? 'https' : 'http';
-  const resp = proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off';
-  const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
-  const scheme = target.tls ? 'rediss' : 'redis';
-  const backend = config.clusterNodes
-    ? `${scheme}-cluster://${config.clusterNodes.join(',')}`
-    : `${scheme}://${hostPort(target.host, target.port)}/${target.db}`;
-  // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
-  // would kill the process without the drain.
-  stopOnSignals(proxy, config.shutdownTimeoutMs, log);
-  // Only with TLS: elsewhere SIGHUP keeps its default (the process ends), as before.
-  if (config.tls || config.httpTls) process.on('SIGHUP', () => proxy.reloadTls());
-  // Tests and scripts wait for this message: keep its words (the TLS port is added at the end).
-  log.info(`listening ${httpWord}=${http} resp=${resp} backend=${backend}${tls}`, {
-    event: 'listening',
-    http,
-    resp,
-    backend,
-    ...(proxy.tls ? { tls: hostPort(proxy.tls.address, proxy.tls.port) } : {}),
-  });
-}
-
-function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: number, log: Logger): void {
-  let stoppingSince: number | undefined;
-  const stop = (signal: string) => {
-    if (stoppingSince !== undefined) {
-      // Ctrl-C in the terminal running `npm start` reaches node twice at once (from the terminal, and from npm,
-      // which passes its signals on): one request. A signal that comes later is the operator asking again.
-      if (performance.now() - stoppingSince < SAME_REQUEST_MS) return;
-      // The operator asked twice: they want out now, whatever is still owed.
-      log.warn(`${signal} received again, exiting at once`, { event: 'shutdown_forced', signal });
-      process.exit(1);
-    }
-    stoppingSince = performance.now();
-    log.info(`${signal} received: no new connections; answering what was received (up to ${shutdownTimeoutMs / 1000} s), then exiting`, {
-      event: 'shutdown',
-      signal,
-      timeoutMs: shutdownTimeoutMs,
-    });
-    proxy.close().then(
-      () => {
-        log.info('stopped: every connection closed', { event: 'stopped' });
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error(`error while closing: ${(err as Error)?.message ?? String(err)}`, { event: 'internal_error', err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (config.workers > 1) return (await import('./primary.ts')).runPrimary(config, log);
+  const { listening } = await (await import('./serve.ts')).serve(config, log);
+  logListening(log, listening);
 }
 
 // A log nobody reads any more (the pipe or terminal on stderr went away) must not stop the serving: each

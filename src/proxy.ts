@@ -14,6 +14,7 @@ import type { Logger } from './log.ts';
 import { passwordCheck } from './server/auth.ts';
 import { createRespFrontEnd } from './server/resp-server.ts';
 import { createStats } from './stats.ts';
+import { readFigures, type WorkerFigures, type WorkersView } from './worker-figures.ts';
 
 export interface RunningProxy {
   readonly http: AddressInfo;
@@ -25,9 +26,18 @@ export interface RunningProxy {
   reloadTls(): boolean;
   /** Closes the listeners (letting connections finish their replies), then the backend connection. */
   close(): Promise<void>;
+  /** This process's main counters, read now (what a worker reports to the others). */
+  figures(): WorkerFigures;
 }
 
-export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
+/** With WORKERS > 1: which worker this is, and the others' figures as the primary last sent them. */
+export interface Peers {
+  readonly id: number;
+  readonly count: number;
+  others(): ReadonlyMap<number, WorkerFigures>;
+}
+
+export async function startProxy(config: Config, log: Logger, peers?: Peers): Promise<RunningProxy> {
   const stats = createStats();
   // Redis's invalidations reach the cache through the invalidator, made once the cache exists (below;
   // no push can arrive before this function returns).
@@ -49,6 +59,16 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   });
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
+  const figures = () => readFigures(stats, readThrough);
+  const workers: WorkersView | undefined = peers && {
+    id: peers.id,
+    count: peers.count,
+    figures() {
+      // Its own figures read now, so that what a client just did through this worker shows at once.
+      const all = new Map(peers.others()).set(peers.id, figures());
+      return [...all].sort(([a], [b]) => a - b);
+    },
+  };
 
   const ports = { resp: config.respPort ?? 0, http: config.httpPort, tls: config.tls?.port ?? 0 };
   const context: ProxyContext = {
@@ -60,6 +80,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     ports,
     clients: () => respFrontEnd.clients(),
     invalidate: (effect) => invalidator.afterWrite(effect),
+    workers,
   };
   const respFrontEnd = createRespFrontEnd({
     proxy: context,
@@ -74,7 +95,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     backend,
     stats,
     db: config.backend.db,
-    metrics: createMetrics(stats, readThrough, { tracking: () => backend.tracking, pinnedConnections: () => backends.pinned.open }),
+    metrics: createMetrics(stats, readThrough, { tracking: () => backend.tracking, pinnedConnections: () => backends.pinned.open, workers }),
     maxClients: config.maxClients,
     backendTimeoutMs: config.backendTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -123,5 +144,6 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();
     },
+    figures,
   };
 }

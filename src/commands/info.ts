@@ -4,6 +4,7 @@ import { VerbatimString } from '../resp/reply.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { backendErrors, rejectedConnections, uptimeSeconds } from '../stats.ts';
 import { PROXY_NAME, PROXY_VERSION } from '../version.ts';
+import { FIGURES, totals, type WorkersView } from '../worker-figures.ts';
 import { command, word } from './spec.ts';
 import type { CommandSpec, ProxyContext } from './types.ts';
 
@@ -43,6 +44,7 @@ const SECTIONS: Record<string, Section> = {
       ['backend', fill.address],
       ['backend_status', fill.isReady() ? 'up' : 'down'],
       ['backend_down_reason', fill.unavailableReason],
+      ...(proxy.workers ? workerLines(proxy.workers) : []),
     ];
   },
   cache: ({ config, readThrough, stats, backends }) => [
@@ -75,6 +77,21 @@ const SECTIONS: Record<string, Section> = {
     ['backend_errors', backendErrors(stats)],
   ],
 };
+
+/**
+ * WORKERS > 1: which worker answers, one line per worker in the form of Redis's `db0:keys=…` and
+ * `slave0:ip=…` (parsers of INFO read those), and the sums of exactly the lines shown.
+ */
+function workerLines(workers: WorkersView): [string, string | number][] {
+  const all = workers.figures();
+  const sums = totals(all);
+  return [
+    ['worker_id', workers.id],
+    ['workers', workers.count],
+    ...all.map(([id, { pid, values }]): [string, string] => [`worker${id}`, [`pid=${pid}`, ...FIGURES.map((f, i) => `${f.info}=${values[i]}`)].join(',')]),
+    ...FIGURES.map((f, i): [string, number] => [`all_workers_${f.info}`, sums[i]!]),
+  ];
+}
 
 const ALL = new Set(['default', 'all', 'everything']);
 

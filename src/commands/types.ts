@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { ProtocolVersion, Reply } from '../resp/reply.ts';
 import type { PasswordCheck } from '../server/auth.ts';
 import type { Stats } from '../stats.ts';
+import type { WorkersView } from '../worker-figures.ts';
 import type { WriteEffect } from './routing.ts';
 
 /** What a command may read or change about the connection that sent it. */
@@ -72,6 +73,8 @@ export interface ProxyContext {
   /** 0: no such port (RESP_PORT=off, no TLS_PORT), as Redis's INFO shows tcp_port 0. */
   readonly ports: { resp: number; http: number; tls: number };
   clients(): Iterable<ClientState>;
+  /** With WORKERS > 1: this worker's id and every worker's figures (INFO shows them); undefined in a proxy of one process. */
+  readonly workers: WorkersView | undefined;
 }
 
 export interface CommandContext {

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'pr
 import type { TrackingState } from '../backend/redis-backend.ts';
 import type { ReadThrough } from '../cache/read-through.ts';
 import { backendErrors, LATENCY_BOUNDS_MS, type LatencyHistogram, rejectedConnections, type Stats, uptimeSeconds } from '../stats.ts';
+import { FIGURES, totals, type WorkerFigures, type WorkersView } from '../worker-figures.ts';
 
 export interface Metrics {
   /** The exposition's Content-Type (Prometheus text, version 0.0.4). */
@@ -52,8 +53,15 @@ function latencyCollector(name: string, help: string, histogram: LatencyHistogra
  * handles). The hot path only bumps plain numbers in `stats`; the collect callbacks copy them into
  * prom-client's metrics at scrape time, so a cache hit costs nothing more for being exported.
  */
-export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { tracking(): TrackingState; pinnedConnections(): number }): Metrics {
+export function createMetrics(
+  stats: Stats,
+  cache: ReadThrough,
+  proxy: { tracking(): TrackingState; pinnedConnections(): number; workers?: WorkersView | undefined },
+): Metrics {
   const registry = new Registry();
+  // With WORKERS > 1 a scrape reaches whichever worker the port hands it to: each of this worker's own
+  // series says so, so that two workers' figures never pass for one series that jumps.
+  if (proxy.workers) registry.setDefaultLabels({ worker: String(proxy.workers.id) });
   const registers = [registry];
 
   const counter = (name: string, help: string, value: () => number) =>
@@ -184,8 +192,72 @@ export function createMetrics(stats: Stats, cache: ReadThrough, proxy: { trackin
 
   collectDefaultMetrics({ register: registry });
 
+  const workers = proxy.workers;
+  if (!workers) return { contentType: registry.contentType, render: () => registry.metrics() };
+  const shared = workersRegistry(workers);
   return {
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    // Two registries, one exposition: their names differ (worker_*, all_workers_*, workers), and the
+    // shared one carries no default label.
+    render: async () => (await registry.metrics()) + (await shared.render()),
+  };
+}
+
+/**
+ * Every worker's main figures, whichever worker is scraped: `worker_<name>{worker="N"}` for each (its
+ * own read now, the others' as the primary last sent them) and `all_workers_<name>`, their sum.
+ */
+function workersRegistry(workers: WorkersView): { render(): Promise<string> } {
+  const registry = new Registry();
+  const registers = [registry];
+  // Read once per scrape, so that each total is the sum of the series shown beside it.
+  let snapshot: [number, WorkerFigures][] = [];
+  new Gauge({
+    name: `${PREFIX}workers`,
+    help: 'Worker processes the primary keeps running (WORKERS)',
+    registers,
+    collect() {
+      this.set(workers.count);
+    },
+  });
+  FIGURES.forEach((figure, i) => {
+    const perWorker = { name: `${PREFIX}worker_${figure.metric}`, help: `${figure.help}, by worker`, labelNames: ['worker'], registers };
+    const total = { name: `${PREFIX}all_workers_${figure.metric}`, help: `${figure.help}, summed over every worker`, registers };
+    if (figure.type === 'counter') {
+      new Counter({
+        ...perWorker,
+        collect() {
+          this.reset();
+          for (const [id, { values }] of snapshot) this.inc({ worker: String(id) }, values[i]);
+        },
+      });
+      new Counter({
+        ...total,
+        collect() {
+          this.reset();
+          this.inc(totals(snapshot)[i]);
+        },
+      });
+    } else {
+      new Gauge({
+        ...perWorker,
+        collect() {
+          this.reset();
+          for (const [id, { values }] of snapshot) this.set({ worker: String(id) }, values[i]!);
+        },
+      });
+      new Gauge({
+        ...total,
+        collect() {
+          this.set(totals(snapshot)[i]!);
+        },
+      });
+    }
+  });
+  return {
+    render() {
+      snapshot = workers.figures();
+      return registry.metrics();
+    },
   };
 }

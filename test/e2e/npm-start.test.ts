@@ -70,3 +70,25 @@ test('SIGTERM to npm (not node) stops the proxy: a read waiting on Redis is answ
   t.false(alive(pid), 'the proxy exited with npm');
   t.regex(proxy.output(), /SIGTERM received/);
 });
+
+test('npm start with WORKERS=2 on Node 20: both workers start and serve (a start message sent before a worker listened was lost there), and SIGTERM to npm stops them all', async (t) => {
+  t.timeout(180_000, 'installing Node 20 may take a while the first time');
+  const node = await node20();
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  await redis.client.set('on-node-20', 'twice');
+  const proxy = await startProxy({ npm: true, node, env: { ...backendEnv(redis), WORKERS: '2' } });
+  t.teardown(() => proxy.stop());
+  const workers = new Map<string, number>();
+  for (let i = 0; i < 10; i++) {
+    const client = new Redis({ port: proxy.respPort });
+    const info = await client.info('proxy');
+    t.regex(field(info, 'node_version') ?? '', /^v20\.\d+\.\d+$/);
+    t.is(await client.get('on-node-20'), 'twice');
+    workers.set(field(info, 'worker_id')!, Number(field(info, 'process_id')));
+    client.disconnect();
+  }
+  t.deepEqual([...workers.keys()].sort(), ['1', '2']);
+  t.is(await proxy.stop('SIGTERM'), 0);
+  t.deepEqual([...workers.values()].filter(alive), []);
+});

@@ -3,7 +3,7 @@ import test from 'ava';
 import { constants } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigFile } from '../../src/config-file.ts';
 import { type Config, loadConfig, LOG_LEVELS, SETTINGS } from '../../src/config.ts';
@@ -46,6 +46,14 @@ test('defaults match the DESIGN table', (t) => {
   t.is(c.maxParallel, 256);
   t.is(c.queryBufferLimit, 64 * 1024 * 1024);
   t.is(c.backendTimeoutMs, 2000);
+  t.is(c.workers, 1);
+});
+
+test('WORKERS: a count, or auto for one per core this process may use', (t) => {
+  t.is(load({ env: { WORKERS: '4' } }).workers, 4);
+  t.is(load({ argv: ['--workers', '256'] }).workers, 256);
+  t.is(load({ env: { WORKERS: 'auto' } }).workers, Math.min(availableParallelism(), 256));
+  t.is(load({ file: 'WORKERS=AUTO\n' }).workers, Math.min(availableParallelism(), 256));
 });
 
 test('the config is frozen', (t) => {
@@ -154,6 +162,9 @@ const badValues: [key: string, value: string, message: string][] = [
   // 3·10^9 ms overflowed Node's timers to 1 ms: "connect timed out after 3000000000 ms" at once.
   ['REDIS_TIMEOUT', '3000000', `REDIS_TIMEOUT ${SECONDS_RULE}, got "3000000"`],
   ['SHUTDOWN_TIMEOUT', '-1', `SHUTDOWN_TIMEOUT ${SECONDS_RULE}, got "-1"`],
+  ['WORKERS', '0', 'WORKERS must be a positive integer up to 256, or auto (one per core), got "0"'],
+  ['WORKERS', 'abc', 'WORKERS must be a positive integer up to 256, or auto (one per core), got "abc"'],
+  ['WORKERS', '257', 'WORKERS must be a positive integer up to 256, or auto (one per core), got "257"'],
   ['LOG_LEVEL', 'bogus', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"'],
   ['LOG_LEVEL', 'warning', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "warning"'],
   ['LOG_FORMAT', 'text', 'LOG_FORMAT must be one of json, pretty, auto, got "text"'],
