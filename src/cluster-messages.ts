@@ -40,8 +40,52 @@ export interface FiguresMessage {
   readonly figures: WorkerFigures;
 }
 
-export type ToWorker = StartMessage | PeersMessage;
-export type ToPrimary = ReadyMessage | ListeningMessage | FiguresMessage;
+/**
+ * What writes acknowledged through one worker may have changed: these keys (latin1), or everything
+ * (null: FLUSHALL, SWAPDB), and whether some were not named (a script: each worker waits for Redis's
+ * invalidations on its own tracked connection).
+ */
+export interface Dropped {
+  readonly keys: readonly string[] | null;
+  readonly unnamed: boolean;
+}
+
+/** A worker to the primary, after writes it relays: have every other worker drop `what`, then say `dropped` back. */
+export interface DropRequest {
+  readonly kind: 'drop';
+  readonly seq: number;
+  readonly what: Dropped;
+}
+
+/** The primary to every other worker: drop `what` for worker `origin`'s request `seq`, then answer `dropped`. */
+export interface DropOrder {
+  readonly kind: 'drop';
+  readonly origin: number;
+  readonly seq: number;
+  readonly what: Dropped;
+}
+
+/** A worker to the primary: it dropped what `origin`'s request `seq` asked. */
+export interface DroppedReport {
+  readonly kind: 'dropped';
+  readonly origin: number;
+  readonly seq: number;
+}
+
+/** The primary to the worker that asked: every other worker dropped what request `seq` asked. */
+export interface DroppedEverywhere {
+  readonly kind: 'dropped';
+  readonly seq: number;
+}
+
+export type ToWorker = StartMessage | PeersMessage | DropOrder | DroppedEverywhere;
+export type ToPrimary = ReadyMessage | ListeningMessage | FiguresMessage | DropRequest | DroppedReport;
+
+const isDropped = (what: unknown): what is Dropped => {
+  if (typeof what !== 'object' || what === null) return false;
+  const { keys, unnamed } = what as { keys?: unknown; unnamed?: unknown };
+  return typeof unnamed === 'boolean' && (keys === null || (Array.isArray(keys) && keys.every((k) => typeof k === 'string')));
+};
 
 const kindOf = (message: unknown): unknown => (typeof message === 'object' && message !== null ? (message as { kind?: unknown }).kind : undefined);
 
@@ -54,6 +98,14 @@ export function toPrimary(message: unknown): ToPrimary | undefined {
     return typeof listening === 'object' && listening !== null && typeof (listening as Listening).resp === 'string' ? (message as ListeningMessage) : undefined;
   }
   if (kind === 'figures') return isWorkerFigures((message as { figures?: unknown }).figures) ? (message as FiguresMessage) : undefined;
+  if (kind === 'drop') {
+    const { seq, what } = message as { seq?: unknown; what?: unknown };
+    return Number.isSafeInteger(seq) && isDropped(what) ? (message as DropRequest) : undefined;
+  }
+  if (kind === 'dropped') {
+    const { seq, origin } = message as { seq?: unknown; origin?: unknown };
+    return Number.isSafeInteger(seq) && Number.isSafeInteger(origin) ? (message as DroppedReport) : undefined;
+  }
   return undefined;
 }
 
@@ -69,5 +121,10 @@ export function toWorker(message: unknown): ToWorker | undefined {
     const valid = Array.isArray(workers) && workers.every((w) => Array.isArray(w) && w.length === 2 && Number.isSafeInteger(w[0]) && isWorkerFigures(w[1]));
     return valid ? (message as PeersMessage) : undefined;
   }
+  if (kind === 'drop') {
+    const { seq, origin, what } = message as { seq?: unknown; origin?: unknown; what?: unknown };
+    return Number.isSafeInteger(seq) && Number.isSafeInteger(origin) && isDropped(what) ? (message as DropOrder) : undefined;
+  }
+  if (kind === 'dropped') return Number.isSafeInteger((message as { seq?: unknown }).seq) ? (message as DroppedEverywhere) : undefined;
   return undefined;
 }

@@ -1,6 +1,6 @@
 // Owns the primary process (WORKERS > 1): starts the workers, restarts one that dies, says once where they listen, passes their figures round, and stops them all on SIGTERM or SIGINT.
 import cluster, { type Worker } from 'node:cluster';
-import { FIGURES_INTERVAL_MS, type ToWorker, toPrimary } from './cluster-messages.ts';
+import { type Dropped, FIGURES_INTERVAL_MS, type ToWorker, toPrimary } from './cluster-messages.ts';
 import type { Config } from './config.ts';
 import { type Listening, logListening } from './listening.ts';
 import type { Logger } from './log.ts';
@@ -23,6 +23,8 @@ interface Slot {
   failures: number;
   /** Its latest report; undefined until the worker in it sends one. */
   figures: WorkerFigures | undefined;
+  /** The worker in it serves (said `listening`): others' writes are dropped from its cache. */
+  serving: boolean;
   restart: NodeJS.Timeout | undefined;
 }
 
@@ -39,8 +41,11 @@ export function runPrimary(config: Config, log: Logger): void {
     startedAt: 0,
     failures: 0,
     figures: undefined,
+    serving: false,
     restart: undefined,
   }));
+  /** Drop requests under way, by `origin:seq`: the requester, and the workers that have not yet dropped. */
+  const drops = new Map<string, { readonly origin: Slot; readonly worker: Worker; readonly seq: number; readonly pending: Set<number> }>();
   /** Until every first worker listens, a death is a failure to start, not a crash to recover from. */
   let started = false;
   const listening = new Set<number>();
@@ -61,6 +66,8 @@ export function runPrimary(config: Config, log: Logger): void {
       const message = toPrimary(raw);
       if (message?.kind === 'figures') slot.figures = message.figures;
       else if (message?.kind === 'listening') onListening(slot, worker, message.listening);
+      else if (message?.kind === 'drop') onDrop(slot, worker, message.seq, message.what);
+      else if (message?.kind === 'dropped') onDropped(slot.id, `${message.origin}:${message.seq}`);
       // The settings the primary loaded, so that a worker started in a week serves what this one does,
       // even if .config changed meanwhile.
       else if (message?.kind === 'ready') send(worker, { kind: 'start', id: slot.id, count, config });
@@ -68,7 +75,24 @@ export function runPrimary(config: Config, log: Logger): void {
     worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
   }
 
+  /** A worker relays writes: every other serving worker drops what they changed, then the writer hears so. */
+  function onDrop(origin: Slot, worker: Worker, seq: number, what: Dropped): void {
+    const others = live().filter((slot) => slot !== origin && slot.serving);
+    if (others.length === 0) return send(worker, { kind: 'dropped', seq });
+    drops.set(`${origin.id}:${seq}`, { origin, worker, seq, pending: new Set(others.map((slot) => slot.id)) });
+    for (const slot of others) send(slot.worker!, { kind: 'drop', origin: origin.id, seq, what });
+  }
+
+  /** Worker `id` dropped what request `key` asked (or is gone, and its cache with it). */
+  function onDropped(id: number, key: string): void {
+    const drop = drops.get(key);
+    if (drop === undefined || !drop.pending.delete(id) || drop.pending.size > 0) return;
+    drops.delete(key);
+    send(drop.worker, { kind: 'dropped', seq: drop.seq });
+  }
+
   function onListening(slot: Slot, worker: Worker, where: Listening): void {
+    slot.serving = true;
     if (started) {
       log.info(`worker ${slot.id} (pid ${worker.process.pid}) is serving`, { event: 'worker_started', worker: slot.id, pid: worker.process.pid });
       return;
@@ -84,6 +108,12 @@ export function runPrimary(config: Config, log: Logger): void {
     if (slot.worker !== worker) return;
     slot.worker = undefined;
     slot.figures = undefined;
+    slot.serving = false;
+    // Its cache is gone: it need not drop anything, and what it asked for needs no answer.
+    for (const [key, drop] of drops) {
+      if (drop.origin === slot) drops.delete(key);
+      else onDropped(slot.id, key);
+    }
     const pid = worker.process.pid;
     if (stoppingSince !== undefined) {
       if (code !== 0) exitCode = 1;

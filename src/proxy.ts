@@ -7,6 +7,8 @@ import { KeyIndex } from './cache/key-index.ts';
 import { createReadThrough } from './cache/read-through.ts';
 import { createCacheStore } from './cache/store.ts';
 import type { ProxyContext } from './commands/types.ts';
+import type { Dropped } from './cluster-messages.ts';
+import type { WriteEffect } from './commands/routing.ts';
 import type { Config } from './config.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createHttpFrontEnd } from './http/server.ts';
@@ -28,6 +30,8 @@ export interface RunningProxy {
   close(): Promise<void>;
   /** This process's main counters, read now (what a worker reports to the others). */
   figures(): WorkerFigures;
+  /** Another worker's writes changed `what`: drop it from this worker's cache (resolves once done). */
+  dropForPeer(what: Dropped): Promise<void>;
 }
 
 /** With WORKERS > 1: which worker this is, and the others' figures as the primary last sent them. */
@@ -35,6 +39,8 @@ export interface Peers {
   readonly id: number;
   readonly count: number;
   others(): ReadonlyMap<number, WorkerFigures>;
+  /** A write this worker relays changed `effect`: resolves once every other worker has dropped it. */
+  afterWrite(effect: Exclude<WriteEffect, null>): Promise<void>;
 }
 
 export async function startProxy(config: Config, log: Logger, peers?: Peers): Promise<RunningProxy> {
@@ -79,7 +85,12 @@ export async function startProxy(config: Config, log: Logger, peers?: Peers): Pr
     password: config.password === undefined ? undefined : passwordCheck(config.password),
     ports,
     clients: () => respFrontEnd.clients(),
-    invalidate: (effect) => invalidator.afterWrite(effect),
+    invalidate(effect) {
+      const here = invalidator.afterWrite(effect);
+      if (peers === undefined || effect === null) return here;
+      const elsewhere = peers.afterWrite(effect);
+      return here === undefined ? elsewhere : Promise.all([here, elsewhere]).then(() => {});
+    },
     workers,
   };
   const respFrontEnd = createRespFrontEnd({
@@ -139,6 +150,12 @@ export async function startProxy(config: Config, log: Logger, peers?: Peers): Pr
       const resp = config.tls ? respFrontEnd.reloadTls() : true;
       const https = config.httpTls ? httpFrontEnd.reloadTls() : true;
       return resp && https;
+    },
+    async dropForPeer({ keys, unnamed }) {
+      // As if the write had come through here: its keys dropped, fetches under way kept from storing.
+      if (keys === null) readThrough.clear();
+      else for (const key of keys) readThrough.invalidate(key);
+      if (unnamed) await invalidator.afterWrite('unknown-keys');
     },
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);

@@ -2,6 +2,8 @@
 import cluster from 'node:cluster';
 import { FIGURES_INTERVAL_MS, type StartMessage, type ToPrimary, toWorker } from './cluster-messages.ts';
 import { logUncaughtErrors, processLogger } from './log.ts';
+import { createPeerDrops } from './peer-drops.ts';
+import type { RunningProxy } from './proxy.ts';
 import { serve } from './serve.ts';
 import type { WorkerFigures } from './worker-figures.ts';
 
@@ -31,12 +33,28 @@ export async function runWorker(): Promise<void> {
 
   // The others' figures, replaced whole by each message: at most one entry per worker.
   let others = new Map<number, WorkerFigures>();
+  const drops = createPeerDrops((seq, what) => send({ kind: 'drop', seq, what }), log);
+  // The proxy once it serves: the primary sends drops only to workers that said they listen.
+  const serving: { proxy?: RunningProxy } = {};
   process.on('message', (raw: unknown) => {
     const message = toWorker(raw);
     if (message?.kind === 'peers') others = new Map(message.workers.filter(([peer]) => peer !== id));
+    else if (message?.kind === 'dropped') drops.droppedEverywhere(message.seq);
+    else if (message?.kind === 'drop') {
+      const { origin, seq } = message;
+      // Not serving yet: the cache is empty, and nothing read before this moment can be in it.
+      const done = serving.proxy === undefined ? Promise.resolve() : serving.proxy.dropForPeer(message.what);
+      void done.then(() => send({ kind: 'dropped', origin, seq }));
+    }
   });
 
-  const { proxy, listening, drain } = await serve(Object.freeze(config), log, { id, count, others: () => others });
+  const { proxy, listening, drain } = await serve(Object.freeze(config), log, {
+    id,
+    count,
+    others: () => others,
+    afterWrite: (effect) => drops.afterWrite(effect),
+  });
+  serving.proxy = proxy;
 
   // node:cluster makes a worker whose primary is gone (killed, crashed) exit at once, dropping the replies it
   // owes. This one drains instead, as on SIGTERM, and then exits: no new connection can reach it (the primary
