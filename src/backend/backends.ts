@@ -9,6 +9,7 @@ import type { Stats } from '../stats.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
+import type { Address, Locator } from './connection.ts';
 import { PinnedPool } from './pinned-pool.ts';
 import { type Backend, createRedisBackend } from './redis-backend.ts';
 
@@ -22,6 +23,11 @@ export interface Backends {
   table(): CommandTable | undefined;
   /** How many databases the backend has (CONFIG GET databases; 16 until known). */
   databases(): number;
+  /**
+   * The backend moved (a Sentinel switch): every connection goes to `address`. The shared ones reconnect
+   * there (reads in flight are sent again); pinned sessions end with `reason`, as on a lost connection.
+   */
+  retarget(address: Address, reason: string): void;
   close(): Promise<void>;
 }
 
@@ -34,8 +40,9 @@ export interface InvalidationEvents {
   onTrackingLost(reason: string): void;
 }
 
-export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger): Backends {
-  const common = { target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
+/** `locator`: where the backend is when its address can change (Sentinel); absent, config.backend's host and port. */
+export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger, locator?: Locator): Backends {
+  const common = { target: config.backend, locator, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
   const fill = createRedisBackend({ ...common, latency: stats.backendLatency, invalidation: config.cacheInvalidation, ...events });
   // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in
   // the client's protocol (a RESP3 HGETALL is a map, a RESP2 one an array). Forwarded commands are the
@@ -48,7 +55,7 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
     2: createBackendClient({ ...forwarding, protocol: 2 }),
     3: createBackendClient({ ...forwarding, protocol: 3 }),
   };
-  const pinned = new PinnedPool({ target: config.backend, connectTimeoutMs: config.backendTimeoutMs, max: config.maxPinnedConnections });
+  const pinned = new PinnedPool({ target: config.backend, locator, connectTimeoutMs: config.backendTimeoutMs, max: config.maxPinnedConnections });
 
   let table: CommandTable | undefined;
   let databases = 16;
@@ -82,6 +89,9 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
     pinned,
     table: () => table,
     databases: () => databases,
+    retarget(address, reason) {
+      for (const client of [fill, shared[2], shared[3], pinned]) client.retarget(address, reason);
+    },
     async close() {
       closed = true;
       clearTimeout(retry);

@@ -5,13 +5,15 @@ import { BackendUnavailableError } from '../errors.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
-import { BackendConnection } from './connection.ts';
+import { type Address, BackendConnection, type Locator } from './connection.ts';
 
 /** The name the proxy's own-client connections have in Redis's CLIENT LIST. */
 export const PINNED_CONNECTION_NAME = 'redis-cache-proxy-session';
 
 export interface PinnedOptions {
   target: BackendTarget;
+  /** Where the backend is when its address can change (Sentinel). */
+  locator?: Locator;
   protocol: ProtocolVersion;
   /** The database to select at connect. */
   db: number;
@@ -43,17 +45,15 @@ export class PinnedConnection {
   #waitersHead = 0;
   #stream: ((frame: Buffer) => void) | undefined;
   #closed = false;
-  #address: string;
   /** Called once when the connection goes without close() (Redis closed it, or it failed). */
   onClosed: (reason: string) => void = () => {};
   readonly #gone: (() => void)[] = [];
   /** Fails `ready` when the connection is closed before it opened (a no-op once it has). */
   readonly #notOpened: (err: Error) => void;
 
-  constructor({ target, protocol, db, connectTimeoutMs }: PinnedOptions) {
+  constructor({ target, locator, protocol, db, connectTimeoutMs }: PinnedOptions) {
     this.protocol = protocol;
     this.db = db;
-    this.#address = `${target.host}:${target.port}`;
     const opened = withResolvers<void>();
     this.ready = opened.promise;
     this.#notOpened = opened.reject;
@@ -61,6 +61,7 @@ export class PinnedConnection {
     this.ready.catch(() => {});
     this.#connection = new BackendConnection({
       target,
+      locator,
       connectTimeoutMs,
       reconnect: false,
       handlers: {
@@ -87,7 +88,7 @@ export class PinnedConnection {
         },
         onReady: () => opened.resolve(),
         onDown: (reason, wasReady) => {
-          const error = new BackendUnavailableError(`backend Redis at ${this.#address} is unavailable (${reason})`);
+          const error = new BackendUnavailableError(`backend Redis at ${this.#connection.address} is unavailable (${reason})`);
           if (!wasReady) opened.reject(error);
           this.#failWaiters(error);
           if (!this.#closed) {
@@ -116,6 +117,14 @@ export class PinnedConnection {
   /** From now on, frames that answer no command (and every RESP3 push) go to `onFrame`. */
   streamTo(onFrame: ((frame: Buffer) => void) | undefined): void {
     this.#stream = onFrame;
+  }
+
+  /**
+   * The backend moved (a Sentinel switch): a connection to elsewhere ends for `reason`, as when Redis
+   * closes it, since what its session set up (MULTI, WATCH, subscriptions) is not on the new backend.
+   */
+  retarget(address: Address, reason: string): void {
+    this.#connection.retarget(address, reason);
   }
 
   /** Commands written whose reply has not come. */
