@@ -62,7 +62,9 @@ async function main(): Promise<void> {
   const httpWord = config.httpTls ? 'https' : 'http';
   const resp = proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off';
   const tls = proxy.tls ? ` tls=${hostPort(proxy.tls.address, proxy.tls.port)}` : '';
-  const backend = `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
+  const backend = config.sentinel
+    ? `sentinel://${config.sentinel.masterName}`
+    : `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`;
   // Before the line below: whoever waits for it may signal at once, and a signal with no handler yet
   // would kill the process without the drain.
   stopOnSignals(proxy, config.shutdownTimeoutMs, log);

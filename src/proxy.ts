@@ -1,6 +1,7 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
+import { createSentinel } from './backend/sentinel.ts';
 import { createInvalidator } from './cache/invalidator.ts';
 import { KeyIndex } from './cache/key-index.ts';
 import { createReadThrough } from './cache/read-through.ts';
@@ -28,6 +29,8 @@ export interface RunningProxy {
 
 export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
   const stats = createStats();
+  // With Sentinel, every backend connection asks it where the master is; it is told of switches below.
+  const sentinel = config.sentinel && createSentinel({ config: config.sentinel, target: config.backend, timeoutMs: config.backendTimeoutMs, log });
   // Redis's invalidations reach the cache through the invalidator, made once the cache exists (below;
   // no push can arrive before this function returns).
   const backends = createBackends(
@@ -35,6 +38,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     stats,
     { onInvalidate: (keys) => invalidator.fromRedis(keys), onTrackingLost: () => invalidator.trackingLost() },
     log,
+    sentinel,
   );
   const backend = backends.fill;
   const index = new KeyIndex();
@@ -48,6 +52,13 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   });
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
+  // A switch moves every connection, then flushes: replication is asynchronous, so the new master may
+  // lack writes the old one had. In that order, no reply from the old master can land after the flush.
+  sentinel?.watch((to, reason) => {
+    stats.sentinelSwitches++;
+    backends.retarget(to, reason);
+    readThrough.clear();
+  });
 
   const ports = { resp: config.respPort ?? 0, http: config.httpPort, tls: config.tls?.port ?? 0 };
   const context: ProxyContext = {
@@ -102,6 +113,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   } catch (err) {
     await respFrontEnd.close();
     await backends.close();
+    await sentinel?.close();
     throw err;
   }
   if (resp) ports.resp = resp.port;
@@ -121,6 +133,7 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();
+      await sentinel?.close();
     },
   };
 }

@@ -43,6 +43,13 @@ const SECTIONS: Record<string, Section> = {
       ['backend', fill.address],
       ['backend_status', fill.isReady() ? 'up' : 'down'],
       ['backend_down_reason', fill.unavailableReason],
+      // With Sentinel, `backend` above is the master's address now.
+      ...(proxy.config.sentinel
+        ? ([
+            ['sentinel_master', proxy.config.sentinel.masterName],
+            ['sentinel_switches', proxy.stats.sentinelSwitches],
+          ] satisfies [string, string | number][])
+        : []),
     ];
   },
   cache: ({ config, readThrough, stats, backends }) => [
