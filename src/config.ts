@@ -305,9 +305,10 @@ const SENTINEL_SETTINGS: readonly Setting[] = [
 ];
 
 /**
- * Both REDIS_SENTINELS and REDIS_SENTINEL_MASTER or neither. With them, REDIS_HOST and REDIS_PORT would
- * be a second answer to "where is Redis", so they are refused; REDIS_URL still gives the login, database
- * and TLS (its host and port are not used).
+ * Both REDIS_SENTINELS and REDIS_SENTINEL_MASTER or neither. With them, REDIS_HOST and REDIS_PORT set to
+ * anything but their defaults would be a second answer to "where is Redis", so they are refused (the
+ * shipped .config lists the defaults, which say nothing); REDIS_URL still gives the login, database and
+ * TLS (its host and port are not used).
  */
 function sentinelConfig(raw: ReadonlyMap<string, { value: string; source: string }>, get: <T>(key: string) => T): SentinelConfig | undefined {
   const sentinels = raw.get('REDIS_SENTINELS');
@@ -324,7 +325,7 @@ function sentinelConfig(raw: ReadonlyMap<string, { value: string; source: string
   }
   for (const key of ['REDIS_HOST', 'REDIS_PORT']) {
     const stray = raw.get(key);
-    if (stray) {
+    if (stray && stray.value.trim() !== SETTING_BY_KEY.get(key)!.default) {
       throw new ConfigError(
         `${key} is set (from ${stray.source}) but REDIS_SENTINELS says where the master is: remove ${key} (REDIS_URL may still give the master's password, database and TLS)`,
       );

@@ -126,6 +126,34 @@ sentinelTest('no sentinel answers: the proxy serves errors naming the master and
   t.true((await http.text()).includes(`sentinel 127.0.0.1:${a}`));
 });
 
+sentinelTest("passwords: the master's login and database from REDIS_URL, the sentinels' from REDIS_SENTINEL_PASSWORD", async (t) => {
+  const set = await startSentinelSet({ password: 'data-secret', sentinelPassword: 'sentinel-secret' });
+  t.teardown(() => set.close());
+  const master = set.nodes[0]!;
+  // REDIS_URL's host and port are not used with Sentinel: the master's name reads well there.
+  const env = { ...set.env, REDIS_URL: `redis://:data-secret@${MASTER_NAME}/2` };
+  const proxy = await startProxy({ env: { ...env, REDIS_SENTINEL_PASSWORD: 'sentinel-secret' } });
+  t.teardown(() => proxy.close());
+  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  t.teardown(() => client.disconnect());
+  t.is(await client.set('k', 'v'), 'OK');
+  await master.client.select(2);
+  t.is(await master.client.get('k'), 'v');
+  t.is((await proxy.http('/query?key=k')).status, 200);
+  const start = proxy.logs().find((l) => l.event === 'start')!;
+  t.deepEqual((start.settings as Record<string, unknown>).REDIS_SENTINEL_PASSWORD, { value: '***', from: 'environment' });
+  t.false(proxy.output().includes('sentinel-secret'));
+
+  // Without the sentinels' password, each refuses to say where the master is, and the error says so.
+  const refused = await startProxy({ env: { ...env, REDIS_TIMEOUT: '0.5' } });
+  t.teardown(() => refused.close());
+  const other = strictClient(refused.respPort);
+  t.teardown(() => other.disconnect());
+  await eventually(async () => (await proxyInfo(other)).backend_status === 'down', 'the backend to be down');
+  const err = await t.throwsAsync(other.get('k'));
+  t.regex(err.message, new RegExp(`sentinel 127.0.0.1:${set.sentinels[0]!.port}: NOAUTH`));
+});
+
 /**
  * What a read may return while the master fails over: each key has one writer, which writes 1, 2, 3, …
  * in order. A read returns a value that was written to that key before it was sent: the last one
@@ -231,6 +259,7 @@ sentinelTest.serial(
     const info = await proxyInfo(client);
     t.is(info.backend, `127.0.0.1:${replica.port}`);
     t.is(info.sentinel_switches, '1');
+    t.regex(await (await proxy.http('/metrics')).text(), /^redis_cache_proxy_sentinel_switches_total 1$/m);
     // Every key through the proxy is what the new master holds.
     for (const w of writers) t.is(await client.get(w.key), await replica.client.get(w.key));
   },

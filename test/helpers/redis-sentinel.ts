@@ -26,8 +26,15 @@ export interface SentinelSet {
   close(): Promise<void>;
 }
 
-function client(port: number): Redis {
-  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 100 });
+export interface SentinelSetOptions {
+  /** The data nodes' requirepass (and masterauth); the sentinels are told it (sentinel auth-pass). */
+  password?: string;
+  /** The sentinels' own requirepass (and sentinel-pass, which they use among themselves). */
+  sentinelPassword?: string;
+}
+
+function client(port: number, password?: string): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', password, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 100 });
   c.on('error', () => {});
   return c;
 }
@@ -45,7 +52,7 @@ const fields = (flat: unknown): Record<string, string> => {
  * then can they agree on a failover. Sentinels find the replica through the master's INFO, and each
  * other through hello messages every 2 s, so this takes 2 to 4 s.
  */
-export async function startSentinelSet(): Promise<SentinelSet> {
+export async function startSentinelSet({ password, sentinelPassword }: SentinelSetOptions = {}): Promise<SentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-sentinel-'));
   const children = new Map<number, ChildProcess>();
   const launch = async (port: number, args: string[]) => {
@@ -72,12 +79,13 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     '--repl-diskless-sync-delay',
     '0',
     ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
+    ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
   ];
 
   const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   await launch(masterPort, dataArgs(masterPort));
   await launch(replicaPort, dataArgs(replicaPort, masterPort));
-  const nodes = [masterPort, replicaPort].map((port) => ({ port, client: client(port) }));
+  const nodes = [masterPort, replicaPort].map((port) => ({ port, client: client(port, password) }));
   await Promise.all(nodes.map((n) => n.client.connect()));
   // The replica is in sync before the sentinels look: they then find it in the master's first INFO.
   await eventually(async () => /master_link_status:up/.test(await nodes[1]!.client.info('replication')), 'the replica to sync', 10_000);
@@ -93,12 +101,14 @@ export async function startSentinelSet(): Promise<SentinelSet> {
         `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
         `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
         `sentinel failover-timeout ${MASTER_NAME} 3000`,
+        ...(password === undefined ? [] : [`sentinel auth-pass ${MASTER_NAME} ${password}`]),
+        ...(sentinelPassword === undefined ? [] : [`requirepass ${sentinelPassword}`, `sentinel sentinel-pass ${sentinelPassword}`]),
         '',
       ].join('\n'),
     );
     await launch(port, [conf, '--sentinel']);
   }
-  const sentinels = sentinelPorts.map((port) => ({ port, client: client(port) }));
+  const sentinels = sentinelPorts.map((port) => ({ port, client: client(port, sentinelPassword) }));
   await Promise.all(sentinels.map((s) => s.client.connect()));
   await eventually(
     async () => {
