@@ -63,6 +63,12 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
   const toSentinel = (s: Address): RedisOptions => ({ host: s.host, port: s.port, password: config.password });
 
   let master: Address | undefined;
+  /**
+   * The highest configuration epoch a sentinel answered with. Sentinels that missed a failover still
+   * name the old master with the old epoch, and after a clean failover that node stays a master for a
+   * while before it is demoted: an answer older than what was seen is not believed.
+   */
+  let epoch = -1;
   let confirmedAt = -Infinity;
   let lookup: Promise<Address> | undefined;
   // The sentinel that answered last is asked first next time.
@@ -71,15 +77,15 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
   let onSwitch: ((to: Address, reason: string) => void) | undefined;
   const subscribers: Redis[] = [];
 
-  /** Runs `command` on a fresh connection to `options`' server, and closes it. */
-  async function ask(options: RedisOptions, command: string[]): Promise<unknown> {
+  /** Runs `commands` on a fresh connection to `options`' server, and closes it. */
+  async function ask(options: RedisOptions, ...commands: string[][]): Promise<unknown[]> {
     const client = new Redis({ ...oneShot, ...options });
     // The socket's own error (ECONNREFUSED, ETIMEDOUT) says more than ioredis's "Connection is closed.".
     let failure: Error | undefined;
     client.on('error', (err: Error) => (failure ??= err));
     try {
       await client.connect();
-      return await client.call(command[0]!, ...command.slice(1));
+      return await Promise.all(commands.map(([name, ...args]) => client.call(name!, ...args)));
     } catch (err) {
       throw failure ?? err;
     } finally {
@@ -92,11 +98,15 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
     const at = { ...target, ...address };
     try {
       const tls = target.tls ? { tls: backendTlsOptions(at) } : {};
-      const role = roleReply(await ask({ host: at.host, port: at.port, username: target.username, password: target.password, ...tls }, ['ROLE']));
+      const [role] = await ask({ host: at.host, port: at.port, username: target.username, password: target.password, ...tls }, ['ROLE']);
       // After a failover the old master comes back as a replica of the new one: writes there would be refused.
-      return role === 'master' ? '' : `it is a ${role === 'slave' ? 'replica' : role}, not a master`;
+      const word = roleReply(role);
+      return word === 'master' ? '' : `it is a ${word === 'slave' ? 'replica' : word}, not a master`;
     } catch (err) {
-      return `it cannot be reached (${messageOf(err)})`;
+      const message = messageOf(err);
+      // An ACL user not allowed ROLE is still served: its role cannot be checked, and the sentinel's word stands.
+      if (/^(NOPERM|ERR unknown command)/.test(message)) return '';
+      return err instanceof Error && err.name === 'ReplyError' ? `it refused ROLE (${message})` : `it cannot be reached (${message})`;
     }
   }
 
@@ -125,54 +135,85 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
     onSwitch?.(to, `master ${masterName} moved from ${old} to ${now}`);
   }
 
-  /** Asks the sentinels in turn until one names an address that is a master. */
-  async function discover(): Promise<Address> {
+  /**
+   * Asks the sentinels in turn, from the `start`-th, until one names an address that is a master, with
+   * a configuration epoch no older than one seen before: the master's address (get-master-addr-by-name,
+   * which names the promoted replica already during a failover) and the epoch (SENTINEL MASTER).
+   */
+  async function discover(start: number): Promise<{ address: Address; epoch: number }> {
     const failures: string[] = [];
     for (let i = 0; i < sentinels.length && !closed; i++) {
-      const index = (first + i) % sentinels.length;
+      const index = (start + i) % sentinels.length;
       const sentinel = sentinels[index]!;
       const at = `sentinel ${hostPort(sentinel.host, sentinel.port)}`;
-      let reply: unknown;
+      let replies: unknown[];
       try {
-        reply = await ask(toSentinel(sentinel), ['SENTINEL', 'get-master-addr-by-name', masterName]);
+        replies = await ask(toSentinel(sentinel), ['SENTINEL', 'get-master-addr-by-name', masterName], ['SENTINEL', 'MASTER', masterName]);
       } catch (err) {
-        failures.push(`${at}: ${messageOf(err)}`);
+        const message = messageOf(err);
+        failures.push(message.startsWith('ERR No such master') ? `${at} does not know master ${masterName}` : `${at}: ${message}`);
         continue;
       }
-      if (!Array.isArray(reply) || reply.length !== 2) {
+      const [addr, state] = replies;
+      if (!Array.isArray(addr) || addr.length !== 2 || !Array.isArray(state)) {
         failures.push(`${at} does not know master ${masterName}`);
         continue;
       }
-      const address = { host: String(reply[0]), port: Number(reply[1]) };
+      const address = { host: String(addr[0]), port: Number(addr[1]) };
+      const named = hostPort(address.host, address.port);
+      const epochAt = state.findIndex((field) => String(field) === 'config-epoch');
+      const theirs = epochAt < 0 ? 0 : Number(state[epochAt + 1]);
+      if (theirs < epoch) {
+        failures.push(`${at} named ${named}, but with configuration epoch ${theirs}, older than ${epoch}: it has not heard of a failover`);
+        continue;
+      }
       const why = await refusal(address);
       if (why !== '') {
-        failures.push(`${at} named ${hostPort(address.host, address.port)}, but ${why}`);
+        failures.push(`${at} named ${named}, but ${why}`);
         continue;
       }
       first = index;
-      return address;
+      return { address, epoch: theirs };
     }
     throw new Error(`no master ${masterName} found through the sentinels (${closed ? 'the proxy is shutting down' : failures.join('; ')})`);
   }
 
-  /** One lookup at a time: connections that lose the master together share it. */
-  function lookUp(how: string): Promise<Address> {
-    lookup ??= discover()
-      .then((address) => {
-        if (!closed) confirm(address, how);
-        return address;
+  /**
+   * A lookup, one at a time: connections that lose the master together share it. `start`, a sentinel
+   * to ask first that announced a switch: a lookup then waits for the one under way, and starts anew
+   * after it, since that one may have asked a sentinel that had not switched yet.
+   */
+  function lookUp(how: string, start?: number): Promise<Address> {
+    if (lookup !== undefined && start === undefined) return lookup;
+    const next = (lookup ?? Promise.resolve())
+      .catch(() => {})
+      .then(() => discover(start ?? first))
+      .then((found) => {
+        if (!closed) {
+          epoch = Math.max(epoch, found.epoch);
+          confirm(found.address, how);
+        }
+        return found.address;
+      });
+    lookup = next;
+    next
+      .finally(() => {
+        if (lookup === next) lookup = undefined;
       })
-      .finally(() => (lookup = undefined));
-    return lookup;
+      .catch(() => {});
+    return next;
   }
 
-  /** A +switch-master from a sentinel: `<name> <old ip> <old port> <new ip> <new port>`. */
-  function heard(message: string, from: Address): void {
+  /**
+   * A +switch-master from the `index`-th sentinel: `<name> <old ip> <old port> <new ip> <new port>`.
+   * That sentinel is asked where the master is (with its epoch, and the new master's role checked), so
+   * that the message and a lookup go through the same checks.
+   */
+  function heard(message: string, index: number): void {
     const parts = message.split(' ');
-    if (parts.length !== 5 || parts[0] !== masterName) return;
-    const to = { host: parts[3]!, port: Number(parts[4]) };
-    if (!Number.isInteger(to.port) || closed) return;
-    confirm(to, `${SWITCH_CHANNEL} from sentinel ${hostPort(from.host, from.port)}`);
+    if (parts.length !== 5 || parts[0] !== masterName || closed) return;
+    const from = sentinels[index]!;
+    lookUp(`${SWITCH_CHANNEL} from sentinel ${hostPort(from.host, from.port)}`, index).catch(() => {});
   }
 
   return {
@@ -184,7 +225,7 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
     },
     watch(listener) {
       onSwitch = listener;
-      for (const sentinel of sentinels) {
+      for (const [index, sentinel] of sentinels.entries()) {
         const sub = new Redis({
           ...toSentinel(sentinel),
           protocol: 2,
@@ -209,11 +250,12 @@ export function createSentinel({ config, target, timeoutMs, log }: SentinelOptio
         sub.on('ready', () => {
           lastError = '';
           // Back after a loss: a switch announced meanwhile was missed, so ask where the master is now.
-          if (subscribed && master !== undefined) lookUp('found by asking the sentinels after a sentinel came back').catch(() => {});
+          if (subscribed && master !== undefined)
+            lookUp(`found by asking sentinel ${hostPort(sentinel.host, sentinel.port)} when it came back`, index).catch(() => {});
           subscribed = true;
         });
         sub.on('message', (channel: string, message: string) => {
-          if (channel === SWITCH_CHANNEL) heard(message, sentinel);
+          if (channel === SWITCH_CHANNEL) heard(message, index);
         });
         // ioredis subscribes again on every reconnect (autoResubscribe).
         sub.subscribe(SWITCH_CHANNEL).catch(() => {});
