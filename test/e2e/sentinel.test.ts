@@ -36,6 +36,13 @@ async function proxyInfo(client: Redis): Promise<Record<string, string>> {
   );
 }
 
+/** A client of the proxy with ioredis's defaults (its retries on). */
+function proxyClient(port: number): Redis {
+  const client = new Redis({ port, protocol: 2 });
+  client.on('error', () => {});
+  return client;
+}
+
 /** A client that sees every error: no retries of its own, no queue while disconnected. */
 function strictClient(port: number): Redis {
   const client = new Redis({ port, protocol: 2, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, retryStrategy: () => 20 });
@@ -63,7 +70,7 @@ sentinelTest('reads and writes through the proxy land on the master the sentinel
   const found = await proxy.waitForLog((l) => l.event === 'sentinel_master', 'the master found');
   t.is(found.address, `127.0.0.1:${master.port}`);
 
-  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  const client = proxyClient(proxy.respPort);
   t.teardown(() => client.disconnect());
   t.is(await client.set('hero', 'Batman'), 'OK');
   t.is(await master.client.get('hero'), 'Batman');
@@ -101,7 +108,7 @@ sentinelTest('a sentinel naming a replica is not believed: the proxy asks the ne
   const proxy = await startProxy({ env: { ...set.env, REDIS_SENTINELS: `127.0.0.1:${stalePort},${set.env.REDIS_SENTINELS}` } });
   t.teardown(() => proxy.close());
   const master = set.nodes[0]!;
-  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  const client = proxyClient(proxy.respPort);
   t.teardown(() => client.disconnect());
   t.is(await client.set('k', 'v'), 'OK');
   t.is(await master.client.get('k'), 'v');
@@ -134,7 +141,7 @@ sentinelTest("passwords: the master's login and database from REDIS_URL, the sen
   const env = { ...set.env, REDIS_URL: `redis://:data-secret@${MASTER_NAME}/2` };
   const proxy = await startProxy({ env: { ...env, REDIS_SENTINEL_PASSWORD: 'sentinel-secret' } });
   t.teardown(() => proxy.close());
-  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  const client = proxyClient(proxy.respPort);
   t.teardown(() => client.disconnect());
   t.is(await client.set('k', 'v'), 'OK');
   await master.client.select(2);
@@ -271,7 +278,7 @@ sentinelTest.serial('SENTINEL FAILOVER: the proxy follows the clean switch, flus
   const [master, replica] = set.nodes as [TestNode, TestNode];
   await master.client.set('hero', 'Batman');
   t.is(await master.client.call('WAIT', '1', '5000'), 1);
-  const client = new Redis({ port: proxy.respPort, protocol: 2 });
+  const client = proxyClient(proxy.respPort);
   t.teardown(() => client.disconnect());
   t.is(await client.get('hero'), 'Batman');
   const getsBefore = await calls(master, 'get');

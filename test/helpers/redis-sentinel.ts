@@ -34,7 +34,17 @@ export interface SentinelSetOptions {
 }
 
 function client(port: number, password?: string): Redis {
-  const c = new Redis({ port, host: '127.0.0.1', password, protocol: 2, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  // Reconnecting across a kill, but never waiting for ever: a command fails after 10 s.
+  const c = new Redis({
+    port,
+    host: '127.0.0.1',
+    password,
+    protocol: 2,
+    commandTimeout: 10_000,
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    retryStrategy: () => 100,
+  });
   c.on('error', () => {});
   return c;
 }
@@ -55,12 +65,32 @@ const fields = (flat: unknown): Record<string, string> => {
 export async function startSentinelSet({ password, sentinelPassword }: SentinelSetOptions = {}): Promise<SentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'rcp-sentinel-'));
   const children = new Map<number, ChildProcess>();
-  const launch = async (port: number, args: string[]) => {
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    children.set(port, child);
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))));
-    exited.catch(() => {});
-    await Promise.race([waitForPort(port, true), exited]);
+  /**
+   * Starts redis-server with `argsFor(port)` on a free port, and resolves with the port. A free port can
+   * be taken by someone else before redis-server binds it, and then the port answers while ours has
+   * exited: the server's process_id must be our child's, else another port is tried.
+   */
+  const launch = async (argsFor: (port: number) => string[], auth?: string): Promise<number> => {
+    for (let attempt = 0; ; attempt++) {
+      const port = await freePort();
+      const child = spawn('redis-server', argsFor(port), { stdio: 'ignore' });
+      const exited = new Promise<never>((_, reject) =>
+        child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with code ${code}`))),
+      );
+      exited.catch(() => {});
+      try {
+        await Promise.race([waitForPort(port, true), exited]);
+        const probe = new Redis({ port, host: '127.0.0.1', password: auth, protocol: 2, lazyConnect: true, retryStrategy: () => null, commandTimeout: 5000 });
+        probe.on('error', () => {});
+        const info = await probe.info('server').finally(() => probe.disconnect());
+        if (!new RegExp(`^process_id:${child.pid}\\r?$`, 'm').test(info)) throw new Error(`port ${port} is someone else's`);
+        children.set(port, child);
+        return port;
+      } catch (err) {
+        child.kill('SIGKILL');
+        if (attempt >= 4) throw err;
+      }
+    }
   };
   const dataArgs = (port: number, replicaOf?: number) => [
     '--port',
@@ -82,15 +112,14 @@ export async function startSentinelSet({ password, sentinelPassword }: SentinelS
     ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
   ];
 
-  const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  await launch(masterPort, dataArgs(masterPort));
-  await launch(replicaPort, dataArgs(replicaPort, masterPort));
+  const masterPort = await launch((port) => dataArgs(port), password);
+  const replicaPort = await launch((port) => dataArgs(port, masterPort), password);
   const nodes = [masterPort, replicaPort].map((port) => ({ port, client: client(port, password) }));
   await Promise.all(nodes.map((n) => n.client.connect()));
   // The replica is in sync before the sentinels look: they then find it in the master's first INFO.
   await eventually(async () => /master_link_status:up/.test(await nodes[1]!.client.info('replication')), 'the replica to sync', 10_000);
 
-  for (const port of sentinelPorts) {
+  const sentinelConf = (port: number) => {
     const conf = join(dir, `sentinel-${port}.conf`);
     writeFileSync(
       conf,
@@ -106,8 +135,10 @@ export async function startSentinelSet({ password, sentinelPassword }: SentinelS
         '',
       ].join('\n'),
     );
-    await launch(port, [conf, '--sentinel']);
-  }
+    return [conf, '--sentinel'];
+  };
+  const sentinelPorts: number[] = [];
+  for (let i = 0; i < 3; i++) sentinelPorts.push(await launch(sentinelConf, sentinelPassword));
   const sentinels = sentinelPorts.map((port) => ({ port, client: client(port, sentinelPassword) }));
   await Promise.all(sentinels.map((s) => s.client.connect()));
   await eventually(

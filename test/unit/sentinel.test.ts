@@ -54,12 +54,14 @@ async function standIn(answer: (args: string[]) => Reply): Promise<{ port: numbe
 
 const master = () => standIn((args) => (args[0] === 'ROLE' ? ['master', 0, []] : new Error('ERR unknown command')));
 
-/** A sentinel naming `port` as the master, with configuration epoch `epoch`. */
-const sentinelNaming = (port: number, epoch: number) =>
+/** A sentinel naming `names().port` as the master, with configuration epoch `names().epoch`; it takes SUBSCRIBE and never publishes. */
+const sentinelNaming = (port: number, epoch: number, names = () => ({ port, epoch })) =>
   standIn((args) => {
+    if (args[0] === 'SUBSCRIBE') return ['subscribe', args[1]!, 1];
     if (args[0] !== 'SENTINEL') return new Error('ERR unknown command');
-    if (args[1] === 'get-master-addr-by-name') return ['127.0.0.1', String(port)];
-    return ['name', 'mymaster', 'ip', '127.0.0.1', 'port', String(port), 'flags', 'master', 'config-epoch', String(epoch)];
+    const now = names();
+    if (args[1] === 'get-master-addr-by-name') return ['127.0.0.1', String(now.port)];
+    return ['name', 'mymaster', 'ip', '127.0.0.1', 'port', String(now.port), 'flags', 'master', 'config-epoch', String(now.epoch)];
   });
 
 const target: BackendTarget = { host: '', port: 0, username: undefined, password: undefined, db: 0, tls: false };
@@ -112,4 +114,34 @@ test('the role is checked: a replica is passed over for the next sentinel, and a
   });
   t.teardown(() => sentinel.close());
   t.deepEqual(await sentinel.locate(false), { host: '127.0.0.1', port: restricted.port });
+});
+
+test('asked again after a loss, the sentinels name a new master nobody announced: that is a switch, reported once', async (t) => {
+  const [first, second] = await Promise.all([master(), master()]);
+  let now = { port: first.port, epoch: 0 };
+  const only = await sentinelNaming(0, 0, () => now);
+  t.teardown(() => [first, second, only].forEach((s) => s.close()));
+  const sentinel = createSentinel({
+    config: { masterName: 'mymaster', sentinels: [{ host: '127.0.0.1', port: only.port }], password: undefined },
+    target,
+    timeoutMs: 500,
+    log,
+  });
+  t.teardown(() => sentinel.close());
+  const switches: [number, string][] = [];
+  sentinel.watch((to, reason) => switches.push([to.port, reason]));
+  t.is((await sentinel.locate(false)).port, first.port);
+
+  // The failover happened while the proxy was not listening (it never hears +switch-master here).
+  now = { port: second.port, epoch: 1 };
+  // A new connection (a client's own) takes the address known; a reconnect soon after the last answer too.
+  t.is((await sentinel.locate(false)).port, first.port);
+  t.is((await sentinel.locate(true)).port, first.port);
+  t.deepEqual(switches, []);
+  // A reconnect later asks again, finds the new master, and the move is reported once, though asked twice.
+  await new Promise((r) => setTimeout(r, 1100));
+  const [a, b] = await Promise.all([sentinel.locate(true), sentinel.locate(true)]);
+  t.is(a.port, second.port);
+  t.is(b.port, second.port);
+  t.deepEqual(switches, [[second.port, `master mymaster moved from 127.0.0.1:${first.port} to 127.0.0.1:${second.port}`]]);
 });
