@@ -38,7 +38,7 @@ export interface SentinelOptions {
 const FRESH_MS = 1000;
 const SWITCH_CHANNEL = '+switch-master';
 
-/** The sentinel's own answers are 'master', 'slave' (Redis's word in ROLE), 'sentinel'. */
+/** ROLE's first element: 'master', 'slave' (Redis's word for a replica) or 'sentinel'. */
 const roleReply = (reply: unknown): string => (Array.isArray(reply) && reply[0] !== undefined ? String(reply[0]) : String(reply));
 
 const same = (a: Address | undefined, b: Address) => a !== undefined && a.host === b.host && a.port === b.port;
@@ -48,7 +48,7 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 export function createSentinel({ config, target, timeoutMs, log }: SentinelOptions): Sentinel {
   const { masterName, sentinels } = config;
   const name = `sentinel://${masterName}`;
-  // One-shot connections: no retries (the caller goes on to the next sentinel), no offline queue, no CLIENT SETINFO.
+  // One-shot connections: no reconnect and no retry (the caller goes on to the next sentinel), no CLIENT SETINFO, bounded by REDIS_TIMEOUT.
   const oneShot: RedisOptions = {
     protocol: 2,
     lazyConnect: true,
