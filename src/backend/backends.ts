@@ -9,7 +9,7 @@ import type { Stats } from '../stats.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
-import type { Address, Locator } from './connection.ts';
+import type { Locator, Retargetable } from './connection.ts';
 import { PinnedPool } from './pinned-pool.ts';
 import { type Backend, createRedisBackend } from './redis-backend.ts';
 
@@ -23,11 +23,6 @@ export interface Backends {
   table(): CommandTable | undefined;
   /** How many databases the backend has (CONFIG GET databases; 16 until known). */
   databases(): number;
-  /**
-   * The backend moved (a Sentinel switch): every connection goes to `address`. The shared ones reconnect
-   * there (reads in flight are sent again); pinned sessions end with `reason`, as on a lost connection.
-   */
-  retarget(address: Address, reason: string): void;
   close(): Promise<void>;
 }
 
@@ -40,8 +35,12 @@ export interface InvalidationEvents {
   onTrackingLost(reason: string): void;
 }
 
-/** `locator`: where the backend is when its address can change (Sentinel); absent, config.backend's host and port. */
-export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger, locator?: Locator): Backends {
+/**
+ * `locator`: where the backend is when its address can change (Sentinel); absent, config.backend's host
+ * and port. `retarget` moves every connection when it does: the shared ones reconnect there (reads in
+ * flight are sent again), pinned sessions end with the reason, as on a lost connection.
+ */
+export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger, locator?: Locator): Backends & Retargetable {
   const common = { target: config.backend, locator, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
   const fill = createRedisBackend({ ...common, latency: stats.backendLatency, invalidation: config.cacheInvalidation, ...events });
   // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in

@@ -7,9 +7,9 @@ import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
 import type { LatencyHistogram } from '../stats.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
-import { type Address, BackendConnection, type Locator } from './connection.ts';
+import { BackendConnection, type Locator, type Retargetable } from './connection.ts';
 
-export interface BackendClient {
+export interface BackendClient extends Retargetable {
   /**
    * Sends one command (a RESP frame, latin1) to run in database `db`. Resolves with its reply: in
    * 'value' mode a bulk string's bytes or null, rejecting on an error reply; in 'frame' mode the
@@ -34,8 +34,6 @@ export interface BackendClient {
   waitReady(timeoutMs: number): Promise<boolean>;
   /** `host:port` of the backing Redis, for messages (the locator's name while it has given none). */
   readonly address: string;
-  /** The backend moved (a Sentinel switch): the connection goes to `address`, as if it had been lost (reads in flight are sent again there). */
-  retarget(address: Address, reason: string): void;
   /** Fails what is still queued, then closes the connection. */
   close(): Promise<void>;
 }

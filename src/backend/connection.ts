@@ -40,6 +40,12 @@ export interface Locator {
   locate(again: boolean): Promise<Address>;
 }
 
+/** What follows a backend that moves (a Sentinel switch): connections, clients, pools of them. */
+export interface Retargetable {
+  /** The backend is now at `address`: what is connected elsewhere ends for `reason`, as a lost connection does, and goes there. */
+  retarget(address: Address, reason: string): void;
+}
+
 export interface ConnectionOptions {
   /** The backend; with a `locator`, only its login, database and TLS settings: the locator gives host and port. */
   target: BackendTarget;
@@ -87,7 +93,7 @@ function tlsReason(err: Error): string {
  * is lost is retried at once (Redis's idle timeout, CLIENT KILL, a load balancer); a failed attempt
  * is retried after an exponential, jittered delay.
  */
-export class BackendConnection {
+export class BackendConnection implements Retargetable {
   readonly #options: ConnectionOptions;
   #socket: net.Socket | undefined;
   #ready = false;

@@ -5,7 +5,7 @@ import { BackendUnavailableError } from '../errors.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
-import { type Address, BackendConnection, type Locator } from './connection.ts';
+import { type Address, BackendConnection, type Locator, type Retargetable } from './connection.ts';
 
 /** The name the proxy's own-client connections have in Redis's CLIENT LIST. */
 export const PINNED_CONNECTION_NAME = 'redis-cache-proxy-session';
@@ -31,7 +31,7 @@ interface Waiter {
  * blocked pop) would not exist on a new one. Replies go to commands in order; once streaming
  * (subscribed, MONITOR), frames that answer no command go to the stream, and RESP3 pushes always do.
  */
-export class PinnedConnection {
+export class PinnedConnection implements Retargetable {
   readonly protocol: ProtocolVersion;
   /** Resolves once connected and logged in; rejects with why not. */
   readonly ready: Promise<void>;
@@ -88,7 +88,7 @@ export class PinnedConnection {
         },
         onReady: () => opened.resolve(),
         onDown: (reason, wasReady) => {
-          const error = new BackendUnavailableError(`backend Redis at ${this.#connection.address} is unavailable (${reason})`);
+          const error = new BackendUnavailableError(`backend Redis at ${this.#address} is unavailable (${reason})`);
           if (!wasReady) opened.reject(error);
           this.#failWaiters(error);
           if (!this.#closed) {
@@ -117,6 +117,11 @@ export class PinnedConnection {
   /** From now on, frames that answer no command (and every RESP3 push) go to `onFrame`. */
   streamTo(onFrame: ((frame: Buffer) => void) | undefined): void {
     this.#stream = onFrame;
+  }
+
+  /** `host:port` of the Redis this connects to: with Sentinel, where the master was when it connected. */
+  get #address(): string {
+    return this.#connection.address;
   }
 
   /**

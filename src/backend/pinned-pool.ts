@@ -2,7 +2,7 @@
 import type { BackendTarget } from '../config.ts';
 import { CommandError } from '../errors.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
-import type { Address, Locator } from './connection.ts';
+import type { Address, Locator, Retargetable } from './connection.ts';
 import { PinnedConnection } from './pinned-connection.ts';
 
 export interface PinnedPoolOptions {
@@ -27,7 +27,7 @@ interface Parked {
  * its connection idle for its next session, so a worker looping on BRPOP or MULTI does not connect
  * each time. Idle connections belong to one client only, and give way when the limit is reached.
  */
-export class PinnedPool {
+export class PinnedPool implements Retargetable {
   readonly #options: PinnedPoolOptions;
   #open = 0;
   // Insertion order is idle order: the first is the longest idle.

@@ -6,7 +6,7 @@ import type { LatencyHistogram } from '../stats.ts';
 import { PROXY_NAME } from '../version.ts';
 import { ANY_DB } from './command-queue.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
-import type { Locator } from './connection.ts';
+import type { Locator, Retargetable } from './connection.ts';
 
 /** Whether Redis tells the proxy when what it cached changes. */
 export type TrackingState =
@@ -33,7 +33,7 @@ export interface Fill<T> {
   readonly ttlMs: Promise<number>;
 }
 
-export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendPair'> {
+export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendPair' | 'retarget'> {
   /**
    * The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have
    * it, and its PTTL reply (ttlOf reads it): GET and PTTL in one write, answered together. `onValue` runs
@@ -127,7 +127,7 @@ export function createRedisBackend({
   onInvalidate,
   onTrackingLost,
   log,
-}: BackendOptions): Backend {
+}: BackendOptions): Backend & Retargetable {
   let tracking: TrackingState = invalidation === 'tracking' ? 'starting' : 'disabled';
   let trackingReason = invalidation === 'tracking' ? 'not connected yet' : 'CACHE_INVALIDATION=expiry';
   // What this connection's handshake got: RESP3, and tracking.

@@ -24,7 +24,6 @@ function setup({ expiryMs = 60_000, capacity = 100, maxMemory = 1 << 30, maxValu
   const calls: PendingGet[] = [];
   const backend: Backend = {
     address: 'test',
-    retarget: () => {},
     // GET and PTTL answered together, as the backend's pair is: onValue as the value is read, then both.
     get: (key, db, onValue) => {
       const pair = withResolvers<[Buffer | null, Buffer | null]>();
