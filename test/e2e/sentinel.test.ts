@@ -100,7 +100,11 @@ sentinelTest('a sentinel naming a replica is not believed: the proxy asks the ne
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 's.conf'), `port ${stalePort}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor ${MASTER_NAME} 127.0.0.1 ${replicaPort} 2\n`);
   const stale = spawn('redis-server', [join(dir, 's.conf'), '--sentinel'], { stdio: 'ignore' });
-  t.teardown(() => void stale.kill('SIGKILL'));
+  // Its directory goes once it has exited: a sentinel still running rewrites its configuration there.
+  t.teardown(async () => {
+    const exited = new Promise((r) => stale.once('exit', r));
+    if (stale.exitCode === null && stale.signalCode === null && stale.kill('SIGKILL')) await exited;
+  });
   await waitForPort(stalePort, true);
 
   const set = await startSentinelSet();
