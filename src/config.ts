@@ -25,6 +25,15 @@ export interface BackendTarget {
   readonly tlsServerName?: string;
 }
 
+/** Redis Sentinel: the sentinels that say where the master named `masterName` is (REDIS_SENTINELS, REDIS_SENTINEL_*). */
+export interface SentinelConfig {
+  readonly masterName: string;
+  /** Asked in this order (the last one that answered first). */
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  /** The sentinels' own requirepass (REDIS_SENTINEL_PASSWORD); undefined: none. */
+  readonly password: string | undefined;
+}
+
 /** Redis's tls-auth-clients: client certificates required, not asked for, or checked only when one is presented. */
 export const TLS_AUTH_CLIENTS = ['yes', 'no', 'optional'] as const;
 export type TlsAuthClients = (typeof TLS_AUTH_CLIENTS)[number];
@@ -42,8 +51,10 @@ export interface TlsListenerConfig extends TlsServerConfig {
 }
 
 export interface Config {
-  /** Backing Redis, from REDIS_URL when set, else REDIS_HOST and REDIS_PORT. */
+  /** Backing Redis, from REDIS_URL when set, else REDIS_HOST and REDIS_PORT. With `sentinel`, only its login, database and TLS apply. */
   readonly backend: BackendTarget;
+  /** Redis Sentinel finds the backend (REDIS_SENTINELS and REDIS_SENTINEL_MASTER); undefined: `backend`'s host and port. */
+  readonly sentinel: SentinelConfig | undefined;
   /** REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes (`host:port`); `backend` then gives only the login and TLS. Undefined: one Redis. */
   readonly clusterNodes: readonly string[] | undefined;
   /** Address both listeners bind. Default 127.0.0.1. */
@@ -266,6 +277,94 @@ function redisUrl(raw: string): Parsed {
   return ok(target);
 }
 
+// Redis Sentinel's settings: parsers here, the rows in SETTINGS, the rules between them in sentinelConfig().
+
+/** REDIS_SENTINELS: host:port, comma-separated, each once; an IPv6 address in brackets. */
+function sentinelList(raw: string): Parsed {
+  const allowed = 'a comma-separated list of host:port (e.g. 10.0.0.1:26379,10.0.0.2:26379; [::1]:26379 for IPv6), each once';
+  const list: { host: string; port: number }[] = [];
+  for (const item of raw.split(',')) {
+    const text = item.trim();
+    const colon = text.lastIndexOf(':');
+    const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    const port = text.slice(colon + 1);
+    if (colon < 0 || !isHost(host) || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return bad(allowed);
+    if (list.some((s) => s.host === host && s.port === Number(port))) return bad(allowed);
+    list.push({ host, port: Number(port) });
+  }
+  return ok(list);
+}
+
+/** REDIS_SENTINEL_MASTER: a name as sentinel.conf's `sentinel monitor` takes it; no spaces, since +switch-master messages are split on them. */
+function masterName(raw: string): Parsed {
+  return /^[!-~]{1,200}$/.test(raw) ? ok(raw) : bad("the master's name in sentinel.conf (sentinel monitor <name> …): printable characters, no spaces");
+}
+
+const SENTINEL_SETTINGS: readonly Setting[] = [
+  {
+    key: 'REDIS_SENTINELS',
+    default: undefined,
+    unit: 'host:port,…',
+    help: 'Redis Sentinel: the sentinels to ask where the master is (with REDIS_SENTINEL_MASTER; instead of REDIS_HOST/REDIS_PORT)',
+    parse: sentinelList,
+  },
+  {
+    key: 'REDIS_SENTINEL_MASTER',
+    default: undefined,
+    unit: 'name',
+    help: 'the master name the sentinels watch (sentinel monitor <name> …)',
+    parse: masterName,
+  },
+  {
+    key: 'REDIS_SENTINEL_PASSWORD',
+    default: undefined,
+    unit: 'password',
+    help: "password of the sentinels themselves (their requirepass); the master's login comes from REDIS_URL",
+    parse: password,
+    secret: true,
+  },
+];
+
+/**
+ * Both REDIS_SENTINELS and REDIS_SENTINEL_MASTER or neither. With them, REDIS_HOST and REDIS_PORT set to
+ * anything but their defaults would be a second answer to "where is Redis", so they are refused (the
+ * shipped .config lists the defaults, which say nothing); REDIS_URL still gives the login, database and
+ * TLS (its host and port are not used).
+ */
+function sentinelConfig(raw: ReadonlyMap<string, { value: string; source: string }>, get: <T>(key: string) => T): SentinelConfig | undefined {
+  const sentinels = raw.get('REDIS_SENTINELS');
+  const master = raw.get('REDIS_SENTINEL_MASTER');
+  const given = sentinels ?? master;
+  if (given === undefined) {
+    const stray = raw.get('REDIS_SENTINEL_PASSWORD');
+    if (stray) throw new ConfigError(`REDIS_SENTINEL_PASSWORD is set (from ${stray.source}) but REDIS_SENTINELS is not`);
+    return undefined;
+  }
+  if (sentinels === undefined || master === undefined) {
+    const [set, unset] = sentinels ? ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER'] : ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINELS'];
+    throw new ConfigError(`${set} is set (from ${given.source}) but ${unset} is not: Sentinel needs both (the sentinels to ask, and the master's name)`);
+  }
+  const cluster = raw.get('REDIS_CLUSTER_NODES');
+  if (cluster) {
+    throw new ConfigError(
+      `REDIS_SENTINELS is set (from ${sentinels.source}) and so is REDIS_CLUSTER_NODES (from ${cluster.source}): a Redis Cluster fails over by itself; set one of them`,
+    );
+  }
+  for (const key of ['REDIS_HOST', 'REDIS_PORT']) {
+    const stray = raw.get(key);
+    if (stray && stray.value.trim() !== SETTING_BY_KEY.get(key)!.default) {
+      throw new ConfigError(
+        `${key} is set (from ${stray.source}) but REDIS_SENTINELS says where the master is: remove ${key} (REDIS_URL may still give the master's password, database and TLS)`,
+      );
+    }
+  }
+  return Object.freeze({
+    masterName: get<string>('REDIS_SENTINEL_MASTER'),
+    sentinels: Object.freeze(get<{ host: string; port: number }[]>('REDIS_SENTINELS').map((s) => Object.freeze(s))),
+    password: get<string | undefined>('REDIS_SENTINEL_PASSWORD'),
+  });
+}
+
 const port = integerIn(1, 65535, 'an integer from 1 to 65535');
 const tlsPort = integerIn(0, 65535, 'an integer from 0 to 65535 (0: no TLS port)');
 const path = (raw: string): Parsed => ok(raw);
@@ -363,6 +462,7 @@ export const SETTINGS: readonly Setting[] = [
     help: "with rediss://: name the backend's certificate must carry (SNI), default the URL's host",
     parse: hostName,
   },
+  ...SENTINEL_SETTINGS,
   { key: 'CACHE_EXPIRY', default: '60', unit: 'seconds', help: 'seconds an entry may be served after it was fetched (0.001 to 2147483.647)', parse: seconds },
   {
     key: 'CACHE_CAPACITY',
@@ -575,6 +675,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   const password = clientPassword(raw, cwd);
   const config: Config = Object.freeze({
     backend: Object.freeze(withBackendTls(backend, setting, get)),
+    sentinel: sentinelConfig(raw, get),
     clusterNodes: clusterSeeds(backend, raw, get),
     listen: get<string>('PROXY_LISTEN'),
     httpPort: get<number>('PROXY_PORT'),

@@ -1,6 +1,7 @@
 // Owns the wiring: one backend, one cache, and both front ends over it; started and closed in order.
 import type { AddressInfo } from 'node:net';
 import { createBackends } from './backend/backends.ts';
+import { createSentinel } from './backend/sentinel.ts';
 import { createClusterBackends } from './backend/cluster/cluster-backends.ts';
 import { createInvalidator } from './cache/invalidator.ts';
 import { KeyIndex } from './cache/key-index.ts';
@@ -45,14 +46,14 @@ export interface Peers {
 
 export async function startProxy(config: Config, log: Logger, peers?: Peers): Promise<RunningProxy> {
   const stats = createStats();
+  // With Sentinel, every backend connection asks it where the master is; it is told of switches below.
+  const sentinel = config.sentinel && createSentinel({ config: config.sentinel, target: config.backend, timeoutMs: config.backendTimeoutMs, log });
   // Redis's invalidations reach the cache through the invalidator, made once the cache exists (below;
   // no push can arrive before this function returns).
-  const backends = (config.clusterNodes ? createClusterBackends : createBackends)(
-    config,
-    stats,
-    { onInvalidate: (keys) => invalidator.fromRedis(keys), onTrackingLost: () => invalidator.trackingLost() },
-    log,
-  );
+  const events = { onInvalidate: (keys: Buffer[] | null) => invalidator.fromRedis(keys), onTrackingLost: () => invalidator.trackingLost() };
+  // One Redis (or Sentinel's master) can move; a cluster's backends follow its slot map themselves.
+  const single = config.clusterNodes ? undefined : createBackends(config, stats, events, log, sentinel);
+  const backends = single ?? createClusterBackends(config, stats, events, log);
   const backend = backends.fill;
   const index = new KeyIndex();
   const store = createCacheStore({
@@ -65,6 +66,13 @@ export async function startProxy(config: Config, log: Logger, peers?: Peers): Pr
   });
   const readThrough = createReadThrough({ store, index, backend, stats });
   const invalidator = createInvalidator(readThrough, backend, stats);
+  // A switch moves every connection, then flushes: replication is asynchronous, so the new master may
+  // lack writes the old one had. In that order, no reply from the old master can land after the flush.
+  sentinel?.watch((to, reason) => {
+    stats.sentinelSwitches++;
+    single?.retarget(to, reason);
+    readThrough.clear();
+  });
   const figures = () => readFigures(stats, readThrough);
   const workers: WorkersView | undefined = peers && {
     id: peers.id,
@@ -135,6 +143,7 @@ export async function startProxy(config: Config, log: Logger, peers?: Peers): Pr
   } catch (err) {
     await respFrontEnd.close();
     await backends.close();
+    await sentinel?.close();
     throw err;
   }
   if (resp) ports.resp = resp.port;
@@ -160,6 +169,7 @@ export async function startProxy(config: Config, log: Logger, peers?: Peers): Pr
     async close() {
       await Promise.all([respFrontEnd.close(), httpFrontEnd.close()]);
       await backends.close();
+      await sentinel?.close();
     },
     figures,
   };

@@ -36,7 +36,9 @@ export async function serve(config: Config, log: Logger, peers?: Peers): Promise
     resp: proxy.resp ? hostPort(proxy.resp.address, proxy.resp.port) : 'off',
     backend: config.clusterNodes
       ? `${target.tls ? 'rediss' : 'redis'}-cluster://${config.clusterNodes.join(',')}`
-      : `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`,
+      : config.sentinel
+        ? `sentinel://${config.sentinel.masterName}`
+        : `${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}/${target.db}`,
     tls: proxy.tls ? hostPort(proxy.tls.address, proxy.tls.port) : undefined,
   };
   // Before the line is written: whoever waits for it may signal at once, and a signal with no handler yet

@@ -58,6 +58,8 @@ export interface Stats {
   flushesForWrites: number;
   flushesByRedis: number;
   flushesForTrackingLost: number;
+  /** Times the master moved (Redis Sentinel): each moved every backend connection and flushed the cache. */
+  sentinelSwitches: number;
   /** Fills not stored because a write to their key was acknowledged while they were under way. */
   staleFills: number;
   /** Wrong passwords given (RESP AUTH and HELLO … AUTH, HTTP credentials), and connections closed at AUTH_TIMEOUT. */
@@ -136,6 +138,7 @@ export function createStats(): Stats {
     flushesForWrites: 0,
     flushesByRedis: 0,
     flushesForTrackingLost: 0,
+    sentinelSwitches: 0,
     staleFills: 0,
     authFailures: 0,
     authTimeouts: 0,

@@ -9,6 +9,7 @@ import type { Stats } from '../stats.ts';
 import { parseReply } from '../resp/reply-reader.ts';
 import { PROXY_NAME } from '../version.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
+import type { Locator, Retargetable } from './connection.ts';
 import type { CommandError } from '../errors.ts';
 import type { PinnedConnection } from './pinned-connection.ts';
 import { PinnedPool } from './pinned-pool.ts';
@@ -54,8 +55,13 @@ export interface InvalidationEvents {
   onTrackingLost(reason: string): void;
 }
 
-export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger): Backends {
-  const common = { target: config.backend, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
+/**
+ * `locator`: where the backend is when its address can change (Sentinel); absent, config.backend's host
+ * and port. `retarget` moves every connection when it does: the shared ones reconnect there (reads in
+ * flight are sent again), pinned sessions end with the reason, as on a lost connection.
+ */
+export function createBackends(config: Config, stats: Stats, events: InvalidationEvents, log: Logger, locator?: Locator): Backends & Retargetable {
+  const common = { target: config.backend, locator, timeoutMs: config.backendTimeoutMs, maxInFlight: config.maxParallel, log };
   const fill = createRedisBackend({ ...common, latency: stats.backendLatency, invalidation: config.cacheInvalidation, ...events });
   // One shared connection per protocol: a reply is relayed as Redis sent it, so it must already be in
   // the client's protocol (a RESP3 HGETALL is a map, a RESP2 one an array). Forwarded commands are the
@@ -68,7 +74,7 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
     2: createBackendClient({ ...forwarding, protocol: 2 }),
     3: createBackendClient({ ...forwarding, protocol: 3 }),
   };
-  const pinned = new PinnedPool({ target: config.backend, connectTimeoutMs: config.backendTimeoutMs, max: config.maxPinnedConnections });
+  const pinned = new PinnedPool({ target: config.backend, locator, connectTimeoutMs: config.backendTimeoutMs, max: config.maxPinnedConnections });
 
   let table: CommandTable | undefined;
   let databases = 16;
@@ -103,6 +109,9 @@ export function createBackends(config: Config, stats: Stats, events: Invalidatio
     clustered: false,
     table: () => table,
     databases: () => databases,
+    retarget(address, reason) {
+      for (const client of [fill, shared[2], shared[3], pinned]) client.retarget(address, reason);
+    },
     async close() {
       closed = true;
       clearTimeout(retry);

@@ -1,5 +1,4 @@
 // Owns a shared, self-healing connection to the backing Redis: pipelined commands with deadlines, retries and health.
-import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { BackendReplyError, BackendTimeoutError, BackendUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -8,9 +7,9 @@ import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
 import type { LatencyHistogram } from '../stats.ts';
 import { type BackendReply, CommandQueue } from './command-queue.ts';
-import { BackendConnection } from './connection.ts';
+import { BackendConnection, type Locator, type Retargetable } from './connection.ts';
 
-export interface BackendClient {
+export interface BackendClient extends Retargetable {
   /**
    * Sends one command (a RESP frame, latin1) to run in database `db`. Resolves with its reply: in
    * 'value' mode a bulk string's bytes or null, rejecting on an error reply; in 'frame' mode the
@@ -33,7 +32,7 @@ export interface BackendClient {
   readonly unavailableReason: string;
   /** Resolves true once ready, or false when `timeoutMs` passes first. */
   waitReady(timeoutMs: number): Promise<boolean>;
-  /** `host:port` of the backing Redis, for messages. */
+  /** `host:port` of the backing Redis, for messages (the locator's name while it has given none). */
   readonly address: string;
   /** Fails what is still queued, then closes the connection. */
   close(): Promise<void>;
@@ -41,6 +40,8 @@ export interface BackendClient {
 
 export interface BackendClientOptions {
   target: BackendTarget;
+  /** Where the backend is when its address can change (Sentinel); `target` then gives the login, database and TLS. */
+  locator?: Locator;
   /** The protocol the connection speaks (3: HELLO 3 in its handshake); replies relayed in 'frame' mode are in it. */
   protocol: ProtocolVersion;
   /** How replies are handed over: 'value' (cache fills) or 'frame' (relayed to clients as they are). */
@@ -96,9 +97,8 @@ const LOGIN_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM|ERR (invalid password|Client se
  * fail at once, with the reason, until it is back.
  */
 export function createBackendClient(options: BackendClientOptions): BackendClient {
-  const { target, protocol, replies, name, timeoutMs, maxInFlight, latency, logs, optionalHandshake, onPush, onState, heartbeatMs, log } = options;
-  const address = hostPort(target.host, target.port);
-  const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${address} is unavailable (${reason})`);
+  const { target, locator, protocol, replies, name, timeoutMs, maxInFlight, latency, logs, optionalHandshake, onPush, onState, heartbeatMs, log } = options;
+  const unavailable = (reason: string) => new BackendUnavailableError(`backend Redis at ${connection.address} is unavailable (${reason})`);
 
   let reason = 'not connected yet';
   let lastLogged = '';
@@ -114,7 +114,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
   const queue = new CommandQueue({
     maxInFlight,
     deadlineTicks: Math.ceil(timeoutMs / sweepMs) + 1,
-    timedOut: () => new BackendTimeoutError(`backend Redis at ${address} is unavailable (no reply within ${timeoutMs} ms)`),
+    timedOut: () => new BackendTimeoutError(`backend Redis at ${connection.address} is unavailable (no reply within ${timeoutMs} ms)`),
     latency,
   });
 
@@ -162,6 +162,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
   function report(event: 'backend_lost' | 'backend_unavailable' | 'backend_push_ignored', message: string, why: string, level: 'warn' | 'error' = 'warn') {
     if (!logs || message === lastLogged) return;
     lastLogged = message;
+    const address = connection.address;
     log[level](`backend ${address}: ${message}`, { event, backend: address, reason: why });
   }
 
@@ -221,6 +222,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
 
   const connection = new BackendConnection({
     target,
+    locator,
     connectTimeoutMs: timeoutMs,
     handlers: {
       onData(chunk) {
@@ -242,6 +244,7 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
       onReady() {
         reason = '';
         const event = everReady ? 'reconnected' : 'connected';
+        const address = connection.address;
         if (logs) log.info(`backend ${address} ${event}`, { event: `backend_${event}`, backend: address });
         everReady = true;
         lastLogged = '';
@@ -289,7 +292,10 @@ export function createBackendClient(options: BackendClientOptions): BackendClien
   connection.start();
 
   return {
-    address,
+    get address() {
+      return connection.address;
+    },
+    retarget: (address, reason) => connection.retarget(address, reason),
     send(frame, retriable, db, measured = true) {
       if (!connection.ready && !holding) return Promise.reject(unavailable(reason));
       scheduleFlush();

@@ -1,6 +1,7 @@
 // Owns one backend socket's lifecycle: connect (TCP or TLS), handshake, liveness, and reconnecting with backoff and jitter.
 import net from 'node:net';
 import tls from 'node:tls';
+import { hostPort } from '../address.ts';
 import type { BackendTarget } from '../config.ts';
 import { opensslReason } from '../tls-files.ts';
 import { backendTlsOptions } from './tls-options.ts';
@@ -22,8 +23,33 @@ export interface ConnectionHandlers {
   onDown(reason: string, wasReady: boolean): void;
 }
 
+/** A host and port, without the login, database and TLS settings a BackendTarget adds. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where connections go when the backend's address can change (Redis Sentinel): asked before every attempt. */
+export interface Locator {
+  /** Names the backend while no address is known yet, e.g. `sentinel://mymaster`. */
+  readonly name: string;
+  /**
+   * The address to connect to now. `again`: the previous attempt failed or its connection was lost, so
+   * a remembered answer may be stale and must be asked for anew. Rejects with why none is known.
+   */
+  locate(again: boolean): Promise<Address>;
+}
+
+/** What follows a backend that moves (a Sentinel switch): connections, clients, pools of them. */
+export interface Retargetable {
+  /** The backend is now at `address`: what is connected elsewhere ends for `reason`, as a lost connection does, and goes there. */
+  retarget(address: Address, reason: string): void;
+}
+
 export interface ConnectionOptions {
+  /** The backend; with a `locator`, only its login, database and TLS settings: the locator gives host and port. */
   target: BackendTarget;
+  locator?: Locator;
   /** Milliseconds a connect attempt (TCP, TLS and handshake) may take. */
   connectTimeoutMs: number;
   /** Connect again after a loss (shared connections); false for a client's own connection, whose state a new one would not have. */
@@ -67,20 +93,49 @@ function tlsReason(err: Error): string {
  * is lost is retried at once (Redis's idle timeout, CLIENT KILL, a load balancer); a failed attempt
  * is retried after an exponential, jittered delay.
  */
-export class BackendConnection {
+export class BackendConnection implements Retargetable {
   readonly #options: ConnectionOptions;
   #socket: net.Socket | undefined;
   #ready = false;
   #closed = false;
   #failedAttempts = 0;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Where the next attempt goes (host and port replaced by what the locator or retarget() said). */
+  #target: BackendTarget;
+  /** False while a locator has not given an address yet. */
+  #located: boolean;
+  /** The next attempt follows a failure or a loss. */
+  #again = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
+    this.#target = options.target;
+    this.#located = options.locator === undefined;
   }
 
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** `host:port` of the backend this connects to, or the locator's name before it gave one. */
+  get address(): string {
+    return this.#located ? hostPort(this.#target.host, this.#target.port) : this.#options.locator!.name;
+  }
+
+  /**
+   * The backend moved (a Sentinel switch): later attempts go to `address`, and a socket open or opening
+   * elsewhere is ended for `reason`, as a lost connection is. An attempt waiting out its backoff goes now.
+   */
+  retarget(address: Address, reason: string): void {
+    const moved = !this.#located || address.host !== this.#target.host || address.port !== this.#target.port;
+    this.#target = { ...this.#target, host: address.host, port: address.port };
+    this.#located = true;
+    if (!moved || this.#closed) return;
+    if (this.#socket !== undefined) this.#socket.destroy(new Error(reason));
+    else if (this.#retryTimer !== undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#connect();
+    }
   }
 
   /** Starts the first attempt. */
@@ -113,7 +168,25 @@ export class BackendConnection {
 
   #connect(): void {
     this.#retryTimer = undefined;
-    const { target, connectTimeoutMs, handlers } = this.#options;
+    const locator = this.#options.locator;
+    if (locator === undefined) return this.#open();
+    // Asked every time: after a loss the backend may have moved without this connection hearing of it.
+    locator.locate(this.#again).then(
+      (address) => {
+        if (this.#closed) return;
+        this.#target = { ...this.#target, host: address.host, port: address.port };
+        this.#located = true;
+        this.#open();
+      },
+      (err: Error) => {
+        if (!this.#closed) this.#down(err.message, false);
+      },
+    );
+  }
+
+  #open(): void {
+    const { connectTimeoutMs, handlers } = this.#options;
+    const target = this.#target;
     let s: net.Socket;
     try {
       s = target.tls ? tls.connect(backendTlsOptions(target)) : net.connect({ host: target.host, port: target.port });
@@ -152,10 +225,16 @@ export class BackendConnection {
       this.#ready = false;
       this.#socket = undefined;
       if (this.#closed) return;
-      handlers.onDown(failure || 'connection closed by the server', wasReady);
-      if (this.#closed || this.#options.reconnect === false) return;
-      const delay = wasReady ? 0 : reconnectDelay(++this.#failedAttempts);
-      this.#retryTimer = setTimeout(() => this.#connect(), delay);
+      this.#down(failure || 'connection closed by the server', wasReady);
     });
+  }
+
+  /** An attempt failed, or a working connection was lost: report it, and try again unless told not to. */
+  #down(reason: string, wasReady: boolean): void {
+    this.#options.handlers.onDown(reason, wasReady);
+    if (this.#closed || this.#options.reconnect === false) return;
+    this.#again = true;
+    const delay = wasReady ? 0 : reconnectDelay(++this.#failedAttempts);
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 }

@@ -5,13 +5,15 @@ import { BackendUnavailableError } from '../errors.ts';
 import { encodeCommand } from '../resp/command-encoder.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
 import { ReplyReader } from '../resp/reply-reader.ts';
-import { BackendConnection } from './connection.ts';
+import { type Address, BackendConnection, type Locator, type Retargetable } from './connection.ts';
 
 /** The name the proxy's own-client connections have in Redis's CLIENT LIST. */
 export const PINNED_CONNECTION_NAME = 'redis-cache-proxy-session';
 
 export interface PinnedOptions {
   target: BackendTarget;
+  /** Where the backend is when its address can change (Sentinel). */
+  locator?: Locator;
   protocol: ProtocolVersion;
   /** The database to select at connect. */
   db: number;
@@ -29,7 +31,7 @@ interface Waiter {
  * blocked pop) would not exist on a new one. Replies go to commands in order; once streaming
  * (subscribed, MONITOR), frames that answer no command go to the stream, and RESP3 pushes always do.
  */
-export class PinnedConnection {
+export class PinnedConnection implements Retargetable {
   readonly protocol: ProtocolVersion;
   /** Resolves once connected and logged in; rejects with why not. */
   readonly ready: Promise<void>;
@@ -43,17 +45,15 @@ export class PinnedConnection {
   #waitersHead = 0;
   #stream: ((frame: Buffer) => void) | undefined;
   #closed = false;
-  #address: string;
   /** Called once when the connection goes without close() (Redis closed it, or it failed). */
   onClosed: (reason: string) => void = () => {};
   readonly #gone: (() => void)[] = [];
   /** Fails `ready` when the connection is closed before it opened (a no-op once it has). */
   readonly #notOpened: (err: Error) => void;
 
-  constructor({ target, protocol, db, connectTimeoutMs }: PinnedOptions) {
+  constructor({ target, locator, protocol, db, connectTimeoutMs }: PinnedOptions) {
     this.protocol = protocol;
     this.db = db;
-    this.#address = `${target.host}:${target.port}`;
     const opened = withResolvers<void>();
     this.ready = opened.promise;
     this.#notOpened = opened.reject;
@@ -61,6 +61,7 @@ export class PinnedConnection {
     this.ready.catch(() => {});
     this.#connection = new BackendConnection({
       target,
+      locator,
       connectTimeoutMs,
       reconnect: false,
       handlers: {
@@ -121,6 +122,19 @@ export class PinnedConnection {
   /** From now on, frames that answer no command (and every RESP3 push) go to `onFrame`. */
   streamTo(onFrame: ((frame: Buffer) => void) | undefined): void {
     this.#stream = onFrame;
+  }
+
+  /** `host:port` of the Redis this connects to: with Sentinel, where the master was when it connected. */
+  get #address(): string {
+    return this.#connection.address;
+  }
+
+  /**
+   * The backend moved (a Sentinel switch): a connection to elsewhere ends for `reason`, as when Redis
+   * closes it, since what its session set up (MULTI, WATCH, subscriptions) is not on the new backend.
+   */
+  retarget(address: Address, reason: string): void {
+    this.#connection.retarget(address, reason);
   }
 
   /** Commands written whose reply has not come. */

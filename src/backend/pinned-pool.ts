@@ -2,10 +2,13 @@
 import type { BackendTarget } from '../config.ts';
 import { CommandError } from '../errors.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
+import type { Address, Locator, Retargetable } from './connection.ts';
 import { PinnedConnection } from './pinned-connection.ts';
 
 export interface PinnedPoolOptions {
   target: BackendTarget;
+  /** Where the backend is when its address can change (Sentinel). */
+  locator?: Locator;
   connectTimeoutMs: number;
   /** Most pinned connections open at once, in sessions or idle (MAX_PINNED_CONNECTIONS). */
   max: number;
@@ -24,11 +27,13 @@ interface Parked {
  * its connection idle for its next session, so a worker looping on BRPOP or MULTI does not connect
  * each time. Idle connections belong to one client only, and give way when the limit is reached.
  */
-export class PinnedPool {
+export class PinnedPool implements Retargetable {
   readonly #options: PinnedPoolOptions;
   #open = 0;
   // Insertion order is idle order: the first is the longest idle.
   readonly #parked = new Map<object, Parked>();
+  /** Every connection open, in sessions or idle: a Sentinel switch must reach each one. */
+  readonly #all = new Set<PinnedConnection>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: PinnedPoolOptions) {
@@ -60,13 +65,16 @@ export class PinnedPool {
       this.#parked.delete(idleOwner!);
       idle.connection.close();
     }
-    const connection = new PinnedConnection({ target: this.#options.target, protocol, db, connectTimeoutMs: this.#options.connectTimeoutMs });
+    const { target, locator, connectTimeoutMs } = this.#options;
+    const connection = new PinnedConnection({ target, locator, protocol, db, connectTimeoutMs });
     this.#open++;
+    this.#all.add(connection);
     let counted = true;
     const uncount = () => {
       if (!counted) return;
       counted = false;
       this.#open--;
+      this.#all.delete(connection);
     };
     // Either way it goes, the slot is free again.
     connection.ready.catch(uncount);
@@ -86,6 +94,14 @@ export class PinnedPool {
     connection.onClosed = () => {
       if (this.#parked.get(owner)?.connection === connection) this.#parked.delete(owner);
     };
+  }
+
+  /**
+   * The backend moved (a Sentinel switch): every connection to elsewhere ends for `reason`, a session's
+   * as a lost connection does (its client gets the error), an idle one quietly.
+   */
+  retarget(address: Address, reason: string): void {
+    for (const connection of [...this.#all]) connection.retarget(address, reason);
   }
 
   /** `owner` disconnected: its idle connection goes too. */

@@ -6,6 +6,7 @@ import type { LatencyHistogram } from '../stats.ts';
 import { PROXY_NAME } from '../version.ts';
 import { ANY_DB } from './command-queue.ts';
 import { type BackendClient, createBackendClient } from './client.ts';
+import type { Locator, Retargetable } from './connection.ts';
 
 /** Whether Redis tells the proxy when what it cached changes. */
 export type TrackingState =
@@ -32,7 +33,7 @@ export interface Fill<T> {
   readonly ttlMs: Promise<number>;
 }
 
-export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendPair'> {
+export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendPair' | 'retarget'> {
   /**
    * The value of `key` (its bytes as a latin1 string) in database `db`, or null when Redis does not have
    * it, and its PTTL reply (ttlOf reads it): GET and PTTL in one write, answered together. `onValue` runs
@@ -66,6 +67,8 @@ export interface Backend extends Omit<BackendClient, 'send' | 'sendRaw' | 'sendP
 
 export interface BackendOptions {
   target: BackendTarget;
+  /** Where the backend is when its address can change (Sentinel). */
+  locator?: Locator;
   /** Milliseconds a read may take from when it is queued (REDIS_TIMEOUT); also bounds a connect attempt. */
   timeoutMs: number;
   /** Most reads awaiting a reply at once (MAX_PARALLEL). */
@@ -115,7 +118,17 @@ function leastTtl(replies: readonly unknown[]): number {
  * invalidations share one ordered stream: a reply that predates a change always arrives before the
  * change's invalidation, so an invalidation is never overtaken by the stale value it invalidates.
  */
-export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, invalidation, onInvalidate, onTrackingLost, log }: BackendOptions): Backend {
+export function createRedisBackend({
+  target,
+  locator,
+  timeoutMs,
+  maxInFlight,
+  latency,
+  invalidation,
+  onInvalidate,
+  onTrackingLost,
+  log,
+}: BackendOptions): Backend & Retargetable {
   let tracking: TrackingState = invalidation === 'tracking' ? 'starting' : 'disabled';
   let trackingReason = invalidation === 'tracking' ? 'not connected yet' : 'CACHE_INVALIDATION=expiry';
   // What this connection's handshake got: RESP3, and tracking.
@@ -125,6 +138,7 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
 
   const client = createBackendClient({
     target,
+    locator,
     protocol: 2,
     replies: 'value',
     name: PROXY_NAME,
@@ -180,7 +194,10 @@ export function createRedisBackend({ target, timeoutMs, maxInFlight, latency, in
   });
 
   return {
-    address: client.address,
+    get address() {
+      return client.address;
+    },
+    retarget: (address, reason) => client.retarget(address, reason),
     // Promises straight from the connection's queue: whoever awaits `value` runs before anything the
     // connection reads after the reply (an invalidation) is handled (see onPush).
     get: (key, db, onValue) => client.sendPair(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n${pttl(key)}`, db, onValue),

@@ -44,6 +44,13 @@ const SECTIONS: Record<string, Section> = {
       ['backend', fill.address],
       ['backend_status', fill.isReady() ? 'up' : 'down'],
       ['backend_down_reason', fill.unavailableReason],
+      // With Sentinel, `backend` above is the master's address now.
+      ...(proxy.config.sentinel
+        ? ([
+            ['sentinel_master', proxy.config.sentinel.masterName],
+            ['sentinel_switches', proxy.stats.sentinelSwitches],
+          ] satisfies [string, string | number][])
+        : []),
       ...(proxy.workers ? workerLines(proxy.workers) : []),
     ];
   },

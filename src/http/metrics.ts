@@ -180,6 +180,11 @@ export function createMetrics(
   });
   counter('forwarded_commands_total', 'Commands forwarded to Redis on the shared connections', () => stats.forwardedCommands);
   gauge('pinned_connections', "Backend connections of clients' own (sessions, and idle ones kept for their client)", () => proxy.pinnedConnections());
+  counter(
+    'sentinel_switches_total',
+    'Times the master moved (Redis Sentinel): each moved every backend connection and flushed the cache',
+    () => stats.sentinelSwitches,
+  );
 
   // The registry reads the collector through the same shape as its own metrics; its type names only those.
   registry.registerMetric(

@@ -179,6 +179,21 @@ const badValues: [key: string, value: string, message: string][] = [
     '/nonexistent/proxy-password',
     'PROXY_PASSWORD_FILE must be a readable file holding the password (ENOENT), got "/nonexistent/proxy-password"',
   ],
+  [
+    'REDIS_SENTINELS',
+    '10.0.0.1:26379,10.0.0.2',
+    'REDIS_SENTINELS must be a comma-separated list of host:port (e.g. 10.0.0.1:26379,10.0.0.2:26379; [::1]:26379 for IPv6), each once, got "10.0.0.1:26379,10.0.0.2"',
+  ],
+  [
+    'REDIS_SENTINEL_MASTER',
+    'my master',
+    'REDIS_SENTINEL_MASTER must be the master\'s name in sentinel.conf (sentinel monitor <name> …): printable characters, no spaces, got "my master"',
+  ],
+  [
+    'REDIS_SENTINEL_PASSWORD',
+    'a\u0001b',
+    'REDIS_SENTINEL_PASSWORD must be a password without control characters (newline, carriage return, tab, …), got "***"',
+  ],
   ['PROTECTED_MODE', 'off', 'PROTECTED_MODE must be yes or no, got "off"'],
   ['METRICS_AUTH', 'true', 'METRICS_AUTH must be yes or no, got "true"'],
   ['AUTH_TIMEOUT', '0', `AUTH_TIMEOUT ${SECONDS_RULE}, got "0"`],
@@ -576,4 +591,52 @@ test('PROTECTED_MODE and METRICS_AUTH take yes or no in any case; AUTH_TIMEOUT t
   t.false(config.protectedMode);
   t.false(config.metricsAuth);
   t.is(config.authTimeoutMs, 500);
+});
+
+test('Sentinel: REDIS_SENTINELS and REDIS_SENTINEL_MASTER together; REDIS_URL gives the login, database and TLS; REDIS_HOST and REDIS_PORT are refused', (t) => {
+  t.is(load().sentinel, undefined);
+  const c = load({
+    env: {
+      REDIS_SENTINELS: ' 10.0.0.1:26379, sentinel-2:26380 ,[::1]:26381',
+      REDIS_SENTINEL_MASTER: 'mymaster',
+      REDIS_SENTINEL_PASSWORD: 's3cret',
+      REDIS_URL: 'rediss://:pw@mymaster/3',
+    },
+  });
+  t.deepEqual(c.sentinel, {
+    masterName: 'mymaster',
+    sentinels: [
+      { host: '10.0.0.1', port: 26379 },
+      { host: 'sentinel-2', port: 26380 },
+      { host: '::1', port: 26381 },
+    ],
+    password: 's3cret',
+  });
+  t.true(Object.isFrozen(c.sentinel));
+  t.like(c.backend, { password: 'pw', db: 3, tls: true });
+
+  t.is(
+    loadError({ env: { REDIS_SENTINELS: '10.0.0.1:26379' } }),
+    "REDIS_SENTINELS is set (from environment) but REDIS_SENTINEL_MASTER is not: Sentinel needs both (the sentinels to ask, and the master's name)",
+  );
+  t.is(
+    loadError({ file: 'REDIS_SENTINEL_MASTER=mymaster\n' }).replace(/\(from .*\.config:1\)/, '(from .config)'),
+    "REDIS_SENTINEL_MASTER is set (from .config) but REDIS_SENTINELS is not: Sentinel needs both (the sentinels to ask, and the master's name)",
+  );
+  t.is(loadError({ env: { REDIS_SENTINEL_PASSWORD: 'x' } }), 'REDIS_SENTINEL_PASSWORD is set (from environment) but REDIS_SENTINELS is not');
+  const both = { REDIS_SENTINELS: '10.0.0.1:26379', REDIS_SENTINEL_MASTER: 'mymaster' };
+  t.regex(
+    loadError({ env: { ...both, REDIS_HOST: '10.0.0.9' } }),
+    /^REDIS_HOST is set \(from environment\) but REDIS_SENTINELS says where the master is: remove REDIS_HOST/,
+  );
+  t.regex(loadError({ env: both, argv: ['--redis-port', '7000'] }), /^REDIS_PORT is set \(from --redis-port\)/);
+  t.is(
+    loadError({ env: { ...both, REDIS_CLUSTER_NODES: '10.0.0.2:7000' } }),
+    'REDIS_SENTINELS is set (from environment) and so is REDIS_CLUSTER_NODES (from environment): a Redis Cluster fails over by itself; set one of them',
+  );
+  // The shipped .config lists the defaults: they say nothing, and are no reason to refuse.
+  t.is(load({ file: 'REDIS_HOST=127.0.0.1\nREDIS_PORT=6379\n', env: both }).sentinel?.masterName, 'mymaster');
+  for (const bad of ['', '10.0.0.1:0', '10.0.0.1:65536', 'a b:1', '10.0.0.1:26379,10.0.0.1:26379', ':26379', '10.0.0.1:26379,']) {
+    t.regex(loadError({ env: { ...both, REDIS_SENTINELS: bad === '' ? ',' : bad } }), /^REDIS_SENTINELS must be/, bad);
+  }
 });
