@@ -9,6 +9,8 @@ import { type Address, BackendConnection, type Locator, type Retargetable } from
 
 /** The name the proxy's own-client connections have in Redis's CLIENT LIST. */
 export const PINNED_CONNECTION_NAME = 'redis-cache-proxy-session';
+/** A connection kept ready for a client's first session (pinned-pool.ts) is named so until one takes it. */
+export const SPARE_CONNECTION_NAME = 'redis-cache-proxy-spare';
 
 export interface PinnedOptions {
   target: BackendTarget;
@@ -19,6 +21,8 @@ export interface PinnedOptions {
   db: number;
   /** Milliseconds the connect and login may take. */
   connectTimeoutMs: number;
+  /** Its name in Redis's CLIENT LIST; PINNED_CONNECTION_NAME unless said. */
+  name?: string;
 }
 
 interface Waiter {
@@ -51,7 +55,7 @@ export class PinnedConnection implements Retargetable {
   /** Fails `ready` when the connection is closed before it opened (a no-op once it has). */
   readonly #notOpened: (err: Error) => void;
 
-  constructor({ target, locator, protocol, db, connectTimeoutMs }: PinnedOptions) {
+  constructor({ target, locator, protocol, db, connectTimeoutMs, name }: PinnedOptions) {
     this.protocol = protocol;
     this.db = db;
     const opened = withResolvers<void>();
@@ -72,7 +76,7 @@ export class PinnedConnection implements Retargetable {
             ...(login.length ? [['AUTH', ...login]] : []),
             ...(protocol === 3 ? [['HELLO', '3']] : []),
             ...(db !== 0 ? [['SELECT', String(db)]] : []),
-            ['CLIENT', 'SETNAME', PINNED_CONNECTION_NAME],
+            ['CLIENT', 'SETNAME', name ?? PINNED_CONNECTION_NAME],
             // Last, so its reply is the last frame: CLIENT UNBLOCK of a client of the proxy needs it.
             ['CLIENT', 'ID'],
           ];
@@ -140,6 +144,11 @@ export class PinnedConnection implements Retargetable {
   /** Commands written whose reply has not come. */
   get awaiting(): number {
     return this.#waiters.length - this.#waitersHead;
+  }
+
+  /** Connected and logged in: a command written now leaves at once. */
+  get connected(): boolean {
+    return !this.#closed && this.#connection.ready;
   }
 
   get open(): boolean {

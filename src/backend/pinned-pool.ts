@@ -3,7 +3,8 @@ import type { BackendTarget } from '../config.ts';
 import { CommandError } from '../errors.ts';
 import type { ProtocolVersion } from '../resp/reply.ts';
 import type { Address, Locator, Retargetable } from './connection.ts';
-import { PinnedConnection } from './pinned-connection.ts';
+import { PINNED_CONNECTION_NAME, PinnedConnection, SPARE_CONNECTION_NAME } from './pinned-connection.ts';
+import { encodeCommand } from '../resp/command-encoder.ts';
 
 export interface PinnedPoolOptions {
   target: BackendTarget;
@@ -32,8 +33,16 @@ export class PinnedPool implements Retargetable {
   #open = 0;
   // Insertion order is idle order: the first is the longest idle.
   readonly #parked = new Map<object, Parked>();
-  /** Every connection open, in sessions or idle: a Sentinel switch must reach each one. */
+  /** Every connection open, in sessions, idle or spare: a Sentinel switch must reach each one. */
   readonly #all = new Set<PinnedConnection>();
+  /**
+   * One connected connection per protocol, kept ready for the next client's first session (once a first
+   * session of that protocol was asked for). Without it that session's command waits for a connect while
+   * commands other clients send meanwhile reach Redis first: a push right after a client's first BLPOP
+   * would be served before the BLPOP blocked. Not counted in MAX_PINNED_CONNECTIONS: at most two.
+   */
+  readonly #spares = new Map<ProtocolVersion, PinnedConnection>();
+  #closed = false;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: PinnedPoolOptions) {
@@ -65,10 +74,11 @@ export class PinnedPool implements Retargetable {
       this.#parked.delete(idleOwner!);
       idle.connection.close();
     }
-    const { target, locator, connectTimeoutMs } = this.#options;
-    const connection = new PinnedConnection({ target, locator, protocol, db, connectTimeoutMs });
+    // In database 0 only: elsewhere the new connection selects the database in its handshake, which fails
+    // whole when Redis refuses the SELECT (busy with a script), where a SELECT sent later could be refused
+    // while the command after it still ran, in database 0.
+    const connection = (db === 0 ? this.#takeSpare(protocol) : undefined) ?? this.#connect(protocol, db);
     this.#open++;
-    this.#all.add(connection);
     let counted = true;
     const uncount = () => {
       if (!counted) return;
@@ -111,9 +121,45 @@ export class PinnedPool implements Retargetable {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweeper);
+    for (const spare of this.#spares.values()) spare.close();
+    this.#spares.clear();
     for (const { connection } of this.#parked.values()) connection.close();
     this.#parked.clear();
+  }
+
+  #connect(protocol: ProtocolVersion, db: number, name?: string): PinnedConnection {
+    const { target, locator, connectTimeoutMs } = this.#options;
+    const connection = new PinnedConnection({ target, locator, protocol, db, connectTimeoutMs, name });
+    this.#all.add(connection);
+    connection.onGone(() => this.#all.delete(connection));
+    connection.ready.catch(() => this.#all.delete(connection));
+    return connection;
+  }
+
+  /**
+   * The protocol's spare when it is connected; another is made in its place. The first call for a
+   * protocol only makes one, and so does a call after a spare failed (Redis down): one attempt each time.
+   */
+  #takeSpare(protocol: ProtocolVersion): PinnedConnection | undefined {
+    const spare = this.#spares.get(protocol);
+    const usable = spare?.connected === true ? spare : undefined;
+    if (spare === undefined || usable !== undefined || !spare.open) {
+      this.#spares.delete(protocol);
+      if (!this.#closed) {
+        const next = this.#connect(protocol, 0, SPARE_CONNECTION_NAME);
+        this.#spares.set(protocol, next);
+        const drop = () => {
+          if (this.#spares.get(protocol) === next) this.#spares.delete(protocol);
+        };
+        next.onGone(drop);
+        next.ready.catch(drop);
+      }
+    }
+    // Named as every session's connection from now on; the reply is the first it awaits, before the session's.
+    if (usable !== undefined) void usable.send(encodeCommand(['CLIENT', 'SETNAME', PINNED_CONNECTION_NAME])).catch(() => {});
+    return usable;
   }
 
   #closeIdle(before: number): void {
