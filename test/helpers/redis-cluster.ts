@@ -35,6 +35,8 @@ export interface ClusterSpec {
   masters?: number;
   /** Default 1. */
   replicasPerMaster?: number;
+  /** Every node's requirepass (and masterauth, for its replicas); default none. */
+  password?: string;
 }
 
 export interface TestCluster {
@@ -89,9 +91,10 @@ async function freeNodePort(taken: ReadonlySet<number>): Promise<number> {
 }
 
 /** A node's client: RESP2, and failing at once when its node is down, so that polling a dead node cannot hang. */
-function nodeClient(port: number): Redis {
+function nodeClient(port: number, password: string | undefined): Redis {
   const client = new Redis({
     port,
+    password,
     host: '127.0.0.1',
     protocol: 2,
     lazyConnect: true,
@@ -141,7 +144,7 @@ async function slotMap(client: Redis): Promise<string> {
  * `redis-cli --cluster create`, and resolves once every node says cluster_state:ok with all 16384 slots
  * assigned, every node names the same masters in CLUSTER SLOTS, and every replica is in sync with its master.
  */
-export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: ClusterSpec = {}): Promise<TestCluster> {
+export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, password }: ClusterSpec = {}): Promise<TestCluster> {
   requireTool('redis-server');
   requireTool('redis-cli');
   const dir = mkdtempSync(join(tmpdir(), 'rcp-cluster-'));
@@ -158,6 +161,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: 
         ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
         // Replicas sync at once rather than after Redis's default 5 s wait for more replicas to share the transfer.
         ...['--repl-diskless-sync-delay', '0'],
+        ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
       ],
       { stdio: 'ignore' },
     );
@@ -200,7 +204,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: 
     }
     const node = (port: number) => {
       let client = clients.get(port);
-      if (!client) clients.set(port, (client = nodeClient(port)));
+      if (!client) clients.set(port, (client = nodeClient(port, password)));
       return client;
     };
     const live = () => ports.filter((p) => !gone.has(p));
@@ -236,7 +240,10 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: 
 
     const created = await run(
       'redis-cli',
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'],
+      [
+        ...(password === undefined ? [] : ['-a', password, '--no-auth-warning']),
+        ...['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'],
+      ],
       '',
       SETTLE_MS,
     );
@@ -275,7 +282,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: 
       client(options = {}) {
         const client = new Cluster(
           live().map((port) => ({ host: '127.0.0.1', port })),
-          { ...options, redisOptions: { protocol: 2, ...options.redisOptions } },
+          { ...options, redisOptions: { protocol: 2, password, ...options.redisOptions } },
         );
         client.on('error', () => {});
         clusterClients.add(client);
@@ -302,7 +309,8 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 }: 
         // redis-cli refuses to reshard a cluster whose nodes do not agree yet.
         await waitUntil(() => settled(), 'every node agreeing before the reshard');
         const args = ['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', idOf(fromPort), '--cluster-to', idOf(toPort)];
-        const done = await run('redis-cli', [...args, '--cluster-slots', String(slots), '--cluster-yes'], '', 5 * 60_000);
+        const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+        const done = await run('redis-cli', [...auth, ...args, '--cluster-slots', String(slots), '--cluster-yes'], '', 5 * 60_000);
         // redis-cli says [ERR] and still exits 0 on some failures (a MIGRATE refused): either is a failed reshard.
         if (done.code !== 0 || /\[ERR\]/.test(done.stdout + done.stderr)) {
           throw new Error(`redis-cli --cluster reshard exited with code ${done.code}:\n${done.stdout.slice(-4000)}${done.stderr}`);
