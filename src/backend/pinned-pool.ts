@@ -36,12 +36,15 @@ export class PinnedPool implements Retargetable {
   /** Every connection open, in sessions, idle or spare: a Sentinel switch must reach each one. */
   readonly #all = new Set<PinnedConnection>();
   /**
-   * One connected connection per protocol, kept ready for the next client's first session (once a first
-   * session of that protocol was asked for). Without it that session's command waits for a connect while
-   * commands other clients send meanwhile reach Redis first: a push right after a client's first BLPOP
-   * would be served before the BLPOP blocked. Not counted in MAX_PINNED_CONNECTIONS: at most two.
+   * One connected connection per protocol and database (`2:0`), kept ready for the next client's first
+   * session there (once a first session there was asked for). Without it that session's command waits
+   * for a connect while commands other clients send meanwhile reach Redis first: a push right after a
+   * client's first BLPOP would be served before the BLPOP blocked. Each selects its database in its
+   * handshake, which fails whole if Redis refuses the SELECT (busy with a script), where a SELECT sent
+   * before the session's first command could be refused while that command still ran in database 0.
+   * Not counted in MAX_PINNED_CONNECTIONS; at most two per database the clients use.
    */
-  readonly #spares = new Map<ProtocolVersion, PinnedConnection>();
+  readonly #spares = new Map<string, PinnedConnection>();
   #closed = false;
   readonly #sweeper: NodeJS.Timeout;
 
@@ -74,10 +77,7 @@ export class PinnedPool implements Retargetable {
       this.#parked.delete(idleOwner!);
       idle.connection.close();
     }
-    // In database 0 only: elsewhere the new connection selects the database in its handshake, which fails
-    // whole when Redis refuses the SELECT (busy with a script), where a SELECT sent later could be refused
-    // while the command after it still ran, in database 0.
-    const connection = (db === 0 ? this.#takeSpare(protocol) : undefined) ?? this.#connect(protocol, db);
+    const connection = this.#takeSpare(protocol, db) ?? this.#connect(protocol, db);
     this.#open++;
     let counted = true;
     const uncount = () => {
@@ -139,19 +139,21 @@ export class PinnedPool implements Retargetable {
   }
 
   /**
-   * The protocol's spare when it is connected; another is made in its place. The first call for a
-   * protocol only makes one, and so does a call after a spare failed (Redis down): one attempt each time.
+   * The spare of this protocol and database when it is connected; another is made in its place. The
+   * first call for them only makes one, and so does a call after a spare failed (Redis down): one
+   * attempt each time.
    */
-  #takeSpare(protocol: ProtocolVersion): PinnedConnection | undefined {
-    const spare = this.#spares.get(protocol);
+  #takeSpare(protocol: ProtocolVersion, db: number): PinnedConnection | undefined {
+    const key = `${protocol}:${db}`;
+    const spare = this.#spares.get(key);
     const usable = spare?.connected === true ? spare : undefined;
     if (spare === undefined || usable !== undefined || !spare.open) {
-      this.#spares.delete(protocol);
+      this.#spares.delete(key);
       if (!this.#closed) {
-        const next = this.#connect(protocol, 0, SPARE_CONNECTION_NAME);
-        this.#spares.set(protocol, next);
+        const next = this.#connect(protocol, db, SPARE_CONNECTION_NAME);
+        this.#spares.set(key, next);
         const drop = () => {
-          if (this.#spares.get(protocol) === next) this.#spares.delete(protocol);
+          if (this.#spares.get(key) === next) this.#spares.delete(key);
         };
         next.onGone(drop);
         next.ready.catch(drop);

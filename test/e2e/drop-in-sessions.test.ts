@@ -221,43 +221,51 @@ localOnly("counts the proxy's pinned connections from zero")(
 );
 
 localOnly('watches Redis with MONITOR')(
-  "a client's first blocking command reaches Redis before a command another client sends right after it: it takes a connection kept ready",
+  "a client's first blocking command reaches Redis before a command another client sends right after it, in database 0 and another: it takes a connection kept ready",
   async (t) => {
     const { redis, proxy } = await startRedisAndProxy(t);
-    // A first session of the protocol makes the spare; Redis then lists it under its own name.
-    const first = await connectRaw(proxy.respAddress);
-    t.teardown(() => first.destroy());
-    first.write('BLPOP warm 0.01\r\n');
-    await first.readUntil((r) => r.startsWith('*-1\r\n'));
     const spares = async () => ((await redis.client.client('LIST')) as string).split('\n').filter((l) => l.includes('name=redis-cache-proxy-spare')).length;
-    await eventually(async () => (await spares()) === 1, 'a spare connection');
-    await sleep(50);
-
     const monitor = await connectRaw({ host: redis.host, port: redis.port });
     t.teardown(() => monitor.destroy());
     monitor.write('MONITOR\r\n');
     await monitor.readUntil((r) => r.startsWith('+OK\r\n'));
-    const other = await connectRaw(proxy.respAddress);
-    t.teardown(() => other.destroy());
-    other.write('PING\r\n');
-    await other.readUntil((r) => r === '+PONG\r\n');
-    for (let round = 0; round < 5; round++) {
-      const blocker = await connectRaw(proxy.respAddress);
-      t.teardown(() => blocker.destroy());
-      // Connected and known to the proxy (as a client connects before it blocks), but no session yet.
-      blocker.write('PING\r\n');
-      await blocker.readUntil((r) => r === '+PONG\r\n');
-      // In one turn: the new client's first BLPOP, then another client's RPUSH to the same list.
-      blocker.write(`BLPOP list:${round} 0\r\n`);
-      other.write(`RPUSH list:${round} pushed\r\n`);
-      const seen = await monitor.readUntil((r) => r.includes(`"RPUSH" "list:${round}"`) && r.includes(`"BLPOP" "list:${round}"`));
-      t.true(seen.indexOf(`"BLPOP" "list:${round}"`) < seen.indexOf(`"RPUSH" "list:${round}"`), `round ${round}: BLPOP ran first`);
-      t.is(await blocker.readUntil((r) => r.endsWith('pushed\r\n')), `+PONG\r\n*2\r\n$${`list:${round}`.length}\r\nlist:${round}\r\n$6\r\npushed\r\n`);
-      await other.readUntil((r) => r.endsWith(':1\r\n'));
-      blocker.destroy();
-      // The next round's spare: the one taken was replaced (listed by Redis once named; ready a moment later).
-      await eventually(async () => (await spares()) === 1, 'a spare connection again');
+    for (const [db, expectedSpares] of [
+      [0, 1],
+      [3, 2],
+    ] as const) {
+      const select = db === 0 ? '' : `SELECT ${db}\r\n`;
+      const selected = db === 0 ? '' : '+OK\r\n';
+      // A first session of the protocol in the database makes the spare; Redis then lists it under its own name.
+      const first = await connectRaw(proxy.respAddress);
+      t.teardown(() => first.destroy());
+      first.write(`${select}BLPOP warm 0.01\r\n`);
+      await first.readUntil((r) => r.endsWith('*-1\r\n'));
+      await eventually(async () => (await spares()) === expectedSpares, `a spare connection in db ${db}`);
       await sleep(50);
+      const other = await connectRaw(proxy.respAddress);
+      t.teardown(() => other.destroy());
+      other.write(`${select}PING\r\n`);
+      await other.readUntil((r) => r === `${selected}+PONG\r\n`);
+      for (let round = 0; round < 3; round++) {
+        const list = `list:${db}:${round}`;
+        const blocker = await connectRaw(proxy.respAddress);
+        t.teardown(() => blocker.destroy());
+        // Connected and known to the proxy (as a client connects before it blocks), but no session yet.
+        blocker.write(`${select}PING\r\n`);
+        await blocker.readUntil((r) => r === `${selected}+PONG\r\n`);
+        // In one turn: the new client's first BLPOP, then another client's RPUSH to the same list.
+        blocker.write(`BLPOP ${list} 0\r\n`);
+        other.write(`RPUSH ${list} pushed\r\n`);
+        const seen = await monitor.readUntil((r) => r.includes(`"RPUSH" "${list}"`) && r.includes(`"BLPOP" "${list}"`));
+        t.true(seen.indexOf(`"BLPOP" "${list}"`) < seen.indexOf(`"RPUSH" "${list}"`), `db ${db} round ${round}: BLPOP ran first`);
+        t.regex(seen, new RegExp(`\\[${db} [^\\]]+\\] "BLPOP" "${list}"`), "in the client's database");
+        t.is(await blocker.readUntil((r) => r.endsWith('pushed\r\n')), `${selected}+PONG\r\n*2\r\n$${list.length}\r\n${list}\r\n$6\r\npushed\r\n`);
+        await other.readUntil((r) => r.endsWith(':1\r\n'));
+        blocker.destroy();
+        // The next round's spare: the one taken was replaced (listed by Redis once named; ready a moment later).
+        await eventually(async () => (await spares()) === expectedSpares, 'a spare connection again');
+        await sleep(50);
+      }
     }
   },
 );
