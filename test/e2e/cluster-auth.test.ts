@@ -1,10 +1,12 @@
-// A Redis Cluster whose nodes want a password: REDIS_URL's login reaches every node (cache, shared and session connections); a wrong one is an error naming the cluster.
+// A Redis Cluster whose nodes want a password, or TLS: REDIS_URL's login and rediss:// reach every node (cache, shared and session connections); a wrong password is an error naming the cluster.
 import test from 'ava';
 import { Redis } from 'ioredis';
+import { eventually } from '../helpers/eventually.ts';
 import { EXTERNAL } from '../helpers/external.ts';
 import { localOnly } from '../helpers/local-only.ts';
 import { startClusterProxy, startProxy } from '../helpers/proxy-process.ts';
 import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster.ts';
+import { makeTestCerts } from '../helpers/tls-certs.ts';
 
 const clusterTest = localOnly('starts a Redis Cluster with a password and proxies in front of it');
 let cluster: TestCluster;
@@ -64,3 +66,37 @@ clusterTest.serial('a wrong password: every command gets an error naming the clu
   }
   t.is(await client.ping(), 'PONG');
 });
+
+clusterTest.serial(
+  'a TLS-only cluster (tls-cluster yes) with a password: rediss:// with REDIS_TLS_CA_CERT_FILE reaches every master; cached, coherent',
+  async (t) => {
+    const certs = makeTestCerts();
+    t.teardown(() => certs.remove());
+    const tlsCluster = await startRedisCluster({
+      masters: 3,
+      replicasPerMaster: 0,
+      password: 'tls-s3cret',
+      tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert },
+    });
+    t.teardown(() => tlsCluster.stop());
+    const proxy = await startClusterProxy(tlsCluster, { REDIS_URL: 'rediss://:tls-s3cret@127.0.0.1:1', REDIS_TLS_CA_CERT_FILE: certs.ca.cert });
+    t.teardown(() => proxy.stop());
+    t.regex(proxy.logs().find((l) => l.event === 'listening')!.msg, / backend=rediss-cluster:\/\//);
+    const client = new Redis({ port: proxy.respPort, protocol: 2 });
+    t.teardown(() => client.disconnect());
+    const keys = ['{a}t', '{b}t', '{c}t', '{d}t'];
+    t.is(await client.mset(...keys.flatMap((k) => [k, `v ${k}`])), 'OK');
+    t.deepEqual(
+      await client.mget(...keys),
+      keys.map((k) => `v ${k}`),
+    );
+    const direct = tlsCluster.client();
+    for (const k of keys) {
+      t.is(await direct.get(k), `v ${k}`);
+      // Changed straight on the cluster: Redis's invalidation, over TLS too, reaches the cache.
+      await direct.set(k, `new ${k}`);
+      await eventually(async () => (await client.get(k)) === `new ${k}`, `${k} seen new`, 2000);
+    }
+    t.is(await client.dbsize(), keys.length);
+  },
+);

@@ -1,6 +1,6 @@
 // Owns a throwaway Redis Cluster for tests and the benchmark: its redis-server processes, its creation, resharding and failover.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,8 @@ export interface ClusterSpec {
   replicasPerMaster?: number;
   /** Every node's requirepass (and masterauth, for its replicas); default none. */
   password?: string;
+  /** TLS only (`--port 0 --tls-port P --tls-cluster yes`): the nodes' certificate and key, and the CA their clients trust. */
+  tls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
 export interface TestCluster {
@@ -91,10 +93,11 @@ async function freeNodePort(taken: ReadonlySet<number>): Promise<number> {
 }
 
 /** A node's client: RESP2, and failing at once when its node is down, so that polling a dead node cannot hang. */
-function nodeClient(port: number, password: string | undefined): Redis {
+function nodeClient(port: number, password: string | undefined, tls: ClusterSpec['tls']): Redis {
   const client = new Redis({
     port,
     password,
+    ...(tls === undefined ? {} : { tls: { ca: readFileSync(tls.ca) } }),
     host: '127.0.0.1',
     protocol: 2,
     lazyConnect: true,
@@ -144,7 +147,7 @@ async function slotMap(client: Redis): Promise<string> {
  * `redis-cli --cluster create`, and resolves once every node says cluster_state:ok with all 16384 slots
  * assigned, every node names the same masters in CLUSTER SLOTS, and every replica is in sync with its master.
  */
-export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, password }: ClusterSpec = {}): Promise<TestCluster> {
+export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, password, tls }: ClusterSpec = {}): Promise<TestCluster> {
   requireTool('redis-server');
   requireTool('redis-cli');
   const dir = mkdtempSync(join(tmpdir(), 'rcp-cluster-'));
@@ -158,7 +161,11 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, pa
       'redis-server',
       [
         ...['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '1000'],
-        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        ...(tls === undefined
+          ? ['--port', String(port)]
+          : ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no']),
+        ...(tls === undefined ? [] : ['--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca]),
+        ...['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
         // Replicas sync at once rather than after Redis's default 5 s wait for more replicas to share the transfer.
         ...['--repl-diskless-sync-delay', '0'],
         ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
@@ -204,7 +211,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, pa
     }
     const node = (port: number) => {
       let client = clients.get(port);
-      if (!client) clients.set(port, (client = nodeClient(port, password)));
+      if (!client) clients.set(port, (client = nodeClient(port, password, tls)));
       return client;
     };
     const live = () => ports.filter((p) => !gone.has(p));
@@ -242,6 +249,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, pa
       'redis-cli',
       [
         ...(password === undefined ? [] : ['-a', password, '--no-auth-warning']),
+        ...(tls === undefined ? [] : ['--tls', '--cacert', tls.ca]),
         ...['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'],
       ],
       '',
@@ -282,7 +290,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, pa
       client(options = {}) {
         const client = new Cluster(
           live().map((port) => ({ host: '127.0.0.1', port })),
-          { ...options, redisOptions: { protocol: 2, password, ...options.redisOptions } },
+          { ...options, redisOptions: { protocol: 2, password, ...(tls === undefined ? {} : { tls: { ca: readFileSync(tls.ca) } }), ...options.redisOptions } },
         );
         client.on('error', () => {});
         clusterClients.add(client);
@@ -309,7 +317,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, pa
         // redis-cli refuses to reshard a cluster whose nodes do not agree yet.
         await waitUntil(() => settled(), 'every node agreeing before the reshard');
         const args = ['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', idOf(fromPort), '--cluster-to', idOf(toPort)];
-        const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+        const auth = [...(password === undefined ? [] : ['-a', password, '--no-auth-warning']), ...(tls === undefined ? [] : ['--tls', '--cacert', tls.ca])];
         const done = await run('redis-cli', [...auth, ...args, '--cluster-slots', String(slots), '--cluster-yes'], '', 5 * 60_000);
         // redis-cli says [ERR] and still exits 0 on some failures (a MIGRATE refused): either is a failed reshard.
         if (done.code !== 0 || /\[ERR\]/.test(done.stdout + done.stderr)) {
