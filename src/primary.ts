@@ -3,11 +3,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { type Dropped, FIGURES_INTERVAL_MS, type ToWorker, toPrimary } from './cluster-messages.ts';
 import type { Config } from './config.ts';
 import { type Listening, logListening } from './listening.ts';
+import { onStopSignals } from './stop-signals.ts';
 import type { Logger } from './log.ts';
 import type { WorkerFigures } from './worker-figures.ts';
 
-/** A second stop signal within this many milliseconds of the first is the same request, delivered twice (Ctrl-C reaches every process). */
-const SAME_REQUEST_MS = 1000;
 /** The wait before a dead worker's replacement starts: doubled for each death in a row, up to the maximum. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 10_000;
@@ -166,16 +165,16 @@ export function runPrimary(config: Config, log: Logger): void {
     if (live().length === 0) process.exit(exitCode);
   }
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stoppingSince === undefined) return stop(signal, signal);
-    if (performance.now() - stoppingSince < SAME_REQUEST_MS) return;
-    // The operator asked twice: they want out now, whatever is still owed; a hung worker too.
-    log.warn(`${signal} received again, killing the workers and exiting at once`, { event: 'shutdown_forced', signal });
-    for (const { worker } of live()) worker!.process.kill('SIGKILL');
-    process.exit(1);
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  onStopSignals(
+    () => stoppingSince,
+    (signal) => stop(signal, signal),
+    (signal) => {
+      // The operator asked twice: they want out now, whatever is still owed; a hung worker too.
+      log.warn(`${signal} received again, killing the workers and exiting at once`, { event: 'shutdown_forced', signal });
+      for (const { worker } of live()) worker!.process.kill('SIGKILL');
+      process.exit(1);
+    },
+  );
   // The workers hold the certificates: each reads its files again. Without TLS SIGHUP keeps its default.
   if (config.tls || config.httpTls) process.on('SIGHUP', () => live().forEach(({ worker }) => worker!.process.kill('SIGHUP')));
 

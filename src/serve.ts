@@ -4,9 +4,7 @@ import type { Config } from './config.ts';
 import type { Listening } from './listening.ts';
 import type { Logger } from './log.ts';
 import { type Peers, type RunningProxy, startProxy } from './proxy.ts';
-
-/** A second stop signal within this many milliseconds of the first is the same request, delivered twice. */
-const SAME_REQUEST_MS = 1000;
+import { onStopSignals } from './stop-signals.ts';
 
 export interface Served {
   readonly proxy: RunningProxy;
@@ -70,19 +68,15 @@ function stopOnSignals(proxy: { close(): Promise<void> }, shutdownTimeoutMs: num
       },
     );
   };
-  const stop = (signal: string) => {
-    if (stoppingSince !== undefined) {
-      // Ctrl-C in the terminal running `npm start` reaches node twice at once (from the terminal, and from npm,
-      // which passes its signals on): one request. A signal that comes later is the operator asking again.
-      if (performance.now() - stoppingSince < SAME_REQUEST_MS) return;
+  onStopSignals(
+    () => stoppingSince,
+    (signal) => drain(`${signal} received`, { signal }),
+    (signal) => {
       // The operator asked twice: they want out now, whatever is still owed.
       log.warn(`${signal} received again, exiting at once`, { event: 'shutdown_forced', signal });
       process.exit(1);
-    }
-    drain(`${signal} received`, { signal });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+    },
+  );
   return (why) => {
     if (stoppingSince === undefined) drain(why, {});
   };

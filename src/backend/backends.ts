@@ -37,8 +37,8 @@ export interface Backends {
 export interface PinnedSessions {
   /** Pinned connections open now (in sessions and idle). */
   readonly open: number;
-  /** A connection for `owner`'s session, opened by `args` (whose keys choose a cluster's node); an error past the limit. */
-  acquire(owner: object, protocol: ProtocolVersion, db: number, args: readonly Buffer[]): PinnedConnection | CommandError;
+  /** A connection for `owner`'s session, on the node serving hash `slot` in a cluster (its keys'; undefined: none); an error past the limit. */
+  acquire(owner: object, protocol: ProtocolVersion, db: number, slot: number | undefined): PinnedConnection | CommandError;
   /** `owner`'s session is over: keep the connection for its next one when it is clean, else close it. */
   release(owner: object, connection: PinnedConnection, clean: boolean): void;
   /** `owner` disconnected: its idle connections go too. */

@@ -84,7 +84,6 @@ export class PinnedPool implements Retargetable {
       if (!counted) return;
       counted = false;
       this.#open--;
-      this.#all.delete(connection);
     };
     // Either way it goes, the slot is free again.
     connection.ready.catch(uncount);

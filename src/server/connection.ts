@@ -6,6 +6,7 @@ import { dispatch, dispatchGet } from '../commands/dispatch.ts';
 import { exists as knownToIoredis } from '@ioredis/commands';
 import { commandKeys, readKeys, routeOf, writeEffect } from '../commands/routing.ts';
 import { CROSSSLOT, slotOfKeys } from '../backend/cluster/slot-map.ts';
+import type { PinnedConnection } from '../backend/pinned-connection.ts';
 import { findCommand } from '../commands/table.ts';
 import type { ClientState, CommandContext, ProxyContext, SessionInfo } from '../commands/types.ts';
 import { CommandError, ProxyError } from '../errors.ts';
@@ -414,13 +415,9 @@ export class RespConnection implements ClientState, SessionHost {
             return OK;
           }
           const slot = this.#ctx.proxy.backends.clustered ? slotOfKeys(commandKeys(request, table) ?? []) : undefined;
-          const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
+          const connection = slot === -1 ? CROSSSLOT_ERROR : this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, slot);
           if (connection instanceof CommandError) return connection;
-          this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
-          this.#crossSlotAtExec = false;
-          this.#sessionSlot = slot;
-          this.#lane = SESSION_LANE;
-          const result = this.#session.run(request);
+          const result = this.#openSession(connection, slot).run(request);
           return result === SESSION_BUSY ? HOLD : result;
         }
       }
@@ -568,22 +565,28 @@ export class RespConnection implements ClientState, SessionHost {
     }
     if (this.#outstanding > 0) return HOLD;
     const slot = slotOfKeys(commandKeys(request, this.#ctx.proxy.backends.table()) ?? []);
-    const connection = this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, request);
+    const connection = slot === -1 ? CROSSSLOT_ERROR : this.#ctx.proxy.backends.pinned.acquire(this, this.protocol, this.db, slot);
     if (connection instanceof CommandError) {
       // As Redis refuses a command at queueing time: the transaction stays open, and EXEC aborts.
       this.#multiDirty = true;
       return connection;
     }
-    this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
-    this.#crossSlotAtExec = false;
-    this.#sessionSlot = slot === -1 ? undefined : slot;
-    this.#lane = SESSION_LANE;
-    const opened = this.#session.run(MULTI);
+    const session = this.#openSession(connection, slot);
+    const opened = session.run(MULTI);
     if (opened instanceof Promise) opened.catch(() => {});
     // A command refused before the session opened still aborts its EXEC.
-    if (this.#multiDirty) this.#session.refuseInTransaction(CROSSSLOT_ERROR);
+    if (this.#multiDirty) session.refuseInTransaction(CROSSSLOT_ERROR);
     this.#multiPending = this.#multiDirty = false;
     return undefined;
+  }
+
+  /** The client's session starts on `connection`; `slot`: its keys' hash slot in a cluster, once known. */
+  #openSession(connection: PinnedConnection, slot: number | undefined): Session {
+    this.#session = new Session(this, this.#ctx.proxy.backends.pinned, connection);
+    this.#sessionSlot = slot;
+    this.#crossSlotAtExec = false;
+    this.#lane = SESSION_LANE;
+    return this.#session;
   }
 
   /** A read command through the cache, answered in the client's protocol. */

@@ -1,7 +1,7 @@
 // SIGTERM: stop accepting, answer every request already received (RESP and HTTP), then close the backend and exit 0; a second signal a second later exits at once.
 import net from 'node:net';
-import RedisParser from 'redis-parser';
 import { localOnly } from '../helpers/local-only.ts';
+import { pipelinedGetsOnNewConnection } from '../helpers/pipelined-gets.ts';
 import { startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { connectRaw } from '../helpers/raw-client.ts';
 
@@ -11,33 +11,13 @@ import { waitForOutput } from '../helpers/tools.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Sends `count` pipelined GETs of key:0… on a raw socket; resolves with every reply once the proxy closes it. */
-function pipelinedGets(port: number, count: number): Promise<(string | Error | null)[]> {
-  return new Promise((resolve, reject) => {
-    const replies: (string | Error | null)[] = [];
-    const parser = new RedisParser({
-      returnReply: (r: string | null) => replies.push(r),
-      returnError: (e: Error) => replies.push(e),
-      returnFatalError: reject,
-    });
-    const socket = net.connect(port, '127.0.0.1', () => {
-      let text = '';
-      for (let i = 0; i < count; i++) text += `*2\r\n$3\r\nGET\r\n$${`key:${i}`.length}\r\nkey:${i}\r\n`;
-      socket.write(text);
-    });
-    socket.on('data', (d) => parser.execute(d));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(replies));
-  });
-}
-
 signalTest.serial('SIGTERM with misses queued behind MAX_PARALLEL and an HTTP read in flight: every one is answered, then exit 0', async (t) => {
   const { redis, proxy } = await startRedisAndProxy(t, { MAX_PARALLEL: '1' });
   const count = 100;
   await redis.client.mset(Object.fromEntries(Array.from({ length: count }, (_, i) => [`key:${i}`, `value:${i}`])));
   // Redis holds every command for 500 ms: the misses wait in the proxy, one in flight, 99 queued.
   await redis.client.call('CLIENT', 'PAUSE', '500', 'ALL');
-  const resp = pipelinedGets(proxy.respPort, count);
+  const resp = pipelinedGetsOnNewConnection(proxy.respPort, 'key:', count);
   const http = proxy.http('/query?key=key:7');
   await sleep(100);
   const exit = proxy.stop('SIGTERM');
@@ -63,7 +43,7 @@ signalTest.serial('a request still owed after SHUTDOWN_TIMEOUT is cut, and the p
   const { redis, proxy } = await startRedisAndProxy(t, { SHUTDOWN_TIMEOUT: '0.3', REDIS_TIMEOUT: '5' });
   await redis.client.set('key:0', 'v');
   await redis.client.call('CLIENT', 'PAUSE', '3000', 'ALL');
-  const resp = pipelinedGets(proxy.respPort, 1);
+  const resp = pipelinedGetsOnNewConnection(proxy.respPort, 'key:', 1);
   await sleep(100);
   const started = Date.now();
   t.is(await proxy.stop('SIGTERM'), 0);
@@ -76,7 +56,7 @@ signalTest.serial('a second SIGTERM, a second or more after the first, exits at 
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '8' });
   await redis.client.set('key:0', 'v');
   await redis.client.call('CLIENT', 'PAUSE', '5000', 'ALL');
-  void pipelinedGets(proxy.respPort, 1).catch(() => {});
+  void pipelinedGetsOnNewConnection(proxy.respPort, 'key:', 1).catch(() => {});
   await sleep(100);
   const started = Date.now();
   proxy.child.kill('SIGTERM');
@@ -108,7 +88,7 @@ signalTest.serial('two SIGINTs at once, as Ctrl-C under npm start delivers them 
   const { redis, proxy } = await startRedisAndProxy(t, { REDIS_TIMEOUT: '5' });
   await redis.client.set('key:0', 'v');
   await redis.client.call('CLIENT', 'PAUSE', '1000', 'ALL');
-  const resp = pipelinedGets(proxy.respPort, 1);
+  const resp = pipelinedGetsOnNewConnection(proxy.respPort, 'key:', 1);
   await sleep(100);
   proxy.child.kill('SIGINT');
   // The second comes once the first was handled (two sent before that would merge into one delivery).

@@ -3,9 +3,9 @@ import { Redis } from 'ioredis';
 import { copyFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import RedisParser from 'redis-parser';
 import { eventually } from '../helpers/eventually.ts';
 import { localOnly } from '../helpers/local-only.ts';
+import { pipelinedGets } from '../helpers/pipelined-gets.ts';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus.ts';
 import { backendEnv, runProxyCommand, startProxy, startRedisAndProxy } from '../helpers/proxy-process.ts';
 import { startRelay } from '../helpers/relay.ts';
@@ -72,23 +72,6 @@ async function workerSocket(port: number, id: number): Promise<net.Socket> {
     socket.destroy();
   }
   throw new Error(`no connection reached worker ${id} in 40 tries`);
-}
-
-/** Writes `count` pipelined GETs of `prefix`0… on `socket`; resolves with every reply once the proxy closes it. */
-function pipelinedGets(socket: net.Socket, prefix: string, count: number): Promise<(string | Error | null)[]> {
-  return new Promise((resolve, reject) => {
-    const replies: (string | Error | null)[] = [];
-    const parser = new RedisParser({
-      returnReply: (r: string | null) => replies.push(r),
-      returnError: (e: Error) => replies.push(e),
-      returnFatalError: reject,
-    });
-    socket.on('data', (d) => parser.execute(d));
-    socket.on('close', () => resolve(replies));
-    let text = '';
-    for (let i = 0; i < count; i++) text += `*2\r\n$3\r\nGET\r\n$${`${prefix}${i}`.length}\r\n${prefix}${i}\r\n`;
-    socket.write(text);
-  });
 }
 
 const alive = (pid: number) => {

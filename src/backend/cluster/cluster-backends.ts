@@ -151,12 +151,9 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
    * alone goes to the slot's importing node), TRYAGAIN (keys split mid-migration: again, shortly).
    */
   async function sendTo(address: string, protocol: ProtocolVersion, frame: string, slot: number | undefined, hops = 0, asking = false): Promise<Buffer> {
-    const target = node(address).backends;
     let reply: Buffer;
     try {
-      // Both in the same turn: they leave together, adjacent on the connection, as ASKING must be.
-      if (asking) void target.forward(protocol, 0, ASKING).catch(() => {});
-      reply = await target.forward(protocol, 0, frame);
+      reply = await (asking ? sendAsking(address, frame, protocol) : node(address).backends.forward(protocol, 0, frame));
     } catch (err) {
       if (err instanceof BackendUnavailableError) requestRefresh();
       throw err;
@@ -229,8 +226,11 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
 
   const masterBackends = () => masters.map((address) => nodes.get(address)?.backends).filter((b): b is Backends => b !== undefined);
 
-  /** A fill's read redirected by ASK: sent after ASKING on the shared connection, answered but not cached (TTL 0). */
-  function askedRead(address: string, frame: string, protocol: ProtocolVersion): Promise<Buffer> {
+  /**
+   * `frame` after ASKING, on `address`'s shared connection: both in the same turn, so they leave together,
+   * adjacent on the connection, as ASKING must be. (A fill redirected so is answered but not cached: TTL 0.)
+   */
+  function sendAsking(address: string, frame: string, protocol: ProtocolVersion): Promise<Buffer> {
     const target = node(address).backends;
     void target.forward(protocol, 0, ASKING).catch(() => {});
     return target.forward(protocol, 0, frame);
@@ -253,7 +253,7 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
               moved(redirect.slot, to);
               return attempt(to, hops + 1);
             }
-            const reply = await askedRead(to, `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, 2);
+            const reply = await sendAsking(to, `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`, 2);
             if (reply[0] === 0x2d) throw new BackendReplyError(errorText(reply));
             const value = reply[1] === 0x2d ? null : reply.subarray(reply.indexOf(10) + 1, reply.length - 2);
             return [value, NO_TTL];
@@ -280,7 +280,7 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
           return settled.value;
         }
         settled = { value: Promise.resolve(reply), ttlMs: Promise.resolve(0) };
-        return askedRead(to, frame, 3);
+        return sendAsking(to, frame, 3);
       });
       const ttlMs = value.then(() => settled.ttlMs);
       return { value, ttlMs };
@@ -337,14 +337,11 @@ export function createClusterBackends(config: Config, stats: Stats, events: Inva
       for (const { backends } of nodes.values()) open += backends.pinned.open;
       return open;
     },
-    acquire(owner, protocol, db, args) {
-      const keys = commandKeys(args, table()) ?? [];
-      const slot = slotOfKeys(keys);
-      if (slot === -1) return new CommandError(CROSSSLOT);
+    acquire(owner, protocol, db, slot) {
       const address = slot === undefined ? masters[0] : ownerOf(slot);
       if (address === undefined) return new CommandError(unavailable().message);
       const pool = node(address).backends.pinned;
-      const connection = pool.acquire(owner, protocol, db, args);
+      const connection = pool.acquire(owner, protocol, db, slot);
       if (!(connection instanceof CommandError)) poolOf.set(connection, pool);
       return connection;
     },

@@ -21,6 +21,10 @@ const nullFrame = (protocol: ProtocolVersion) => Buffer.from(protocol === 3 ? '_
 const bulk = (b: Buffer) => Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
 const integerOf = (frame: Buffer) => Number(frame.latin1Slice(1, frame.length - 2));
 
+/** Integer replies added up into one; the first reply that is not an integer (an error) instead. */
+const sumOf = (frames: readonly Buffer[]): Buffer =>
+  frames.find((f) => f[0] !== 0x3a /* : */) ?? Buffer.from(`:${frames.reduce((sum, f) => sum + integerOf(f), 0)}\r\n`);
+
 /** Keys (at `first`, every `step` arguments) grouped by slot, each with the argument indexes it takes along. */
 function bySlot(args: readonly Buffer[], first: number, step: number): Map<number, number[]> {
   const groups = new Map<number, number[]>();
@@ -69,15 +73,7 @@ const mset: Spreader = async (args, protocol, target) => {
 };
 
 /** DEL, UNLINK, EXISTS, TOUCH: one per slot, the counts added up (a key named twice counts twice, as in Redis). */
-const sumOfCounts: Spreader = async (args, protocol, target) => {
-  const frames = await perSlot(args, protocol, target, 1).replies;
-  let total = 0;
-  for (const frame of frames) {
-    if (frame[0] !== 0x3a /* : */) return frame;
-    total += integerOf(frame);
-  }
-  return Buffer.from(`:${total}\r\n`);
-};
+const sumOfCounts: Spreader = async (args, protocol, target) => sumOf(await perSlot(args, protocol, target, 1).replies);
 
 /** Multi-key commands Redis's semantics let the proxy split by slot and merge, in the client's key order. */
 export const SPLIT: ReadonlyMap<string, Spreader> = new Map([
@@ -95,13 +91,7 @@ function everyMaster(args: readonly Buffer[], protocol: ProtocolVersion, target:
   return Promise.all(target.masters().map((address) => target.toMaster(address, protocol, frame)));
 }
 
-const firstErrorOr = (frames: Buffer[], otherwise: Buffer) => frames.find(isError) ?? otherwise;
-
-const dbsize: Spreader = async (args, protocol, target) => {
-  const frames = await everyMaster(args, protocol, target);
-  const error = frames.find((f) => f[0] !== 0x3a);
-  return error ?? Buffer.from(`:${frames.reduce((sum, f) => sum + integerOf(f), 0)}\r\n`);
-};
+const dbsize: Spreader = async (args, protocol, target) => sumOf(await everyMaster(args, protocol, target));
 
 /** KEYS: every master's keys, one array (each master's part as it sent it). */
 const keys: Spreader = async (args, protocol, target) => {
@@ -121,7 +111,7 @@ const keys: Spreader = async (args, protocol, target) => {
 /** The same on every master; its first reply, or the first error (FLUSHALL, FUNCTION LOAD, SCRIPT LOAD, …). */
 const onEveryMaster: Spreader = async (args, protocol, target) => {
   const frames = await everyMaster(args, protocol, target);
-  return firstErrorOr(frames, frames[0] ?? OK_FRAME);
+  return frames.find(isError) ?? frames[0] ?? OK_FRAME;
 };
 
 /** SCRIPT EXISTS: a script exists only where every master has it. */
